@@ -1,0 +1,1 @@
+"""kopf wiring: handlers stay thin and call the reconcilers."""

@@ -1,0 +1,26 @@
+"""Flags of `transit-operator run` (the Helm chart passes these; keep them in step with charts/)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", default=None,
+                       help="watch only this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+    parser.add_argument("--health-port", type=int, default=8080, help="liveness/readiness on /healthz")
+    parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics on /metrics (0: off)")
+    parser.add_argument("--max-workers", type=int, default=8, help="objects reconciled at once")
+    parser.add_argument("--peering", default="transit-operator",
+                        help="kopf peering name: only one replica with the highest priority acts")
+    parser.add_argument("--no-peering", action="store_true", help="standalone (single replica)")
+    parser.add_argument("--arm-endpoint", default=None,
+                        help="Azure Resource Manager base URL (default: public cloud; the sandbox sets its own)")
+    parser.add_argument("--ca-bundle", default=None, help="CA bundle for the ARM/Databricks endpoints")
+    parser.add_argument("--databricks-host", default=None,
+                        help="override every CR's Databricks account host (sandbox)")
+    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, then ~/.kube)")
