@@ -1,0 +1,512 @@
+"""API group `transit.privatelink.io/v1alpha1`: the single source of truth for both CRDs.
+
+The CRD YAML in `crds/`, `kubectl explain` text and the README's API reference are generated from these
+models (`transit_operator.api.crd`). Every field carries a description; every field that can be wrong is
+validated here, so `plan`, the reconcilers and the API server (through the generated openAPIV3Schema)
+refuse bad input with the field's path.
+
+Spec holds what the user wants; cloud facts (ids, IPs, states) live in status only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+GROUP = "transit.privatelink.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Top-level domains Databricks refuses in NCC rule domain names and that never resolve publicly
+# (RFC 6761/6762/7686 special-use names; `.internal` is ICANN-reserved for private use).
+RESERVED_TLDS = ("internal", "local", "localhost", "test", "example", "invalid", "onion", "arpa", "lan", "home")
+
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_RG = r"^[-A-Za-z0-9_.()]{1,90}$"
+_ARM_PREFIX = r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-A-Za-z0-9_.()]{1,90}/providers/"
+_SUBNET_ID = _ARM_PREFIX + r"(?i:Microsoft\.Network)/(?i:virtualNetworks)/[-A-Za-z0-9_.]{2,64}/(?i:subnets)/[-A-Za-z0-9_.]{1,80}$"
+_VNET_ID = _ARM_PREFIX + r"(?i:Microsoft\.Network)/(?i:virtualNetworks)/[-A-Za-z0-9_.]{2,64}$"
+_PLS_ID = _ARM_PREFIX + r"(?i:Microsoft\.Network)/(?i:privateLinkServices)/[-A-Za-z0-9_.]{1,80}$"
+# A Private Link Service alias: prefix.{GUID}.region.azure.privatelinkservice
+_PLS_ALIAS = r"^[a-z0-9][-a-z0-9]{0,78}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$"
+_DNS_NAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$"
+_DOMAIN_PATTERN = r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$"
+_REGION = r"^[a-z][a-z0-9]{2,39}$"
+
+
+def _not_reserved(name: str) -> str:
+    tld = name.rstrip(".").rsplit(".", 1)[-1]
+    if tld in RESERVED_TLDS:
+        raise ValueError(f"top-level domain '.{tld}' is reserved and refused by Databricks NCC rules")
+    return name
+
+
+def _ipv4(value: str) -> str:
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError as exc:
+        raise ValueError(f"'{value}' is not an IPv4 address") from exc
+    if not address.is_private:
+        raise ValueError(f"'{value}' is not a private address (RFC 1918)")
+    return value
+
+
+Guid = Annotated[str, StringConstraints(pattern=_GUID)]
+ResourceGroupName = Annotated[str, StringConstraints(pattern=_RG)]
+Region = Annotated[str, StringConstraints(pattern=_REGION)]
+SubnetId = Annotated[str, StringConstraints(pattern=_SUBNET_ID, max_length=1024)]
+VirtualNetworkId = Annotated[str, StringConstraints(pattern=_VNET_ID, max_length=1024)]
+DnsName = Annotated[str, StringConstraints(pattern=_DNS_NAME, max_length=253), AfterValidator(_not_reserved)]
+DomainName = Annotated[str, StringConstraints(pattern=_DOMAIN_PATTERN, max_length=253), AfterValidator(_not_reserved)]
+PrivateIPv4 = Annotated[str, StringConstraints(max_length=15), AfterValidator(_ipv4)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ZoneName = Literal["az1", "az2", "az3"]
+DeletionPolicy = Literal["Delete", "Orphan"]
+
+
+class ApiModel(BaseModel):
+    """Base: camelCase on the wire, unknown fields refused (a typo is an error, not a silent no-op)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", use_attribute_docstrings=False
+    )
+
+
+class AzureTarget(ApiModel):
+    """Where the Azure resources live."""
+
+    subscription_id: Guid = Field(description="Azure subscription id (GUID) that holds the resources.")
+    resource_group: ResourceGroupName = Field(description="Resource group for every resource this object creates.")
+    location: Region = Field(description="Azure region, e.g. `eastus2`; must be the region of the VNet used.")
+
+
+class LocalObjectReference(ApiModel):
+    """A reference to an object in the same namespace."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")] = Field(
+        description="Name of the object in the same namespace."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# ConfluentPrivateLink
+# ---------------------------------------------------------------------------------------------------
+
+
+class ConfluentZone(ApiModel):
+    """One availability zone of the Confluent network and its Private Link Service."""
+
+    name: ZoneName = Field(description="Confluent zone subdomain: `az1`, `az2` or `az3`.")
+    private_link_service_alias: Annotated[
+        str, StringConstraints(pattern=f"({_PLS_ALIAS})|({_PLS_ID})", max_length=1024)
+    ] = Field(
+        description=(
+            "The zone's Private Link Service alias from Confluent Cloud "
+            "(`<prefix>.<guid>.<region>.azure.privatelinkservice`), or its resource id."
+        )
+    )
+
+
+class ConfluentNetwork(ApiModel):
+    """The Confluent Cloud network of type PRIVATELINK."""
+
+    network_id: Annotated[str, StringConstraints(pattern=r"^n-[a-z0-9]{3,32}$")] = Field(
+        description="Confluent network id, e.g. `n-abc123`."
+    )
+    dns_domain: DnsName = Field(
+        description="The network's DNS domain, e.g. `n-abc123.eastus2.azure.confluent.cloud`."
+    )
+    bootstrap_server: Annotated[
+        str, StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}:[0-9]{1,5}$")
+    ] = Field(description="Kafka bootstrap `host:port`; the host must be inside `dnsDomain`.")
+    zones: list[ConfluentZone] = Field(
+        min_length=1,
+        max_length=3,
+        description="One entry per zone: 1 for a single-zone network, 3 for a multi-zone network.",
+    )
+
+    @field_validator("zones")
+    @classmethod
+    def _one_or_three_distinct(cls, zones: list[ConfluentZone]) -> list[ConfluentZone]:
+        if len(zones) not in (1, 3):
+            raise ValueError(f"a Confluent network has 1 or 3 zones, got {len(zones)}")
+        names = [z.name for z in zones]
+        if len(set(names)) != len(names):
+            raise ValueError(f"zone names must be distinct, got {names}")
+        return zones
+
+    @model_validator(mode="after")
+    def _bootstrap_in_domain(self) -> ConfluentNetwork:
+        host, _, port = self.bootstrap_server.rpartition(":")
+        if not host.endswith("." + self.dns_domain):
+            raise ValueError(f"bootstrapServer host '{host}' is not inside dnsDomain '{self.dns_domain}'")
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"bootstrapServer port {port} is out of range 1-65535")
+        return self
+
+    @property
+    def bootstrap_host(self) -> str:
+        return self.bootstrap_server.rpartition(":")[0]
+
+
+class PrivateEndpointsSpec(ApiModel):
+    """The customer-side private endpoints, one per Confluent zone."""
+
+    subnet_id: SubnetId = Field(description="Resource id of the subnet that holds the private endpoints.")
+    request_message: Annotated[str, StringConstraints(max_length=140)] = Field(
+        default="transit-operator",
+        description="Message sent with each connection request (Azure limits it to 140 characters).",
+    )
+
+
+class DnsSpec(ApiModel):
+    """Private DNS for the Confluent domain, so broker names resolve to the endpoint IPs."""
+
+    manage_zone: bool = Field(
+        default=True,
+        description="Create and manage the private DNS zone, its records and VNet links; false leaves DNS to you.",
+    )
+    record_type: Literal["A", "CNAME"] = Field(
+        default="A",
+        description=(
+            "`A`: `*` and `*.azN` hold the endpoint IPs. `CNAME`: per-zone A records `endpoint-azN` hold the "
+            "IPs and `*.azN` (and `*`, to the first healthy zone) are CNAMEs to them."
+        ),
+    )
+    ttl: int = Field(default=60, ge=1, le=86400, description="TTL in seconds of every record.")
+    virtual_network_ids: list[VirtualNetworkId] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Resource ids of the VNets to link the zone to (without auto-registration).",
+    )
+
+
+class ConfluentPrivateLinkSpec(ApiModel):
+    """Desired state of a ConfluentPrivateLink."""
+
+    azure: AzureTarget = Field(description="Azure subscription, resource group and region of the endpoints.")
+    confluent: ConfluentNetwork = Field(description="The Confluent Cloud network to connect to.")
+    private_endpoints: PrivateEndpointsSpec = Field(description="Where and how the private endpoints are created.")
+    dns: DnsSpec = Field(default_factory=DnsSpec, description="Private DNS zone, records and VNet links.")
+    deletion_policy: DeletionPolicy = Field(
+        default="Delete",
+        description="`Delete` removes the cloud resources with the object; `Orphan` only removes this operator's tags.",
+    )
+    drift_check_interval_seconds: int = Field(
+        default=300, ge=30, le=86400, description="How often the cloud is re-read to repair drift."
+    )
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition (kstatus-compatible)."""
+
+    type: str = Field(description="Condition type: `Ready`, `Reconciling`, `Stalled`, or a domain condition.")
+    status: Literal["True", "False", "Unknown"] = Field(description="`True`, `False` or `Unknown`.")
+    reason: str = Field(default="", description="CamelCase reason code.")
+    message: str = Field(default="", description="Human-readable details, with Azure's error code verbatim.")
+    last_transition_time: str | None = Field(default=None, description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, description="The generation this condition is about.")
+
+
+class ZoneStatus(ApiModel):
+    """Observed state of one zone's private endpoint."""
+
+    name: str = Field(description="Zone subdomain (`az1`...).")
+    private_endpoint_id: str | None = Field(default=None, description="Resource id of the private endpoint.")
+    private_ip: str | None = Field(default=None, description="Private IP of the endpoint, once known.")
+    connection_state: str | None = Field(
+        default=None, description="Connection state: `Pending`, `Approved`, `Rejected` or `Disconnected`."
+    )
+    message: str | None = Field(default=None, description="Details from the provider about the connection.")
+
+
+class ConfluentPrivateLinkStatus(ApiModel):
+    """Observed state of a ConfluentPrivateLink."""
+
+    model_config = ConfigDict(extra="allow")
+
+    observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and details.")
+    zones: list[ZoneStatus] = Field(default_factory=list, description="One entry per zone.")
+    dns_zone_id: str | None = Field(default=None, description="Resource id of the private DNS zone.")
+
+
+class ConfluentPrivateLink(ApiModel):
+    """Customer-side private endpoints to a Confluent Cloud network (one per zone), their approval,
+    private IPs, and the private DNS zone, records and VNet links that make broker names resolve to them."""
+
+    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
+    kind: Literal["ConfluentPrivateLink"] = Field(description="Kind.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ConfluentPrivateLinkSpec = Field(description="Desired state.")
+    status: ConfluentPrivateLinkStatus | None = Field(default=None, description="Observed state.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# ServerlessTransit
+# ---------------------------------------------------------------------------------------------------
+
+
+class TransitNetwork(ApiModel):
+    """Subnets of the transit in the customer's VNet."""
+
+    frontend_subnet_id: SubnetId = Field(
+        description=(
+            "haproxy: subnet of the Load Balancer frontend and the VMSS instances. applicationGateway: the "
+            "subnet dedicated to the Application Gateway."
+        )
+    )
+    private_link_subnet_id: SubnetId = Field(
+        description=(
+            "Subnet for the Private Link NAT IPs (haproxy: Private Link Service, needs "
+            "`privateLinkServiceNetworkPolicies: Disabled`; applicationGateway: private link configuration, "
+            "must differ from the gateway subnet)."
+        )
+    )
+
+
+class VmImage(ApiModel):
+    """A marketplace image reference."""
+
+    publisher: str = Field(default="Debian", min_length=1, max_length=64, description="Image publisher.")
+    offer: str = Field(default="debian-12", min_length=1, max_length=64, description="Image offer.")
+    sku: str = Field(default="12-gen2", min_length=1, max_length=64, description="Image SKU.")
+    version: str = Field(default="latest", min_length=1, max_length=64, description="Image version.")
+
+
+class HAProxySpec(ApiModel):
+    """Option B: Standard Load Balancer + Private Link Service in front of a VMSS running HAProxy."""
+
+    instance_count: int = Field(default=2, ge=1, le=20, description="Number of VMSS instances.")
+    vm_size: Annotated[str, StringConstraints(pattern=r"^Standard_[A-Za-z0-9_]+$")] = Field(
+        default="Standard_D2s_v5", description="VM size of the instances."
+    )
+    image: VmImage = Field(default_factory=VmImage, description="OS image (Debian 12 by default).")
+    zones: list[Literal["1", "2", "3"]] = Field(
+        default_factory=lambda: ["1", "2", "3"],
+        min_length=1,
+        max_length=3,
+        description="Availability zones to spread the instances over.",
+    )
+    admin_username: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = Field(
+        default="transit", description="Admin user on the instances (SSH key only, no password)."
+    )
+    ssh_public_key: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?$",
+            max_length=8192,
+        ),
+    ] = Field(description="OpenSSH public key for the admin user.")
+    private_link_visibility: list[Guid] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Subscriptions allowed to see the Private Link Service; empty means any (approval is manual).",
+    )
+    run_command_concurrency: int = Field(
+        default=5, ge=1, le=50, description="Instances re-configured at once when the backend IPs change."
+    )
+
+    @field_validator("admin_username")
+    @classmethod
+    def _not_reserved_user(cls, value: str) -> str:
+        if value in {"root", "admin", "administrator", "user", "guest", "test"}:
+            raise ValueError(f"'{value}' is a user name Azure refuses for Linux VMs")
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _distinct_zones(cls, zones: list[str]) -> list[str]:
+        if len(set(zones)) != len(zones):
+            raise ValueError(f"zones must be distinct, got {zones}")
+        return zones
+
+
+class ApplicationGatewaySpec(ApiModel):
+    """Option A: Application Gateway v2 as an L4 TCP proxy with native Private Link."""
+
+    sku: Literal["Standard_v2", "WAF_v2"] = Field(default="Standard_v2", description="Gateway SKU (v2 only).")
+    min_capacity: int = Field(default=1, ge=0, le=125, description="Autoscale minimum instance count.")
+    max_capacity: int = Field(default=2, ge=2, le=125, description="Autoscale maximum instance count.")
+    private_frontend_ip: PrivateIPv4 = Field(
+        description="Static private frontend IP in the gateway subnet; carries the private link configuration."
+    )
+
+    @model_validator(mode="after")
+    def _capacity_order(self) -> ApplicationGatewaySpec:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(f"minCapacity {self.min_capacity} is above maxCapacity {self.max_capacity}")
+        return self
+
+
+class NccSpec(ApiModel):
+    """The Databricks Network Connectivity Configuration: create one by name, or adopt one by id."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{3,30}$")] | None = Field(
+        default=None, description="Name of the NCC to create (3-30 characters: letters, digits, `_`, `-`)."
+    )
+    id: Guid | None = Field(default=None, description="Id of an existing NCC to adopt instead of creating one.")
+    region: Region | None = Field(
+        default=None, description="Region of the NCC; defaults to `azure.location`. Must be the workspaces' region."
+    )
+
+    @model_validator(mode="after")
+    def _name_or_id(self) -> NccSpec:
+        if (self.name is None) == (self.id is None):
+            raise ValueError("set exactly one of `name` (create) or `id` (adopt)")
+        return self
+
+
+class DatabricksSpec(ApiModel):
+    """The Databricks account side: NCC, private endpoint rule and workspace binding."""
+
+    account_host: Annotated[str, StringConstraints(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?/?$")] = Field(
+        default="https://accounts.azuredatabricks.net", description="Databricks account console URL."
+    )
+    account_id: Guid = Field(description="Databricks account id.")
+    credentials_secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret with the account credentials (`token`, or `azure_client_id`/`azure_client_secret`/"
+            "`azure_tenant_id`, or `client_id`/`client_secret`); omitted: the operator's own identity."
+        ),
+    )
+    ncc: NccSpec = Field(description="The NCC to create or adopt.")
+    workspace_ids: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list, max_length=50, description="Workspaces to bind to the NCC."
+    )
+    extra_domain_names: list[DomainName] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Domain names added to the derived ones (bootstrap, `*.<domain>`, `*.azN.<domain>`).",
+    )
+    reapprove_rejected: bool = Field(
+        default=False,
+        description="Approve this rule's connection again if someone rejected it out of band.",
+    )
+
+
+class ServerlessTransitSpec(ApiModel):
+    """Desired state of a ServerlessTransit."""
+
+    option: Literal["haproxy", "applicationGateway"] = Field(
+        description="`haproxy` (LB + PLS + VMSS HAProxy, all GA) or `applicationGateway` (App Gateway v2 L4 proxy)."
+    )
+    confluent_private_link_ref: LocalObjectReference = Field(
+        description="The ConfluentPrivateLink (same namespace) whose endpoint IPs are the backends."
+    )
+    azure: AzureTarget = Field(description="Azure subscription, resource group and region of the transit.")
+    network: TransitNetwork = Field(description="Subnets of the transit.")
+    ports: list[Port] = Field(
+        default_factory=lambda: [9092], min_length=1, max_length=8, description="TCP ports proxied (Kafka: 9092)."
+    )
+    haproxy: HAProxySpec | None = Field(default=None, description="Settings for `option: haproxy`.")
+    application_gateway: ApplicationGatewaySpec | None = Field(
+        default=None, description="Settings for `option: applicationGateway`."
+    )
+    databricks: DatabricksSpec = Field(description="Databricks account, NCC and workspaces.")
+    deletion_policy: DeletionPolicy = Field(
+        default="Delete",
+        description="`Delete` removes the cloud resources with the object; `Orphan` only removes this operator's tags.",
+    )
+    drift_check_interval_seconds: int = Field(
+        default=300, ge=30, le=86400, description="How often the cloud is re-read to repair drift."
+    )
+
+    @field_validator("ports")
+    @classmethod
+    def _distinct_ports(cls, ports: list[int]) -> list[int]:
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"ports must be distinct, got {ports}")
+        return ports
+
+    @model_validator(mode="after")
+    def _option_block_matches(self) -> ServerlessTransitSpec:
+        if self.option == "haproxy":
+            if self.haproxy is None:
+                raise ValueError("`haproxy` is required when option is 'haproxy'")
+            if self.application_gateway is not None:
+                raise ValueError("`applicationGateway` must not be set when option is 'haproxy'")
+        else:
+            if self.application_gateway is None:
+                raise ValueError("`applicationGateway` is required when option is 'applicationGateway'")
+            if self.haproxy is not None:
+                raise ValueError("`haproxy` must not be set when option is 'applicationGateway'")
+        if self.network.frontend_subnet_id.lower() == self.network.private_link_subnet_id.lower():
+            raise ValueError("network.privateLinkSubnetId must differ from network.frontendSubnetId")
+        return self
+
+
+class NccStatus(ApiModel):
+    """Observed Databricks NCC and private endpoint rule."""
+
+    id: str | None = Field(default=None, description="NCC id.")
+    rule_id: str | None = Field(default=None, description="Private endpoint rule id.")
+    endpoint_name: str | None = Field(default=None, description="Name of the Databricks-managed private endpoint.")
+    connection_state: str | None = Field(
+        default=None, description="Rule connection state: PENDING, ESTABLISHED, REJECTED, DISCONNECTED, EXPIRED."
+    )
+    domain_names: list[str] = Field(default_factory=list, description="Domain names on the rule.")
+    workspace_ids: list[int] = Field(default_factory=list, description="Workspaces bound to the NCC.")
+
+
+class InstanceStatus(ApiModel):
+    """HAProxy configuration on one VMSS instance."""
+
+    instance_id: str = Field(description="VMSS instance id.")
+    applied_config_hash: str | None = Field(default=None, description="Hash of the config the instance runs.")
+    last_error: str | None = Field(default=None, description="Last apply error, if the last apply failed.")
+
+
+class HAProxyStatus(ApiModel):
+    """Observed HAProxy configuration across the fleet."""
+
+    desired_config_hash: str | None = Field(default=None, description="Hash of the config every instance should run.")
+    instances: list[InstanceStatus] = Field(default_factory=list, description="One entry per VMSS instance.")
+
+
+class ServerlessTransitStatus(ApiModel):
+    """Observed state of a ServerlessTransit."""
+
+    model_config = ConfigDict(extra="allow")
+
+    observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and details.")
+    private_link_resource_id: str | None = Field(
+        default=None, description="Resource id the NCC rule targets (Private Link Service or Application Gateway)."
+    )
+    private_link_group_id: str | None = Field(
+        default=None, description="Group id of the NCC rule (App Gateway: the private frontend IP config name)."
+    )
+    backend_ips: list[str] = Field(default_factory=list, description="Confluent endpoint IPs the transit forwards to.")
+    ncc: NccStatus | None = Field(default=None, description="Databricks NCC and rule.")
+    haproxy: HAProxyStatus | None = Field(default=None, description="HAProxy config hashes (option haproxy).")
+
+
+class ServerlessTransit(ApiModel):
+    """The transit that lets Databricks Serverless reach a Confluent network privately: the proxy for one
+    option, the NCC and its private endpoint rule, approval of exactly that rule's connection, and the
+    workspace binding."""
+
+    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
+    kind: Literal["ServerlessTransit"] = Field(description="Kind.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ServerlessTransitSpec = Field(description="Desired state.")
+    status: ServerlessTransitStatus | None = Field(default=None, description="Observed state.")
+
+
+KINDS: dict[str, type[ConfluentPrivateLink] | type[ServerlessTransit]] = {
+    "ConfluentPrivateLink": ConfluentPrivateLink,
+    "ServerlessTransit": ServerlessTransit,
+}
