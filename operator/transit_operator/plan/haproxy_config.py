@@ -1,0 +1,463 @@
+"""HAProxy on the transit VMSS (option haproxy): `haproxy.cfg`, the apply script, cloud-init. Pure text.
+
+Each VMSS instance runs HAProxy in TCP mode behind a Standard Load Balancer fronted by a Private Link
+Service. HAProxy never terminates TLS (it is end to end between the Kafka client and Confluent); it reads
+the SNI from the ClientHello (`req.ssl_sni`) and forwards the connection to the customer's private endpoint
+for the Confluent zone the broker lives in:
+
+    <anything>.az2.<domain>  -> zone az2's endpoint (other zones' endpoints as `backup` servers)
+    <anything>.<domain>      -> all zones' endpoints (bootstrap, zone-less names)
+    bootstrap_host           -> all zones' endpoints (even when it lies outside <domain>)
+    anything else / not TLS  -> rejected, never forwarded
+
+Three builders and one parser live here, with no I/O, clock or environment:
+
+- `render_haproxy_config` -> the `haproxy.cfg` text (deterministic: same input, same bytes);
+- `config_hash` -> the short content hash the apply script and the operator compare;
+- `render_apply_script` -> the bash lines sent with VMSS run-command `RunShellScript` (the config reaches
+  it only as run-command parameters, which Azure exposes as environment variables);
+- `render_cloud_init` -> `#cloud-config` for the VMSS model's customData (new and reimaged instances);
+- `parse_apply_result` -> reads the one result line back from run-command output.
+
+Why run-command *and* customData: customData only reaches instances created after a model change
+(transit.md, platform rule 11), so live instances get the config through run-command.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import yaml
+
+__all__ = [
+    "APPLY_SCRIPT_PATH",
+    "CONFIG_PATH",
+    "HEALTH_URI",
+    "STATS_SOCKET",
+    "ApplyResult",
+    "ZoneBackend",
+    "config_hash",
+    "parse_apply_result",
+    "render_apply_script",
+    "render_cloud_init",
+    "render_haproxy_config",
+]
+
+CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
+PID_FILE = "/run/haproxy.pid"
+STATS_SOCKET = "/run/haproxy/admin.sock"
+APPLY_SCRIPT_PATH = "/usr/local/sbin/transit-apply-haproxy"
+HEALTH_URI = "/healthz"
+RESULT_PREFIX = "TRANSIT_APPLY"
+
+# Private Link (PLS) drops idle flows after ~4-5 minutes and no setting raises it (transit.md, platform
+# rule 12): keepalives on both sides must start well before 240 s of idleness.
+_KEEPALIVE_IDLE_S = 60
+_KEEPALIVE_INTERVAL_S = 20
+_KEEPALIVE_COUNT = 3
+# Kafka clients keep connections open and idle for minutes (connections.max.idle.ms defaults to 9 min).
+_KAFKA_IDLE_TIMEOUT = "30m"
+# After a reload, old workers keep serving their connections; this bounds how long (the clients reconnect).
+_HARD_STOP_AFTER = "30s"
+# Health checks of the endpoint IPs: a zone is down after 3 failed checks 2 s apart, back after 2.
+_CHECK = "check inter 2s fall 3 rise 2"
+
+_ZONE_RE = re.compile(r"^az[1-9][0-9]?$")
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DNS_NAME_RE = re.compile(rf"^{_LABEL}(\.{_LABEL})+$")
+_HASH_LEN = 16
+
+
+@dataclass(frozen=True)
+class ZoneBackend:
+    """One Confluent zone as seen from the customer VNet: its private endpoint's IP, once known."""
+
+    zone: str  # "az1", "az2", "az3": the zonal DNS label Confluent uses (`*.az1.<domain>`)
+    endpoint_ip: str | None  # the private endpoint's IPv4 address; None while Azure has not assigned it
+
+
+def _dns_name(field: str, value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: expected a DNS name, got {type(value).__name__}")
+    name = value.lower()
+    if len(name) > 253 or not _DNS_NAME_RE.match(name):
+        raise ValueError(f"{field}: {value!r} is not a DNS name (letters, digits, '-', at least two labels)")
+    return name
+
+
+def _port(field: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"{field}: {value!r} is not a TCP port (1-65535)")
+    return value
+
+
+def _ipv4(field: str, value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except (ipaddress.AddressValueError, ValueError, TypeError) as exc:
+        raise ValueError(f"{field}: {value!r} is not an IPv4 address") from exc
+
+
+def _validate_zones(zones: Sequence[ZoneBackend]) -> list[tuple[str, str]]:
+    """Zones with an endpoint IP, sorted by zone name (so input order does not change the output)."""
+    seen: set[str] = set()
+    known: list[tuple[str, str]] = []
+    for i, zone in enumerate(zones):
+        if not isinstance(zone, ZoneBackend):
+            raise ValueError(f"zones[{i}]: expected a ZoneBackend, got {type(zone).__name__}")
+        if not isinstance(zone.zone, str) or not _ZONE_RE.match(zone.zone):
+            raise ValueError(f"zones[{i}].zone: {zone.zone!r} is not a zone label like 'az1'")
+        if zone.zone in seen:
+            raise ValueError(f"zones[{i}].zone: {zone.zone!r} appears twice")
+        seen.add(zone.zone)
+        if zone.endpoint_ip is not None:
+            known.append((zone.zone, _ipv4(f"zones[{i}].endpoint_ip", zone.endpoint_ip)))
+    return sorted(known)
+
+
+def render_haproxy_config(
+    *,
+    domain: str,
+    bootstrap_host: str | None,
+    zones: Sequence[ZoneBackend],
+    ports: Sequence[int],
+    health_port: int = 8404,
+) -> str:
+    """The `haproxy.cfg` of every transit instance.
+
+    `domain` is the Confluent network's DNS domain (`<network-id>.<region>.azure.confluent.cloud`);
+    `bootstrap_host` the cluster's bootstrap name (usually inside `domain`; routed to all zones either way);
+    `zones` the per-zone endpoints (zones without an IP yet are left out); `ports` the Kafka ports to
+    listen on and forward to (9092); `health_port` serves `GET /healthz` for the load balancer probe.
+
+    With no endpoint IP at all the config is still valid (`haproxy -c` passes, the LB probe fails) and
+    every Kafka connection is rejected. Raises ValueError naming the offending field. Deterministic:
+    zones are sorted by name and ports numerically, so the same facts always give the same bytes (and
+    the same `config_hash`, which is what makes re-applying a no-op).
+    """
+    domain = _dns_name("domain", domain)
+    bootstrap = None if bootstrap_host is None else _dns_name("bootstrap_host", bootstrap_host)
+    known = _validate_zones(zones)
+    if isinstance(ports, (str, bytes)) or not ports:
+        raise ValueError("ports: at least one port is needed")
+    port_list = sorted({_port(f"ports[{i}]", p) for i, p in enumerate(ports)})
+    if len(port_list) != len(ports):
+        raise ValueError("ports: a port appears twice")
+    health_port = _port("health_port", health_port)
+    if health_port in port_list:
+        raise ValueError(f"health_port: {health_port} is also a Kafka port")
+
+    out: list[str] = [
+        "# Generated by transit-operator: do not edit, the operator overwrites this file.",
+        f"# domain: {domain}",
+        f"# bootstrap: {bootstrap or '-'}",
+        "# zones: " + (", ".join(f"{z}={ip}" for z, ip in known) or "none with an endpoint IP yet"),
+        "",
+        "global",
+        "    log /dev/log local0",
+        "    user haproxy",
+        "    group haproxy",
+        # Run in master-worker mode from the command line (`haproxy -W -D`); no `daemon` here.
+        "    # master-worker mode comes from the command line (haproxy -W -D -p /run/haproxy.pid)",
+        f"    stats socket {STATS_SOCKET} mode 600 level admin expose-fd listeners",
+        "    stats timeout 30s",
+        f"    hard-stop-after {_HARD_STOP_AFTER}",
+        "",
+        "defaults",
+        "    mode tcp",
+        "    log global",
+        "    option dontlognull",
+        "    timeout connect 5s",
+        f"    timeout client {_KAFKA_IDLE_TIMEOUT}",
+        f"    timeout server {_KAFKA_IDLE_TIMEOUT}",
+        "    timeout client-fin 30s",
+        "    timeout server-fin 30s",
+        "    timeout check 3s",
+        "    # TCP keepalives on both sides well inside the ~240 s Private Link idle timeout",
+        "    option clitcpka",
+        f"    clitcpka-idle {_KEEPALIVE_IDLE_S}s",
+        f"    clitcpka-intvl {_KEEPALIVE_INTERVAL_S}s",
+        f"    clitcpka-cnt {_KEEPALIVE_COUNT}",
+        "    option srvtcpka",
+        f"    srvtcpka-idle {_KEEPALIVE_IDLE_S}s",
+        f"    srvtcpka-intvl {_KEEPALIVE_INTERVAL_S}s",
+        f"    srvtcpka-cnt {_KEEPALIVE_COUNT}",
+        "",
+        "# Load balancer probe (from 168.63.129.16): 200 while some endpoint is healthy, 503 otherwise.",
+        "frontend health",
+        "    mode http",
+        f"    bind :{health_port}",
+        "    timeout client 10s",
+        f"    monitor-uri {HEALTH_URI}",
+        f"    monitor fail if {{ nbsrv(bk_all_{port_list[0]}) lt 1 }}",
+    ]
+    for port in port_list:
+        out += ["", f"frontend kafka_{port}", f"    bind :{port}", "    tcp-request inspect-delay 5s"]
+        if not known:
+            out += ["    # No endpoint IP is known yet: no servers, every connection is rejected."]
+            out += ["    tcp-request content reject"]
+        out += [
+            "    acl tls_hello req.ssl_hello_type 1",
+            f"    acl sni_in_domain req.ssl_sni -i -m end .{domain}",
+        ]
+        if bootstrap is not None:
+            out += [f"    acl sni_bootstrap req.ssl_sni -i {bootstrap}"]
+        unknown_sni = "!sni_in_domain" + (" !sni_bootstrap" if bootstrap is not None else "")
+        out += [
+            "    # Unknown SNI (outside the domain) is rejected, not forwarded; so is anything but TLS.",
+            f"    tcp-request content reject if tls_hello {unknown_sni}",
+            "    tcp-request content accept if tls_hello",
+            "    tcp-request content reject",
+        ]
+        for zone, _ip in known:
+            out += [f"    use_backend bk_{zone}_{port} if {{ req.ssl_sni -i -m end .{zone}.{domain} }}"]
+        out += [f"    use_backend bk_all_{port} if sni_in_domain"]
+        if bootstrap is not None:
+            out += [f"    use_backend bk_all_{port} if sni_bootstrap"]
+        for zone, ip in known:
+            # The zone's own endpoint first; the others as backups, rotated so that the fallback load of
+            # a down zone does not always land on the same neighbour.
+            i = [z for z, _ in known].index(zone)
+            others = known[i + 1 :] + known[:i]
+            out += ["", f"backend bk_{zone}_{port}", f"    server {zone} {ip}:{port} {_CHECK}"]
+            out += [f"    server {oz} {oip}:{port} {_CHECK} backup" for oz, oip in others]
+        out += ["", f"backend bk_all_{port}", "    balance roundrobin"]
+        out += [f"    server {zone} {ip}:{port} {_CHECK}" for zone, ip in known]
+    return "\n".join(out) + "\n"
+
+
+def config_hash(config: str) -> str:
+    """First 16 hex characters of the SHA-256 of the config's UTF-8 bytes.
+
+    64 bits are plenty to tell two configs of one transit apart; the apply script recomputes it with
+    `sha256sum | cut -c1-16`, so both sides must keep this length.
+    """
+    return hashlib.sha256(config.encode("utf-8")).hexdigest()[:_HASH_LEN]
+
+
+# The apply script. Inputs arrive only as environment variables (run-command parameters); they are
+# validated and never interpolated into shell code. It always ends by printing exactly one result line:
+# action run-command returns no exit code and only the last ~4 KB of output (platform rule 14).
+_APPLY_SCRIPT = r"""#!/bin/bash
+# transit-apply-haproxy: apply a haproxy.cfg given as CONFIG_B64 (base64) and CONFIG_HASH (hex).
+# Generated by transit-operator. Prints exactly one line:
+#   TRANSIT_APPLY result=<applied|unchanged|invalid|failed> hash=<hash> detail=<short>
+set -euo pipefail
+umask 022
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CFG=/etc/haproxy/haproxy.cfg
+PREV=/etc/haproxy/haproxy.cfg.prev
+PIDFILE=/run/haproxy.pid
+HASH_LEN=@HASH_LEN@
+OUT_HASH=-
+TMP=
+DONE=0
+finish() {
+  # finish <result> <detail> <exit code>
+  local detail
+  detail=$(printf '%s' "$2" | tr -c 'A-Za-z0-9._:/=,+@-' ' ' | tr -s ' ' | cut -c1-160)
+  printf 'TRANSIT_APPLY result=%s hash=%s detail=%s\n' "$1" "$OUT_HASH" "${detail:--}"
+  DONE=1
+  exit "$3"
+}
+on_exit() {
+  local rc=$?
+  if [ -n "$TMP" ]; then rm -f -- "$TMP"; fi
+  if [ "$DONE" = 0 ]; then
+    printf 'TRANSIT_APPLY result=failed hash=%s detail=unexpected-error-rc-%s\n' "$OUT_HASH" "$rc"
+    exit 1
+  fi
+}
+trap on_exit EXIT
+file_hash() { sha256sum -- "$1" | cut -c1-"$HASH_LEN"; }
+master_pid() {
+  local pid
+  [ -s "$PIDFILE" ] || return 1
+  pid=$(head -n1 -- "$PIDFILE")
+  case "$pid" in ''|*[!0-9]*) return 1 ;; esac
+  kill -0 "$pid" 2>/dev/null || return 1
+  printf '%s' "$pid"
+}
+workers() { pgrep -P "$1" 2>/dev/null | sort -n | tr '\n' ' ' || true; }
+# wait_new_worker <master pid> <old workers>: a worker that did not exist before appeared (the master
+# re-executed with the new file and started it); a failed reload keeps only the old workers.
+wait_new_worker() {
+  local i w
+  for i in $(seq 1 50); do
+    kill -0 "$1" 2>/dev/null || return 1
+    for w in $(workers "$1"); do
+      case " $2 " in *" $w "*) ;; *) return 0 ;; esac
+    done
+    sleep 0.2
+  done
+  return 1
+}
+# start_or_reload: hitless reload of a running master (USR2), or start one; then verify.
+start_or_reload() {
+  local pid old
+  if pid=$(master_pid); then
+    old=$(workers "$pid")
+    kill -USR2 "$pid"
+    wait_new_worker "$pid" "$old"
+  else
+    rm -f -- "$PIDFILE"
+    haproxy -W -D -p "$PIDFILE" -f "$CFG" >/dev/null 2>&1 || return 1
+    sleep 0.2
+    pid=$(master_pid) || return 1
+    wait_new_worker "$pid" ""
+  fi
+}
+
+CONFIG_B64=${CONFIG_B64:-}
+CONFIG_HASH=${CONFIG_HASH:-}
+if ! [[ $CONFIG_HASH =~ ^[0-9a-f]+$ ]] || [ "${#CONFIG_HASH}" -ne "$HASH_LEN" ]; then
+  finish invalid "CONFIG_HASH is not $HASH_LEN lowercase hex characters" 2
+fi
+OUT_HASH=$CONFIG_HASH
+if ! [[ $CONFIG_B64 =~ ^[A-Za-z0-9+/]+={0,2}$ ]] || [ $(( ${#CONFIG_B64} % 4 )) -ne 0 ]; then
+  finish invalid "CONFIG_B64 is not base64" 2
+fi
+mkdir -p /etc/haproxy /run/haproxy
+TMP=$(mktemp /etc/haproxy/.haproxy.cfg.XXXXXX)
+if ! printf '%s' "$CONFIG_B64" | base64 -d >"$TMP" 2>/dev/null; then
+  finish invalid "CONFIG_B64 does not decode" 2
+fi
+if [ "$(file_hash "$TMP")" != "$CONFIG_HASH" ]; then
+  finish invalid "decoded config does not match CONFIG_HASH" 2
+fi
+if [ -f "$CFG" ] && [ "$(file_hash "$CFG")" = "$CONFIG_HASH" ]; then
+  if master_pid >/dev/null; then
+    finish unchanged "already-applied" 0
+  fi
+  if start_or_reload; then finish applied "started" 0; fi
+  finish failed "haproxy did not start with the current config" 1
+fi
+if ! check=$(haproxy -c -q -f "$TMP" 2>&1); then
+  finish invalid "haproxy -c: $(printf '%s' "$check" | grep -m1 -E 'ALERT|rror' || printf '%s' "$check" | head -n1)" 2
+fi
+chmod 0644 "$TMP"
+HAD_PREV=0
+if [ -f "$CFG" ]; then cp -p -- "$CFG" "$PREV"; HAD_PREV=1; fi
+mv -f -- "$TMP" "$CFG"
+TMP=
+if start_or_reload; then
+  finish applied "reloaded" 0
+fi
+if [ "$HAD_PREV" = 1 ]; then
+  mv -f -- "$PREV" "$CFG"
+  if start_or_reload; then
+    finish failed "new config did not load; rolled back to the previous config" 1
+  fi
+  finish failed "new config did not load; rollback did not load either" 1
+fi
+finish failed "haproxy did not start with the new config" 1
+"""
+
+
+def render_apply_script() -> list[str]:
+    """The lines of the apply script, for run-command `RunShellScript` (`script: [...]`).
+
+    Parameters (environment variables): `CONFIG_B64` (the base64 of `haproxy.cfg`) and `CONFIG_HASH`
+    (`config_hash` of it). The script validates both, decodes to a temp file in /etc/haproxy, checks the
+    hash, does nothing when `haproxy.cfg` already has that hash and HAProxy runs, runs `haproxy -c`,
+    renames atomically, starts HAProxy in master-worker mode or reloads it with USR2 (old workers drain),
+    verifies a new worker came up and rolls back to the previous file otherwise. Exit status 0 on
+    `applied`/`unchanged`, 2 on `invalid`, 1 on `failed`; the last stdout line is the result line.
+    The same text is installed at `APPLY_SCRIPT_PATH` by cloud-init.
+    """
+    return _APPLY_SCRIPT.replace("@HASH_LEN@", str(_HASH_LEN)).splitlines()
+
+
+ApplyOutcome = Literal["applied", "unchanged", "invalid", "failed", "unknown"]
+
+_RESULT_RE = re.compile(
+    rf"^{RESULT_PREFIX} result=(applied|unchanged|invalid|failed) hash=([0-9a-f]+|-) detail=(.*?)\s*$",
+    re.MULTILINE,
+)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What the apply script reported. `unknown`: no result line survived (truncated, never ran)."""
+
+    result: ApplyOutcome
+    hash: str | None  # the CONFIG_HASH the script was given; None when it was invalid or unknown
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("applied", "unchanged")
+
+
+def parse_apply_result(output: str) -> ApplyResult:
+    """Find the apply script's result line in run-command output.
+
+    Accepts plain stdout or Azure's action run-command message (`Enable succeeded: \\n[stdout]\\n...
+    \\n[stderr]\\n...`), possibly cut to its last 4 KB. The last complete result line in the stdout part
+    wins (stderr is ignored, so nothing on stderr can fake a result); a line cut at its start is ignored.
+    """
+    text = output.replace("\r\n", "\n")
+    stdout_at = text.rfind("[stdout]\n")
+    stderr_at = text.rfind("\n[stderr]\n")
+    if stdout_at >= 0:
+        end = stderr_at if stderr_at > stdout_at else len(text)
+        text = text[stdout_at + len("[stdout]\n") : end]
+    elif stderr_at >= 0:
+        text = text[:stderr_at]
+    matches = list(_RESULT_RE.finditer(text))
+    if not matches:
+        tail = " ".join(text.split())[-200:]
+        return ApplyResult("unknown", None, f"no {RESULT_PREFIX} line in output: {tail}" if tail else "")
+    m = matches[-1]
+    result: ApplyOutcome = m.group(1)  # type: ignore[assignment]
+    return ApplyResult(result, None if m.group(2) == "-" else m.group(2), m.group(3))
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def render_cloud_init(*, config: str, apply_script: Sequence[str]) -> str:
+    """`#cloud-config` for the VMSS model's customData (base64 it for the ARM body).
+
+    Installs HAProxy, writes `haproxy.cfg` and the apply script (base64 content, so no YAML quoting
+    surprises), then runs the apply script with CONFIG_B64/CONFIG_HASH read back from the written file:
+    HAProxy starts in master-worker mode with the pid file the script reloads through. If the Debian
+    package's systemd unit already started HAProxy, it uses the same pid file (`/run/haproxy.pid`) and
+    reload signal (USR2), so the two agree. Deterministic.
+    """
+    digest = config_hash(config)
+    script = "\n".join(apply_script) + "\n"
+    doc = {
+        "package_update": True,
+        "packages": ["haproxy"],
+        "write_files": [
+            {
+                "path": CONFIG_PATH,
+                "owner": "root:root",
+                "permissions": "0644",
+                "encoding": "b64",
+                "content": _b64(config),
+            },
+            {
+                "path": APPLY_SCRIPT_PATH,
+                "owner": "root:root",
+                "permissions": "0755",
+                "encoding": "b64",
+                "content": _b64(script),
+            },
+        ],
+        "runcmd": [
+            # digest is validated hex (config_hash), so quoting it is belt and braces.
+            f'CONFIG_HASH={shlex.quote(digest)} CONFIG_B64="$(base64 -w0 {CONFIG_PATH})" {APPLY_SCRIPT_PATH}',
+        ],
+    }
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1_000_000)
+    return "#cloud-config\n" + body
