@@ -72,6 +72,7 @@ DomainName = Annotated[str, StringConstraints(pattern=_DOMAIN_PATTERN, max_lengt
 PrivateIPv4 = Annotated[str, StringConstraints(max_length=15), AfterValidator(_ipv4)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 ZoneName = Literal["az1", "az2", "az3"]
+AvailabilityZone = Literal["1", "2", "3"]
 DeletionPolicy = Literal["Delete", "Orphan"]
 
 
@@ -293,8 +294,8 @@ class HAProxySpec(ApiModel):
         default="Standard_D2s_v5", description="VM size of the instances."
     )
     image: VmImage = Field(default_factory=VmImage, description="OS image (Debian 12 by default).")
-    zones: list[Literal["1", "2", "3"]] = Field(
-        default_factory=lambda: ["1", "2", "3"],
+    zones: list[AvailabilityZone] = Field(
+        default_factory=lambda: list[AvailabilityZone](["1", "2", "3"]),
         min_length=1,
         max_length=3,
         description="Availability zones to spread the instances over.",
