@@ -1,1 +1,44 @@
-"""Pure desired-state builders: spec + observed facts -> REST-shaped bodies. No I/O, clock or environment."""
+"""Pure desired-state builders: spec + observed facts -> REST-shaped bodies. No I/O, clock or environment.
+
+`build_plan` dispatches on the kind (and, for a ServerlessTransit, on `spec.option`); the per-family
+builders live in `confluent`, `haproxy_transit`, `ncc` (and `appgw_transit` later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.plan.confluent import build_confluent_plan
+from transit_operator.plan.haproxy_transit import build_haproxy_transit_plan
+from transit_operator.plan.model import AzureResource, DatabricksAction, Plan
+
+__all__ = ["AzureResource", "DatabricksAction", "Plan", "PlanNotSupported", "build_plan"]
+
+CONFLUENT_PRIVATE_LINK = "confluentPrivateLink"
+
+
+class PlanNotSupported(Exception):
+    """The input is valid but this version cannot plan it (yet)."""
+
+
+def build_plan(
+    obj: ConfluentPrivateLink | ServerlessTransit, *, related: Mapping[str, Any], uid: str | None = None
+) -> Plan:
+    """The plan of one CR.
+
+    `related` holds the other objects a kind needs: for a ServerlessTransit,
+    `{"confluentPrivateLink": ConfluentPrivateLink | None}` (the referenced one, or None when not found).
+    `uid` defaults to `metadata.uid` (None offline: the uid tag is then left out).
+    """
+    if isinstance(obj, ConfluentPrivateLink):
+        return build_confluent_plan(obj, uid=uid)
+    if isinstance(obj, ServerlessTransit):
+        if obj.spec.option == "applicationGateway":
+            raise PlanNotSupported("option applicationGateway is not supported by plan yet (issue 7)")
+        cpl = related.get(CONFLUENT_PRIVATE_LINK)
+        if cpl is not None and not isinstance(cpl, ConfluentPrivateLink):
+            raise TypeError(f"related[{CONFLUENT_PRIVATE_LINK!r}] is a {type(cpl).__name__}")
+        return build_haproxy_transit_plan(obj, cpl=cpl, uid=uid)
+    raise TypeError(f"cannot plan a {type(obj).__name__}")

@@ -1,0 +1,113 @@
+"""Databricks side of a transit: NCC, private endpoint rule, workspace binding (databricks-sdk bodies).
+
+Bodies are snake_case, exactly what databricks-sdk's request objects serialise to (`as_dict()`):
+
+- NCC create:  `CreateNetworkConnectivityConfiguration` -> `{"name", "region"}`
+  (POST /api/2.0/accounts/{account_id}/network-connectivity-configs)
+- rule create: `CreatePrivateEndpointRule` -> `{"resource_id", "domain_names"}` for a Private Link Service
+  target, `{"resource_id", "group_id"}` for an Application Gateway (they conflict; azure-api.md §7)
+- binding:     `Workspace(network_connectivity_config_id=...)` with `update_mask=network_connectivity_config_id`
+  (PATCH /api/2.0/accounts/{account_id}/workspaces/{workspace_id}); the plan body also carries
+  `workspace_id`, which goes in the path.
+
+Databricks Serverless resolves the Kafka names through the rule's `domain_names`, so they must cover the
+bootstrap host and every broker name: `*.<domain>` and `*.azN.<domain>` (a wildcard covers one label).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from transit_operator.api.v1alpha1 import RESERVED_TLDS, ConfluentNetwork, DatabricksSpec
+from transit_operator.plan.model import DatabricksAction
+
+__all__ = [
+    "build_databricks_actions",
+    "build_ncc_body",
+    "build_private_endpoint_rule_body",
+    "build_workspace_binding_body",
+    "derive_domain_names",
+    "ncc_region",
+]
+
+
+def _checked(name: str) -> str:
+    name = name.strip().lower().rstrip(".")
+    if not name:
+        raise ValueError("empty domain name")
+    tld = name.rsplit(".", 1)[-1]
+    if "." not in name or tld in RESERVED_TLDS:
+        raise ValueError(
+            f"domain name {name!r}: top-level domain '.{tld}' is refused by Databricks NCC rules"
+        )
+    return name
+
+
+def derive_domain_names(confluent: ConfluentNetwork, extra: Iterable[str] = ()) -> list[str]:
+    """Bootstrap host, `*.<domain>`, `*.azN.<domain>` per zone, plus `extra`; lowercased, sorted, unique.
+
+    Raises ValueError for a reserved top-level domain (`.internal`, `.local`, ...), which Databricks refuses.
+    """
+    domain = confluent.dns_domain
+    names = {
+        confluent.bootstrap_host,
+        f"*.{domain}",
+        *(f"*.{zone.name}.{domain}" for zone in confluent.zones),
+    }
+    names.update(extra)
+    return sorted({_checked(n) for n in names})
+
+
+def ncc_region(databricks: DatabricksSpec, default_region: str) -> str:
+    """The NCC's region: `ncc.region`, else the transit's Azure region (must be the workspaces' region)."""
+    return databricks.ncc.region or default_region
+
+
+def build_ncc_body(name: str, region: str) -> dict[str, Any]:
+    return {"name": name, "region": region}
+
+
+def build_private_endpoint_rule_body(
+    resource_id: str, *, domain_names: Sequence[str] | None = None, group_id: str | None = None
+) -> dict[str, Any]:
+    """Rule body: a Private Link Service target takes `domain_names`, an Application Gateway `group_id`."""
+    if (domain_names is None) == (group_id is None):
+        raise ValueError(
+            "a private endpoint rule takes exactly one of domain_names (PLS) or group_id (App Gateway)"
+        )
+    if domain_names is not None:
+        return {"resource_id": resource_id, "domain_names": list(domain_names)}
+    return {"resource_id": resource_id, "group_id": group_id}
+
+
+def build_workspace_binding_body(workspace_id: int, ncc_id: str | None) -> dict[str, Any]:
+    """`ncc_id` is None while the NCC is still to be created (the reconciler fills it in)."""
+    return {"workspace_id": workspace_id, "network_connectivity_config_id": ncc_id}
+
+
+def build_databricks_actions(
+    databricks: DatabricksSpec,
+    *,
+    default_region: str,
+    rule: dict[str, Any] | None,
+    ncc_id: str | None = None,
+) -> list[DatabricksAction]:
+    """NCC (only when created by name), the rule (None: not ready yet), one binding per workspace id.
+
+    `ncc_id`: the observed NCC id (status); an adopted NCC (`ncc.id`) wins.
+    """
+    actions: list[DatabricksAction] = []
+    if databricks.ncc.name is not None:
+        body = build_ncc_body(databricks.ncc.name, ncc_region(databricks, default_region))
+        actions.append(DatabricksAction(type="networkConnectivityConfig", body=body))
+    if rule is not None:
+        actions.append(DatabricksAction(type="privateEndpointRule", body=rule))
+    known_id = databricks.ncc.id or ncc_id
+    for workspace_id in sorted(set(databricks.workspace_ids)):
+        actions.append(
+            DatabricksAction(
+                type="workspaceBinding", body=build_workspace_binding_body(workspace_id, known_id)
+            )
+        )
+    return actions
