@@ -1,0 +1,185 @@
+"""Approve exactly one private endpoint connection: the one Databricks created for our NCC rule.
+
+A Private Link Service (or an Application Gateway's private link configuration) collects connections
+from any private endpoint allowed to see it; each arrives `Pending` until the resource owner approves it
+(transit.md, platform rule 7). Approving "the first pending one" would let a stranger's endpoint in, so we
+match on identity: the NCC rule reports `endpoint_name` (the Azure private endpoint Databricks created in
+its own subscription), and the connection whose `properties.privateEndpoint.id` ends with that name is
+ours. We approve that one only, and never reject anything (other connections are not ours to judge).
+
+A connection of ours that someone rejected (or removed) out of band is reported, not re-approved, unless
+the spec says so (`spec.databricks.reapproveRejected`): an owner's explicit decision wins by default.
+
+Targets differ only in two calls, so a target is a `ConnectionTarget` (list + approve):
+- `PrivateLinkServiceTarget`: `private_link_services.list_private_endpoint_connections` and
+  `update_private_endpoint_connection` (synchronous, 200; azure-api.md section 2);
+- the Application Gateway variant (`application_gateway_private_endpoint_connections.list` /
+  `begin_update`, an LRO) is one more class with the same two methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ApprovalResult",
+    "ConnectionTarget",
+    "EndpointConnection",
+    "PrivateLinkServiceTarget",
+    "connection_from_rest",
+    "ensure_connection_approved",
+    "find_connection",
+]
+
+APPROVAL_DESCRIPTION = "Approved by transit-operator for Databricks NCC private endpoint rule"
+
+
+@dataclass(frozen=True)
+class EndpointConnection:
+    """One private endpoint connection on a target, as the owner sees it."""
+
+    name: str  # the target-side connection name (used in the approve call)
+    private_endpoint_id: str  # the consumer's private endpoint (in Databricks' subscription for NCC rules)
+    status: str  # Pending | Approved | Rejected | Disconnected
+    description: str = ""
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.private_endpoint_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def connection_from_rest(item: Any) -> EndpointConnection:
+    """An `EndpointConnection` from a REST dict or an SDK model (hybrid models are mappings too)."""
+    doc = item.as_dict() if hasattr(item, "as_dict") else dict(item)
+    props = doc.get("properties") or {}
+    state = props.get("privateLinkServiceConnectionState") or {}
+    endpoint = props.get("privateEndpoint") or {}
+    return EndpointConnection(
+        name=str(doc.get("name") or ""),
+        private_endpoint_id=str(endpoint.get("id") or ""),
+        status=str(state.get("status") or ""),
+        description=str(state.get("description") or ""),
+    )
+
+
+def find_connection(
+    connections: Iterable[EndpointConnection], endpoint_name: str
+) -> EndpointConnection | None:
+    """The connection whose private endpoint is named `endpoint_name` (last id segment, case-insensitive;
+    a plain suffix test would also match `xdatabricks-...`)."""
+    wanted = endpoint_name.lower()
+    for connection in connections:
+        if connection.endpoint_name.lower() == wanted:
+            return connection
+    return None
+
+
+class ConnectionTarget(Protocol):
+    """A private-link-capable resource whose connections we can list and approve."""
+
+    resource_id: str
+
+    def list_connections(self) -> list[EndpointConnection]: ...
+
+    def approve(self, connection: EndpointConnection, description: str) -> None: ...
+
+
+@dataclass
+class PrivateLinkServiceTarget:
+    """A Private Link Service: list with `list_private_endpoint_connections`, approve with the synchronous
+    `update_private_endpoint_connection` (a PUT of the connection's state; no LRO)."""
+
+    network: Any  # azure.mgmt.network.NetworkManagementClient
+    resource_group: str
+    name: str
+    resource_id: str = ""
+
+    def list_connections(self) -> list[EndpointConnection]:
+        pages = self.network.private_link_services.list_private_endpoint_connections(
+            self.resource_group, self.name
+        )
+        return [connection_from_rest(item) for item in pages]
+
+    def approve(self, connection: EndpointConnection, description: str) -> None:
+        self.network.private_link_services.update_private_endpoint_connection(
+            self.resource_group,
+            self.name,
+            connection.name,
+            {
+                "name": connection.name,
+                "properties": {
+                    "privateLinkServiceConnectionState": {
+                        "status": "Approved",
+                        "description": description,
+                        "actionsRequired": "None",
+                    }
+                },
+            },
+        )
+
+
+ApprovalState = Literal["Approved", "Pending", "Rejected", "Disconnected", "NotFound"]
+
+
+@dataclass(frozen=True)
+class ApprovalResult:
+    """Where our connection stands after `ensure_connection_approved`.
+
+    state: Approved (it is, possibly thanks to this call: `approved_now`), NotFound (no connection for
+    the endpoint yet: Databricks is still creating it), Rejected / Disconnected (someone decided against
+    it and the spec does not ask to re-approve), Pending (approval was not attempted).
+    """
+
+    state: ApprovalState
+    connection: EndpointConnection | None
+    approved_now: bool = False
+
+    @property
+    def message(self) -> str:
+        name = self.connection.name if self.connection else "-"
+        if self.state == "NotFound":
+            return "no private endpoint connection for the NCC rule's endpoint yet"
+        if self.state in ("Rejected", "Disconnected"):
+            detail = (
+                f" ({self.connection.description})" if self.connection and self.connection.description else ""
+            )
+            advice = (
+                "set spec.databricks.reapproveRejected: true to approve it again"
+                if self.state == "Rejected"
+                else "set spec.databricks.reapproveRejected: true to replace the NCC rule"
+            )
+            return f"the NCC rule's connection {name} was {self.state.lower()} out of band{detail}; {advice}"
+        return f"connection {name}: {self.state}" + (" (approved now)" if self.approved_now else "")
+
+
+def ensure_connection_approved(
+    target: ConnectionTarget,
+    endpoint_name: str,
+    *,
+    reapprove_rejected: bool = False,
+    connections: list[EndpointConnection] | None = None,
+    description: str = APPROVAL_DESCRIPTION,
+) -> ApprovalResult:
+    """Approve the connection of `endpoint_name` on `target` if it needs it, and only that one.
+
+    `connections`: the target's connections if the caller already read them (e.g. from the PLS GET it
+    made anyway), saving the list call. Writes only when the connection is Pending (or Rejected /
+    Disconnected with `reapprove_rejected`). Azure errors propagate (classify them with `cloud.errors`).
+    """
+    found = find_connection(
+        connections if connections is not None else target.list_connections(), endpoint_name
+    )
+    if found is None:
+        return ApprovalResult("NotFound", None)
+    status = found.status.capitalize() if found.status else "Pending"
+    if status == "Approved":
+        return ApprovalResult("Approved", found)
+    if status == "Disconnected":
+        # The consumer's endpoint is gone (or the owner removed it): nothing left to approve.
+        return ApprovalResult("Disconnected", found)
+    if status == "Rejected" and not reapprove_rejected:
+        return ApprovalResult("Rejected", found)
+    target.approve(found, description)
+    return ApprovalResult("Approved", found, approved_now=True)

@@ -1,0 +1,299 @@
+"""The Databricks account side of a transit, through `databricks-sdk`'s `AccountClient` only.
+
+Three account objects make Databricks Serverless reach the transit
+(https://learn.microsoft.com/azure/databricks/security/network/serverless-network-security/):
+
+    network connectivity configuration (NCC)   regional; created by name or adopted by id
+      └─ private endpoint rule                   one per target resource (our PLS / App Gateway); Databricks
+                                                 creates an Azure private endpoint in its own subscription,
+                                                 named `endpoint_name`, whose connection we approve
+    workspace ──bound to──▶ NCC                  only an NCC of the workspace's own region
+
+`DatabricksAccount` is the client contract, Crossplane style: `observe_*` never writes; `ensure_*` reads,
+compares and writes only a difference (so a steady-state pass is reads only); `delete_*` of something
+gone is success. Every lookup is by content, not by remembered ids alone, so a restart that lost the
+status finds the same objects instead of creating duplicates: the NCC by name and region, the rule by
+its target `resource_id` (deactivated rules - deleted ones kept for a day - are ignored).
+
+Errors are the SDK's own (`databricks.sdk.errors.DatabricksError` with `error_code`); classification
+(retryable or fatal) is `transit_operator.cloud.errors`' job. Credentials go into the client only: they
+are never part of a returned fact, a message or a log line here.
+
+Method names and fields: `databricks/sdk/service/settings.py` (`NetworkConnectivityAPI`,
+`NccPrivateEndpointRule`) and `provisioning.py` (`WorkspacesAPI.update(workspace_id, Workspace,
+update_mask=)`) of the installed SDK.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from databricks.sdk import AccountClient
+from databricks.sdk.config import Config
+from databricks.sdk.errors import NotFound
+from databricks.sdk.service.provisioning import Workspace
+from databricks.sdk.service.settings import (
+    CreateNetworkConnectivityConfiguration,
+    CreatePrivateEndpointRule,
+    NccPrivateEndpointRule,
+    NetworkConnectivityConfiguration,
+    UpdatePrivateEndpointRule,
+)
+
+__all__ = [
+    "CREDENTIAL_KEYS",
+    "DatabricksAccount",
+    "NccFacts",
+    "RuleFacts",
+    "WorkspaceFacts",
+    "Write",
+    "build_account_client",
+]
+
+log = logging.getLogger(__name__)
+
+# The Secret keys `build_account_client` understands, per auth type (DatabricksSpec.credentialsSecretRef).
+CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
+    "pat": ("token",),
+    "azure-client-secret": ("azure_client_id", "azure_client_secret", "azure_tenant_id"),
+    "oauth-m2m": ("client_id", "client_secret"),
+}
+
+# The SDK retries 429/503 itself for up to `retry_timeout_seconds` (300 s by default, _base_client.py):
+# a reconcile worker must not sit that long; the reconciler requeues instead.
+RETRY_TIMEOUT_SECONDS = 30
+HTTP_TIMEOUT_SECONDS = 30
+
+# Rule states in which the rule's endpoint still exists (or will) and the rule is usable or can become so.
+LIVE_RULE_STATES = frozenset({"INIT", "CREATING", "PENDING", "ESTABLISHED", "REJECTED"})
+
+Write = Literal["none", "created", "updated", "adopted"]
+
+
+def build_account_client(
+    host: str,
+    account_id: str,
+    credentials: Mapping[str, str] | None,
+    *,
+    ca_bundle: str | None = None,
+) -> AccountClient:
+    """An `AccountClient` for `host`/`account_id`.
+
+    `credentials` is the referenced Secret's data (decoded): `token`, or `azure_client_id` +
+    `azure_client_secret` + `azure_tenant_id`, or `client_id` + `client_secret`. None: the SDK's default
+    chain from the environment (DATABRICKS_*, ARM_*, workload identity federation via `file-oidc`).
+    Raises ValueError naming the missing keys (never their values). `ca_bundle`: a PEM to trust (sandbox).
+    """
+    kwargs: dict[str, Any] = {
+        "host": host,
+        "account_id": account_id,
+        "retry_timeout_seconds": RETRY_TIMEOUT_SECONDS,
+        "http_timeout_seconds": HTTP_TIMEOUT_SECONDS,
+    }
+    if credentials is not None:
+        for auth_type, keys in CREDENTIAL_KEYS.items():
+            if all(credentials.get(k) for k in keys):
+                kwargs["auth_type"] = auth_type
+                kwargs.update({k: credentials[k] for k in keys})
+                break
+        else:
+            present = sorted(k for k, v in credentials.items() if v)
+            expected = " or ".join("+".join(keys) for keys in CREDENTIAL_KEYS.values())
+            raise ValueError(f"the credentials Secret has keys {present}; expected {expected}")
+    client = AccountClient(config=Config(**kwargs))
+    if ca_bundle:
+        # The SDK has no CA setting; requests honours REQUESTS_CA_BUNDLE, and the session's `verify` is the
+        # per-client equivalent. Private attribute: guarded, so an SDK change degrades to the environment.
+        session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
+        if session is not None:
+            session.verify = ca_bundle
+    return client
+
+
+@dataclass(frozen=True)
+class NccFacts:
+    id: str
+    name: str
+    region: str
+
+
+@dataclass(frozen=True)
+class RuleFacts:
+    rule_id: str
+    ncc_id: str
+    resource_id: str
+    group_id: str | None
+    domain_names: tuple[str, ...]
+    endpoint_name: str | None  # the Azure private endpoint Databricks created: our PLS connection's consumer
+    connection_state: str | None  # PENDING, ESTABLISHED, REJECTED, DISCONNECTED, EXPIRED, CREATING, ...
+    deactivated: bool
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class WorkspaceFacts:
+    workspace_id: int
+    region: str | None
+    ncc_id: str | None
+    status: str | None
+
+
+def _ncc_facts(ncc: NetworkConnectivityConfiguration) -> NccFacts:
+    return NccFacts(id=ncc.network_connectivity_config_id or "", name=ncc.name or "", region=ncc.region or "")
+
+
+def _rule_facts(rule: NccPrivateEndpointRule) -> RuleFacts:
+    state = rule.connection_state.value if rule.connection_state is not None else None
+    return RuleFacts(
+        rule_id=rule.rule_id or "",
+        ncc_id=rule.network_connectivity_config_id or "",
+        resource_id=rule.resource_id or "",
+        group_id=rule.group_id or None,
+        domain_names=tuple(rule.domain_names or ()),
+        endpoint_name=rule.endpoint_name or None,
+        connection_state=state,
+        deactivated=bool(rule.deactivated),
+        error_message=rule.error_message or None,
+    )
+
+
+def _same_names(a: Iterable[str], b: Iterable[str]) -> bool:
+    return sorted({n.lower() for n in a}) == sorted({n.lower() for n in b})
+
+
+class DatabricksAccount:
+    """Observe/ensure/delete of NCCs, private endpoint rules and workspace bindings in one account."""
+
+    def __init__(self, client: AccountClient) -> None:
+        self._client = client
+
+    # --- NCC -------------------------------------------------------------------------------------------
+    def observe_ncc(
+        self, *, ncc_id: str | None = None, name: str | None = None, region: str | None = None
+    ) -> NccFacts | None:
+        """The NCC with this id (one GET), else the one with this name (and region, if given) from the
+        list; None if there is none. A 404 on the id is "not there", other errors propagate."""
+        api = self._client.network_connectivity
+        if ncc_id:
+            try:
+                return _ncc_facts(api.get_network_connectivity_configuration(ncc_id))
+            except NotFound:
+                if name is None:
+                    return None
+        if name is None:
+            return None
+        for ncc in api.list_network_connectivity_configurations():
+            if ncc.name == name and (region is None or ncc.region == region):
+                return _ncc_facts(ncc)
+        return None
+
+    def ensure_ncc(self, *, name: str, region: str, known_id: str | None = None) -> tuple[NccFacts, Write]:
+        """Find the NCC named `name` in `region` (by `known_id` first) or create it."""
+        found = self.observe_ncc(ncc_id=known_id, name=name, region=region)
+        if found is not None and found.name == name and found.region == region:
+            return found, "none"
+        if found is not None:
+            # `known_id` pointed at an NCC with another name/region (spec changed): look up by name.
+            found = self.observe_ncc(name=name, region=region)
+            if found is not None:
+                return found, "none"
+        created = self._client.network_connectivity.create_network_connectivity_configuration(
+            CreateNetworkConnectivityConfiguration(name=name, region=region)
+        )
+        log.info("created NCC %s (%s) in %s", name, created.network_connectivity_config_id, region)
+        return _ncc_facts(created), "created"
+
+    def delete_ncc(self, ncc_id: str) -> bool:
+        """Delete the NCC; False if it was already gone."""
+        try:
+            self._client.network_connectivity.delete_network_connectivity_configuration(ncc_id)
+        except NotFound:
+            return False
+        return True
+
+    # --- private endpoint rule ----------------------------------------------------------------------------
+    def list_rules(self, ncc_id: str) -> list[RuleFacts]:
+        return [_rule_facts(r) for r in self._client.network_connectivity.list_private_endpoint_rules(ncc_id)]
+
+    def observe_rule(self, ncc_id: str, resource_id: str) -> RuleFacts | None:
+        """The NCC's live (not deactivated) rule to `resource_id` (ARM ids compare case-insensitively)."""
+        return _live_rule_for(self.list_rules(ncc_id), resource_id)
+
+    def ensure_rule(
+        self,
+        ncc_id: str,
+        *,
+        resource_id: str,
+        domain_names: Sequence[str],
+        group_id: str | None = None,
+    ) -> tuple[RuleFacts, Write]:
+        """The NCC's rule to `resource_id` with exactly `domain_names`: found (list, one GET) and left alone
+        when equal, its domain names replaced (`update_mask=domain_names`) when not, created when absent.
+
+        A rule in a final state (DISCONNECTED, EXPIRED, CREATE_FAILED) is returned as is: it cannot
+        recover, and whether to delete and recreate it is the reconciler's decision (`delete_rule`, then
+        this again).
+        """
+        found = self.observe_rule(ncc_id, resource_id)
+        if found is None:
+            rule = self._client.network_connectivity.create_private_endpoint_rule(
+                ncc_id,
+                CreatePrivateEndpointRule(
+                    resource_id=resource_id, domain_names=list(domain_names) or None, group_id=group_id
+                ),
+            )
+            log.info("created private endpoint rule %s on NCC %s", rule.rule_id, ncc_id)
+            return _rule_facts(rule), "created"
+        if domain_names and not _same_names(found.domain_names, domain_names):
+            rule = self._client.network_connectivity.update_private_endpoint_rule(
+                ncc_id,
+                found.rule_id,
+                UpdatePrivateEndpointRule(domain_names=list(domain_names)),
+                update_mask="domain_names",
+            )
+            log.info("updated domain names of private endpoint rule %s", found.rule_id)
+            return _rule_facts(rule), "updated"
+        return found, "none"
+
+    def delete_rule(self, ncc_id: str, rule_id: str) -> RuleFacts | None:
+        """Delete (PENDING/EXPIRED: at once) or deactivate (others: Databricks deletes it a day later) the
+        rule. Returns what Databricks answered, None if the rule or its NCC was already gone."""
+        try:
+            return _rule_facts(
+                self._client.network_connectivity.delete_private_endpoint_rule(ncc_id, rule_id)
+            )
+        except NotFound:
+            return None
+
+    # --- workspaces ------------------------------------------------------------------------------------
+    def observe_workspace(self, workspace_id: int) -> WorkspaceFacts:
+        ws = self._client.workspaces.get(workspace_id)
+        return WorkspaceFacts(
+            workspace_id=workspace_id,
+            region=ws.location,
+            ncc_id=ws.network_connectivity_config_id or None,
+            status=ws.workspace_status.value if ws.workspace_status is not None else None,
+        )
+
+    def bind_workspace(self, workspace: WorkspaceFacts, ncc_id: str) -> bool:
+        """Attach `ncc_id` to the workspace unless it already is (True when a PATCH was sent). Does not
+        wait for the workspace to be RUNNING again (`update` returns a waiter we drop)."""
+        if workspace.ncc_id == ncc_id:
+            return False
+        self._client.workspaces.update(
+            workspace.workspace_id,
+            Workspace(network_connectivity_config_id=ncc_id),
+            update_mask="network_connectivity_config_id",
+        )
+        log.info("bound workspace %s to NCC %s", workspace.workspace_id, ncc_id)
+        return True
+
+
+def _live_rule_for(rules: Iterable[RuleFacts], resource_id: str) -> RuleFacts | None:
+    """The newest live rule to `resource_id`; a deactivated one (deleted, kept for a day) does not count."""
+    target = resource_id.lower()
+    matching = [r for r in rules if r.resource_id.lower() == target and not r.deactivated]
+    return matching[-1] if matching else None
