@@ -1,0 +1,445 @@
+"""One idempotent client contract for every ARM resource type, over the typed SDK operations.
+
+    observe(id)            GET; REST-shaped dict (`model.as_dict()`), or None when missing. Never writes.
+    ensure(resource)       observe, then at most one PUT:
+                             missing                          -> PUT          Started
+                             tagged for another owner         -> raise OwnershipConflict (no write)
+                             provisioningState not terminal   -> nothing      InProgress
+                             untagged (ours by name)          -> PUT + tags   Adopted
+                             desired ⊆ observed               -> nothing      InSync
+                             otherwise (or Failed)            -> PUT          Updated
+    delete(id)             begin_delete; missing -> Gone, already deleting -> Deleting, never someone else's
+    release(id)            Orphan: PUT the observed body back without our ownership tags
+
+Writes are REST-shaped dicts: the SDKs send a dict body as is (test-substrate.md), so `plan`'s bodies go on
+the wire unchanged. An update PUTs the desired body with the tags of the observed one merged in, so tags
+others added survive.
+
+Nothing blocks on a long-running operation: PUT and DELETE are started with `polling=False` and the
+next reconcile reads `provisioningState` with a GET. We chose this over persisting LRO continuation
+tokens: a GET is what a drift check does anyway, it survives operator restarts and azure-core upgrades
+(tokens from another azure-core version are refused, azure-api.md §9), and it costs one read per
+in-flight resource per pass. The price: an LRO's failure message is not seen, only `provisioningState:
+Failed`, which `ensure` answers with a fresh PUT (ARM's documented way out of Failed).
+
+To support a new ARM type, add one `ArmType` line to `TYPES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from transit_operator.cloud.context import CloudContext
+from transit_operator.cloud.errors import OwnershipConflict, UnsupportedResourceType, classify
+
+Service = Literal["network", "privatedns", "compute"]
+
+TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
+READ_ONLY_TOP_LEVEL = ("id", "name", "type", "etag", "systemData")
+READ_ONLY_PROPERTIES = ("provisioningState", "resourceGuid")
+
+
+@dataclass(frozen=True)
+class ArmType:
+    """How one ARM type maps onto the SDK.
+
+    service:      which management client (`CloudContext.client(service, subscription)`)
+    operations:   the operation group attribute on that client
+    long_running: `begin_create_or_update`/`begin_delete` (LRO) or `create_or_update`/`delete` (sync)
+    type_arg:     the child type segment is itself an argument (DNS record sets: `record_type`)
+    tags_path:    where ownership tags live in the body (record sets have `properties.metadata`)
+    """
+
+    service: Service
+    operations: str
+    long_running: bool = True
+    type_arg: bool = False
+    tags_path: tuple[str, ...] = ("tags",)
+
+    def arguments(self, resource_id: str) -> tuple[str, ...]:
+        """SDK positional arguments from an id: resource group, name, then each child's (type,) name."""
+        parts = resource_id.strip("/").split("/")
+        if len(parts) < 8 or len(parts) % 2 or parts[0].lower() != "subscriptions":
+            raise ValueError(f"{resource_id!r} is not an ARM resource id")
+        out = [parts[3], parts[7]]
+        for i in range(8, len(parts), 2):
+            if self.type_arg:
+                out.append(parts[i])
+            out.append(parts[i + 1])
+        return tuple(out)
+
+
+def _record_sets(long_running: bool = False) -> ArmType:
+    return ArmType(
+        "privatedns", "record_sets", long_running, type_arg=True, tags_path=("properties", "metadata")
+    )
+
+
+# ARM type (case-insensitive) -> SDK operations. One line per type.
+TYPES: dict[str, ArmType] = {
+    key.lower(): value
+    for key, value in {
+        "Microsoft.Network/privateEndpoints": ArmType("network", "private_endpoints"),
+        "Microsoft.Network/networkInterfaces": ArmType("network", "network_interfaces"),
+        "Microsoft.Network/virtualNetworks": ArmType("network", "virtual_networks"),
+        "Microsoft.Network/virtualNetworks/subnets": ArmType("network", "subnets"),
+        "Microsoft.Network/loadBalancers": ArmType("network", "load_balancers"),
+        "Microsoft.Network/privateLinkServices": ArmType("network", "private_link_services"),
+        "Microsoft.Network/networkSecurityGroups": ArmType("network", "network_security_groups"),
+        "Microsoft.Network/publicIPAddresses": ArmType("network", "public_ip_addresses"),
+        "Microsoft.Network/applicationGateways": ArmType("network", "application_gateways"),
+        "Microsoft.Network/privateDnsZones": ArmType("privatedns", "private_zones"),
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks": ArmType(
+            "privatedns", "virtual_network_links"
+        ),
+        "Microsoft.Network/privateDnsZones/A": _record_sets(),
+        "Microsoft.Network/privateDnsZones/AAAA": _record_sets(),
+        "Microsoft.Network/privateDnsZones/CNAME": _record_sets(),
+        "Microsoft.Network/privateDnsZones/TXT": _record_sets(),
+        "Microsoft.Compute/virtualMachineScaleSets": ArmType("compute", "virtual_machine_scale_sets"),
+    }.items()
+}
+
+
+def resource_type_of(resource_id: str) -> str:
+    """`Microsoft.Network/privateDnsZones/A` from an id (namespace, type, child types)."""
+    parts = resource_id.strip("/").split("/")
+    return "/".join([parts[5], parts[6], *parts[8::2]])
+
+
+def arm_type(resource_type: str) -> ArmType:
+    found = TYPES.get(resource_type.lower())
+    if found is None:
+        raise UnsupportedResourceType(
+            f"no SDK mapping for ARM type {resource_type!r}; add it to cloud.arm.TYPES"
+        )
+    return found
+
+
+class Resource(Protocol):
+    """What `ensure` needs of a desired resource (`plan.model.AzureResource` fits)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+
+class OwnerRule(Protocol):
+    """Who owns what, judged from tags (the reconcile layer adapts `plan.ownership`)."""
+
+    @property
+    def tag_keys(self) -> Collection[str]:
+        """Tag keys that carry ownership (removed by `release`)."""
+        ...
+
+    def is_ours(self, tags: Mapping[str, str] | None) -> bool: ...
+
+    def foreign_owner(self, tags: Mapping[str, str] | None) -> str | None:
+        """Who else owns it (for the error message), or None when it is ours or nobody's."""
+        ...
+
+
+EnsureAction = Literal["Started", "Adopted", "Updated", "InSync", "InProgress"]
+DeleteAction = Literal["Deleting", "Deleted", "Gone", "NotOwned"]
+ReleaseAction = Literal["Released", "Gone", "NotOwned"]
+
+
+@dataclass(frozen=True)
+class EnsureResult:
+    """What `ensure` did and the body it saw last (the PUT response after a write)."""
+
+    action: EnsureAction
+    id: str
+    observed: dict[str, Any]
+
+    @property
+    def wrote(self) -> bool:
+        return self.action in ("Started", "Adopted", "Updated")
+
+    @property
+    def provisioning_state(self) -> str | None:
+        return provisioning_state(self.observed)
+
+    @property
+    def settled(self) -> bool:
+        """True when no operation is in flight on the resource (provisioningState terminal or absent)."""
+        state = self.provisioning_state
+        return state is None or state.lower() in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    action: DeleteAction
+    id: str
+
+    @property
+    def gone(self) -> bool:
+        return self.action in ("Gone", "Deleted")
+
+
+def provisioning_state(body: Mapping[str, Any] | None) -> str | None:
+    if not body:
+        return None
+    state = (body.get("properties") or {}).get("provisioningState")
+    return str(state) if state is not None else None
+
+
+def _get_path(body: Mapping[str, Any], path: Iterable[str]) -> Any:
+    current: Any = body
+    for key in path:
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(key)
+    return current
+
+
+def _with_path(body: Mapping[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out = dict(body)
+    if len(path) == 1:
+        out[path[0]] = value
+        return out
+    out[path[0]] = _with_path(dict(body.get(path[0]) or {}), path[1:], value)
+    return out
+
+
+# --- the subset comparison ------------------------------------------------------------------------------
+
+
+def _looks_like_id(value: str) -> bool:
+    return value.startswith("/subscriptions/") or value.startswith("/Subscriptions/")
+
+
+def _scalar_equal(desired: Any, observed: Any) -> bool:
+    if isinstance(desired, str) and isinstance(observed, str):
+        if _looks_like_id(desired) or _looks_like_id(observed):
+            return desired.rstrip("/").lower() == observed.rstrip("/").lower()
+        return desired == observed
+    if isinstance(desired, bool) or isinstance(observed, bool):
+        return desired is observed
+    if isinstance(desired, (int, float)) and isinstance(observed, (int, float)):
+        return desired == observed
+    return bool(desired == observed)
+
+
+def is_subset(desired: Any, observed: Any) -> bool:
+    """True when everything `desired` says is also true of `observed`.
+
+    Dicts: every desired key is present and matches (keys the server adds are ignored). Lists: same
+    length; items with a `name` are matched by name (case-insensitively), others as a multiset. Strings
+    that are ARM ids compare case-insensitively. `None` in desired matches a missing or null value.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(observed, Mapping):
+            return False
+        for key, value in desired.items():
+            if value is None:
+                if observed.get(key) is not None:
+                    return False
+                continue
+            if key not in observed or not is_subset(value, observed[key]):
+                return False
+        return True
+    if isinstance(desired, list):
+        if not isinstance(observed, list) or len(desired) != len(observed):
+            return False
+        if all(isinstance(item, Mapping) and "name" in item for item in desired):
+            by_name = {
+                str(item.get("name", "")).lower(): item for item in observed if isinstance(item, Mapping)
+            }
+            return all(
+                str(item["name"]).lower() in by_name and is_subset(item, by_name[str(item["name"]).lower()])
+                for item in desired
+            )
+        remaining = list(observed)
+        for item in desired:
+            match = next((i for i, seen in enumerate(remaining) if is_subset(item, seen)), None)
+            if match is None:
+                return False
+            remaining.pop(match)
+        return True
+    return _scalar_equal(desired, observed)
+
+
+def _tags_subset(desired: Mapping[str, str] | None, observed: Mapping[str, str] | None) -> bool:
+    """Azure tag names are case-insensitive; values are not."""
+    seen = {str(k).lower(): v for k, v in (observed or {}).items()}
+    return all(seen.get(str(k).lower()) == v for k, v in (desired or {}).items())
+
+
+def _merged_tags(desired: Mapping[str, str] | None, observed: Mapping[str, str] | None) -> dict[str, str]:
+    """Observed tags others set, overridden by ours (case-insensitive keys)."""
+    ours = {str(k).lower() for k in (desired or {})}
+    merged = {k: v for k, v in (observed or {}).items() if str(k).lower() not in ours}
+    merged.update(desired or {})
+    return merged
+
+
+# --- the client -----------------------------------------------------------------------------------------
+
+
+class Arm:
+    """Generic observe/ensure/delete/release over the typed SDK operations of `TYPES`."""
+
+    def __init__(self, ctx: CloudContext) -> None:
+        self._ctx = ctx
+
+    def _operations(self, resource_id: str) -> tuple[ArmType, Any, tuple[str, ...]]:
+        entry = arm_type(resource_type_of(resource_id))
+        subscription = resource_id.strip("/").split("/")[1]
+        client = self._ctx.client(entry.service, subscription)
+        return entry, getattr(client, entry.operations), entry.arguments(resource_id)
+
+    def observe(self, resource_id: str) -> dict[str, Any] | None:
+        """GET as a REST-shaped dict; None when it does not exist."""
+        _, ops, args = self._operations(resource_id)
+        try:
+            model = ops.get(*args)
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                return None
+            raise classify(exc).as_error() from exc
+        return _as_dict(model)
+
+    def list_children(self, parent_id: str, child: str) -> list[dict[str, Any]]:
+        """List children of a resource in one call: `recordSets` or `virtualNetworkLinks` of a DNS zone."""
+        parts = parent_id.strip("/").split("/")
+        subscription, group, name = parts[1], parts[3], parts[7]
+        client = self._ctx.client("privatedns", subscription)
+        listers: dict[str, Callable[[], Iterable[Any]]] = {
+            "recordSets": lambda: client.record_sets.list(group, name),
+            "virtualNetworkLinks": lambda: client.virtual_network_links.list(group, name),
+        }
+        try:
+            return [_as_dict(item) for item in listers[child]()]
+        except ResourceNotFoundError:
+            return []
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                return []
+            raise classify(exc).as_error() from exc
+
+    def _put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        entry, ops, args = self._operations(resource_id)
+        try:
+            if entry.long_running:
+                poller = ops.begin_create_or_update(*args, body, polling=False)
+                return _as_dict(poller.result())
+            return _as_dict(ops.create_or_update(*args, body))
+        except HttpResponseError as exc:
+            raise classify(exc).as_error() from exc
+
+    def ensure(
+        self,
+        resource: Resource,
+        owner: OwnerRule,
+        *,
+        observed: dict[str, Any] | Literal[False] | None = False,
+    ) -> EnsureResult:
+        """Drive one resource to `resource.body` with at most one write. `observed`: skip the GET when the
+        caller already has the body (e.g. from a list); False means "not known, GET it"."""
+        entry = arm_type(resource.type)
+        current = self.observe(resource.id) if observed is False else observed
+        desired_tags = _get_path(resource.body, entry.tags_path)
+        if current is None:
+            return EnsureResult("Started", resource.id, self._put(resource.id, resource.body))
+        observed_tags = _get_path(current, entry.tags_path)
+        foreign = owner.foreign_owner(observed_tags)
+        if foreign is not None:
+            raise OwnershipConflict(resource.id, foreign)
+        state = provisioning_state(current)
+        if state is not None and state.lower() not in TERMINAL_STATES:
+            return EnsureResult("InProgress", resource.id, current)
+        merged = _with_path(resource.body, entry.tags_path, _merged_tags(desired_tags, observed_tags))
+        if not owner.is_ours(observed_tags):
+            return EnsureResult("Adopted", resource.id, self._put(resource.id, merged))
+        failed = state is not None and state.lower() != "succeeded"
+        untagged = _without_path(resource.body, entry.tags_path)
+        if not failed and _tags_subset(desired_tags, observed_tags) and is_subset(untagged, current):
+            return EnsureResult("InSync", resource.id, current)
+        return EnsureResult("Updated", resource.id, self._put(resource.id, merged))
+
+    def delete(
+        self,
+        resource_id: str,
+        owner: OwnerRule | None = None,
+        *,
+        observed: dict[str, Any] | Literal[False] | None = False,
+    ) -> DeleteResult:
+        """Start deleting a resource we own. Missing: Gone. Not ours (when `owner` is given): NotOwned."""
+        entry, ops, args = self._operations(resource_id)
+        current = self.observe(resource_id) if observed is False else observed
+        if current is None:
+            return DeleteResult("Gone", resource_id)
+        if owner is not None and not owner.is_ours(_get_path(current, entry.tags_path)):
+            return DeleteResult("NotOwned", resource_id)
+        state = provisioning_state(current)
+        if state is not None and state.lower() == "deleting":
+            return DeleteResult("Deleting", resource_id)
+        try:
+            if entry.long_running:
+                ops.begin_delete(*args, polling=False)
+                return DeleteResult("Deleting", resource_id)
+            ops.delete(*args)
+            return DeleteResult("Deleted", resource_id)
+        except ResourceNotFoundError:
+            return DeleteResult("Gone", resource_id)
+        except HttpResponseError as exc:
+            if exc.status_code == 404:
+                return DeleteResult("Gone", resource_id)
+            raise classify(exc).as_error() from exc
+
+    def release(
+        self, resource_id: str, owner: OwnerRule, *, observed: dict[str, Any] | Literal[False] | None = False
+    ) -> ReleaseAction:
+        """Orphan: remove only our ownership tags (one PUT of the observed body); leave everything else."""
+        entry = arm_type(resource_type_of(resource_id))
+        current = self.observe(resource_id) if observed is False else observed
+        if current is None:
+            return "Gone"
+        tags = _get_path(current, entry.tags_path)
+        if not owner.is_ours(tags):
+            return "NotOwned"
+        keys = {k.lower() for k in owner.tag_keys}
+        kept = {k: v for k, v in (tags or {}).items() if str(k).lower() not in keys}
+        body = _writable(current)
+        self._put(resource_id, _with_path(body, entry.tags_path, kept))
+        return "Released"
+
+
+def _without_path(body: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    out = dict(body)
+    if len(path) == 1:
+        out.pop(path[0], None)
+    elif isinstance(out.get(path[0]), Mapping):
+        out[path[0]] = _without_path(out[path[0]], path[1:])
+    return out
+
+
+def _writable(observed: Mapping[str, Any]) -> dict[str, Any]:
+    """An observed body without the top-level read-only fields, fit to PUT back."""
+    body = {k: v for k, v in observed.items() if k not in READ_ONLY_TOP_LEVEL}
+    if isinstance(body.get("properties"), Mapping):
+        body["properties"] = {k: v for k, v in body["properties"].items() if k not in READ_ONLY_PROPERTIES}
+    return body
+
+
+def _as_dict(model: Any) -> dict[str, Any]:
+    if model is None:
+        return {}
+    if isinstance(model, dict):
+        return model
+    as_dict = getattr(model, "as_dict", None)
+    if as_dict is not None:
+        return dict(as_dict())
+    return dict(model)

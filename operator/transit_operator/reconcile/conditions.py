@@ -1,0 +1,158 @@
+"""Status conditions: the only way reconcilers say how an object is doing.
+
+kstatus (https://github.com/kubernetes-sigs/cli-utils/blob/master/pkg/kstatus/README.md) reads three
+condition types, and every object here carries all three, each with `observedGeneration`:
+
+    Ready        True once the cloud matches the spec (and approvals are in)
+    Reconciling  True while work is in flight or awaited (an LRO, an approval); Ready is then False
+    Stalled      True when retrying cannot help until the spec (or the cloud, e.g. a role) changes
+
+The named constructors `ready()`, `reconciling()` and `stalled()` return that triple, consistent by
+construction; domain conditions (`EndpointsApproved`, `DnsReady`, `ConfigApplied`, ...) come from
+`domain()`. Reasons are the closed set in `Reason`: add a member there, never a string at a call site.
+
+`set_condition()` is the one setter: it replaces a condition by type and keeps `lastTransitionTime` unless
+the status changed. Everything is pure; the clock is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+Status = Literal["True", "False", "Unknown"]
+ConditionDict = dict[str, Any]
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+ENDPOINTS_APPROVED = "EndpointsApproved"
+DNS_READY = "DnsReady"
+CONFIG_APPLIED = "ConfigApplied"
+NCC_RULE_ESTABLISHED = "NccRuleEstablished"
+
+DOMAIN_TYPES = frozenset({ENDPOINTS_APPROVED, DNS_READY, CONFIG_APPLIED, NCC_RULE_ESTABLISHED})
+
+
+class Reason(StrEnum):
+    """Every reason a condition may carry (CamelCase, as Kubernetes conventions ask)."""
+
+    # all good
+    RECONCILED = "Reconciled"
+    APPROVED = "Approved"
+    RECORDS_PUBLISHED = "RecordsPublished"
+    NOT_MANAGED = "NotManaged"  # e.g. dns.manageZone: false
+    # work in flight or awaited (Reconciling)
+    PROVISIONING = "Provisioning"  # writes started, long-running operations in flight
+    WAITING_FOR_APPROVAL = "WaitingForApproval"  # a private endpoint connection is Pending
+    WAITING_FOR_ENDPOINT_IP = "WaitingForEndpointIp"  # approved, the NIC has no private IP yet
+    WAITING_FOR_DEPENDENCY = (
+        "WaitingForDependency"  # another object (e.g. the ConfluentPrivateLink) not ready
+    )
+    TRANSIENT_ERROR = "TransientError"  # throttled, busy, 5xx: retried with a delay
+    DELETING = "Deleting"
+    # stuck until something changes (Stalled)
+    INVALID_SPEC = "InvalidSpec"
+    CONNECTION_REJECTED = "ConnectionRejected"
+    CONNECTION_DISCONNECTED = "ConnectionDisconnected"
+    OWNERSHIP_CONFLICT = "OwnershipConflict"
+    CLOUD_ERROR = "CloudError"  # a fatal Azure/Databricks error; its code is in the message
+    PROVISIONING_FAILED = "ProvisioningFailed"  # provisioningState Failed after our write
+
+
+def _condition(
+    type_: str, status: Status, reason: Reason, message: str, generation: int | None
+) -> ConditionDict:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": str(reason),
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def ready(generation: int | None, message: str = "the cloud matches the spec") -> list[ConditionDict]:
+    """Ready=True, Reconciling=False, Stalled=False."""
+    return [
+        _condition(READY, "True", Reason.RECONCILED, message, generation),
+        _condition(RECONCILING, "False", Reason.RECONCILED, "", generation),
+        _condition(STALLED, "False", Reason.RECONCILED, "", generation),
+    ]
+
+
+def reconciling(reason: Reason, message: str, generation: int | None) -> list[ConditionDict]:
+    """Ready=False and Reconciling=True with `reason`; Stalled=False."""
+    return [
+        _condition(READY, "False", reason, message, generation),
+        _condition(RECONCILING, "True", reason, message, generation),
+        _condition(STALLED, "False", reason, "", generation),
+    ]
+
+
+def stalled(reason: Reason, message: str, generation: int | None) -> list[ConditionDict]:
+    """Ready=False and Stalled=True with `reason`; Reconciling=False."""
+    return [
+        _condition(READY, "False", reason, message, generation),
+        _condition(RECONCILING, "False", reason, "", generation),
+        _condition(STALLED, "True", reason, message, generation),
+    ]
+
+
+def domain(
+    type_: str, ok: bool | None, reason: Reason, message: str, generation: int | None
+) -> ConditionDict:
+    """A domain condition (`EndpointsApproved`, `DnsReady`, ...); `ok=None` means Unknown."""
+    if type_ not in DOMAIN_TYPES:
+        raise ValueError(f"unknown domain condition type {type_!r}; add it to DOMAIN_TYPES")
+    status: Status = "Unknown" if ok is None else "True" if ok else "False"
+    return _condition(type_, status, reason, message, generation)
+
+
+def _timestamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: Sequence[ConditionDict], new: ConditionDict, now: datetime
+) -> list[ConditionDict]:
+    """`conditions` with `new` in place of the condition of the same type (appended if absent).
+
+    `lastTransitionTime` stays as it was unless the status changed (Kubernetes API conventions).
+    """
+    stamped = dict(new)
+    result: list[ConditionDict] = []
+    replaced = False
+    for old in conditions:
+        if old.get("type") != new["type"]:
+            result.append(old)
+            continue
+        unchanged = old.get("status") == new["status"] and old.get("lastTransitionTime")
+        stamped["lastTransitionTime"] = old["lastTransitionTime"] if unchanged else _timestamp(now)
+        result.append(stamped)
+        replaced = True
+    if not replaced:
+        stamped["lastTransitionTime"] = _timestamp(now)
+        result.append(stamped)
+    return result
+
+
+def set_conditions(
+    conditions: Sequence[ConditionDict], new: Iterable[ConditionDict], now: datetime
+) -> list[ConditionDict]:
+    """`set_condition` for each of `new`, in order."""
+    result = list(conditions)
+    for condition in new:
+        result = set_condition(result, condition, now)
+    return result
+
+
+def find(conditions: Sequence[ConditionDict], type_: str) -> ConditionDict | None:
+    return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def is_true(conditions: Sequence[ConditionDict], type_: str) -> bool:
+    found = find(conditions, type_)
+    return found is not None and found.get("status") == "True"
