@@ -160,6 +160,12 @@ class EnsureResult:
     action: EnsureAction
     id: str
     observed: dict[str, Any]
+    long_running: bool = True
+
+    @property
+    def in_flight(self) -> bool:
+        """Something is still happening: an LRO we started, or one that was running when we looked."""
+        return not self.settled or (self.wrote and self.long_running)
 
     @property
     def wrote(self) -> bool:
@@ -352,22 +358,24 @@ class Arm:
         current = self.observe(resource.id) if observed is False else observed
         desired_tags = _get_path(resource.body, entry.tags_path)
         if current is None:
-            return EnsureResult("Started", resource.id, self._put(resource.id, resource.body))
+            return EnsureResult(
+                "Started", resource.id, self._put(resource.id, resource.body), entry.long_running
+            )
         observed_tags = _get_path(current, entry.tags_path)
         foreign = owner.foreign_owner(observed_tags)
         if foreign is not None:
             raise OwnershipConflict(resource.id, foreign)
         state = provisioning_state(current)
         if state is not None and state.lower() not in TERMINAL_STATES:
-            return EnsureResult("InProgress", resource.id, current)
+            return EnsureResult("InProgress", resource.id, current, entry.long_running)
         merged = _with_path(resource.body, entry.tags_path, _merged_tags(desired_tags, observed_tags))
         if not owner.is_ours(observed_tags):
-            return EnsureResult("Adopted", resource.id, self._put(resource.id, merged))
+            return EnsureResult("Adopted", resource.id, self._put(resource.id, merged), entry.long_running)
         failed = state is not None and state.lower() != "succeeded"
         untagged = _without_path(resource.body, entry.tags_path)
         if not failed and _tags_subset(desired_tags, observed_tags) and is_subset(untagged, current):
-            return EnsureResult("InSync", resource.id, current)
-        return EnsureResult("Updated", resource.id, self._put(resource.id, merged))
+            return EnsureResult("InSync", resource.id, current, entry.long_running)
+        return EnsureResult("Updated", resource.id, self._put(resource.id, merged), entry.long_running)
 
     def delete(
         self,
