@@ -1,0 +1,414 @@
+"""ServerlessTransit option `applicationGateway`: App Gateway v2 as an L4 TCP proxy with native Private Link.
+
+    Databricks NCC private endpoint --Private Link--> private link configuration (Dynamic IPs, PL subnet)
+      -> private frontend IP (Static, gateway subnet) -> TCP listener :9092 -> routing rule
+      -> backend settings (Tcp :9092) -> backend pool: every Approved Confluent endpoint IP
+
+What the plan holds, dependencies first:
+
+1. a Standard, Static **public IP**: App Gateway v2 refuses to exist without a public frontend even when
+   only the private one is used (transit.md rule 4,
+   https://learn.microsoft.com/azure/application-gateway/application-gateway-private-deployment);
+2. an **NSG** for the gateway subnet that locks that public frontend down: GatewayManager on 65200-65535
+   (the v2 control plane; without it the gateway does not provision), AzureLoadBalancer, VirtualNetwork on
+   the listener ports, and Internet denied
+   (https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure#network-security-groups).
+   The reconciler associates it with the gateway subnet (one field of a subnet it does not own; not a PUT
+   body of its own here, because a subnet PUT must carry the customer's address prefixes);
+3. the **Application Gateway** itself, one big PUT body whose sub-resources reference each other by ids
+   under the gateway's own id (`.../applicationGateways/<gw>/frontendIPConfigurations/<fe>`).
+
+The L4 collections (`listeners`, `backendSettingsCollection`, `routingRules`, protocol `Tcp`) are separate
+from the HTTP-era `httpListeners`/`backendHttpSettingsCollection`/`requestRoutingRules`. azure-mgmt-network
+33.1 (api-version 2026-03-01) carries them natively (`ApplicationGatewayListener`,
+`ApplicationGatewayBackendSettings`, `ApplicationGatewayRoutingRule` in `azure/mgmt/network/models/_models.py`),
+so no azapi-style raw call is needed: the reconciler hands this REST-shaped body to
+`application_gateways.begin_create_or_update`, which the SDK accepts as a plain JSON mapping.
+
+One listener per port sends to one pool with every zone's endpoint IP: TLS passes through untouched, and
+Confluent's SNI proxy behind each endpoint routes any broker name, so any endpoint IP serves any broker. The
+price is that the gateway picks an endpoint regardless of the broker's zone (no SNI zone affinity, unlike
+option haproxy): traffic may cross zones.
+
+The Databricks private endpoint rule targets the gateway's resource id (App Gateway private link has no
+alias) with `group_id` = the name of the private frontend IP configuration (transit.md rule 5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit, ServerlessTransitSpec
+from transit_operator.plan import ids, naming
+from transit_operator.plan.confluent import healthy_endpoint_ips, owner_of_object
+from transit_operator.plan.model import AzureResource, Plan
+from transit_operator.plan.ncc import (
+    build_databricks_actions,
+    build_private_endpoint_rule_body,
+    derive_domain_names,
+)
+from transit_operator.plan.ownership import Owner, build_ownership_tags
+
+__all__ = [
+    "APPLICATION_GATEWAYS",
+    "BACKEND_POOL_NAME",
+    "GATEWAY_IP_CONFIG_NAME",
+    "KIND",
+    "PRIVATE_FRONTEND_NAME",
+    "PRIVATE_LINK_CONFIG_NAME",
+    "PUBLIC_FRONTEND_NAME",
+    "PUBLIC_IP_ADDRESSES",
+    "application_gateway_id",
+    "backend_ips_of",
+    "build_appgw_nsg",
+    "build_appgw_rule_body",
+    "build_appgw_transit_plan",
+    "build_application_gateway",
+    "build_backend_pool",
+    "build_public_ip",
+    "gateway_nsg_id",
+    "public_ip_id",
+]
+
+KIND = "ServerlessTransit"
+APPLICATION_GATEWAYS = "Microsoft.Network/applicationGateways"
+PUBLIC_IP_ADDRESSES = "Microsoft.Network/publicIPAddresses"
+
+# Child object names inside the gateway body (fixed: one of each per transit, one per port where noted).
+GATEWAY_IP_CONFIG_NAME = "gateway-subnet"
+PUBLIC_FRONTEND_NAME = "public-frontend"
+# The NCC rule's `group_id`: App Gateway offers each private-link-enabled frontend as a sub-resource.
+PRIVATE_FRONTEND_NAME = "private-frontend"
+PRIVATE_LINK_CONFIG_NAME = "private-link"
+PRIVATE_LINK_IP_CONFIG_NAME = "private-link-ip-1"
+BACKEND_POOL_NAME = "confluent"
+FIRST_RULE_PRIORITY = 100
+
+# Backend connection timeout of the L4 backend settings (seconds, 1-86400). Idle Kafka connections are
+# bounded by the Private Link hop (~300 s) anyway; clients need keepalives below that (transit.md rule 12).
+BACKEND_TIMEOUT_SECONDS = 60
+
+# NSG rule priorities: GatewayManager first, Internet denied last among ours (Azure's defaults are 65000+).
+_NSG_PRIORITY_GATEWAY_MANAGER = 100
+_NSG_PRIORITY_LOAD_BALANCER = 110
+_NSG_PRIORITY_LISTENERS = 120
+_NSG_PRIORITY_DENY_INTERNET = 4000
+
+
+def frontend_port_name(port: int) -> str:
+    return f"port-{port}"
+
+
+def listener_name(port: int) -> str:
+    """Listener, backend settings and routing rule of one port share this name (different collections)."""
+    return f"tcp-{port}"
+
+
+def build_application_gateway_name(namespace: str, name: str) -> str:
+    return naming.build_resource_name("agw", namespace, name)
+
+
+def build_public_ip_name(namespace: str, name: str) -> str:
+    return naming.build_resource_name("pip", namespace, name)
+
+
+def _tags(owner: Owner) -> dict[str, str]:
+    return build_ownership_tags(owner.kind, owner.namespace, owner.name, owner.uid)
+
+
+def _id(spec: ServerlessTransitSpec, type_: str, name: str) -> str:
+    return ids.resource_id(spec.azure.subscription_id, spec.azure.resource_group, type_, name)
+
+
+def application_gateway_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
+    return _id(spec, APPLICATION_GATEWAYS, build_application_gateway_name(owner.namespace, owner.name))
+
+
+def public_ip_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
+    return _id(spec, PUBLIC_IP_ADDRESSES, build_public_ip_name(owner.namespace, owner.name))
+
+
+def gateway_nsg_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
+    return _id(spec, ids.NETWORK_SECURITY_GROUPS, naming.build_nsg_name(owner.namespace, owner.name))
+
+
+def backend_ips_of(cpl: ConfluentPrivateLink | None) -> list[str]:
+    """The Confluent endpoint IPs to forward to: Approved zones with a known IP, by zone, without repeats."""
+    if cpl is None:
+        return []
+    by_zone = healthy_endpoint_ips(cpl.status)
+    return list(dict.fromkeys(by_zone[zone] for zone in sorted(by_zone)))
+
+
+def build_public_ip(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
+    """Standard SKU, Static: the only kind App Gateway v2 accepts for its (mandatory) public frontend."""
+    return AzureResource(
+        type=PUBLIC_IP_ADDRESSES,
+        id=public_ip_id(spec, owner),
+        apiVersion=ids.api_version_for(PUBLIC_IP_ADDRESSES),
+        body={
+            "location": spec.azure.location,
+            "tags": _tags(owner),
+            "sku": {"name": "Standard", "tier": "Regional"},
+            "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
+        },
+        dependsOn=[],
+    )
+
+
+def _security_rule(
+    name: str, priority: int, access: str, protocol: str, source: str, ports: list[str], description: str
+) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "description": description,
+        "priority": priority,
+        "direction": "Inbound",
+        "access": access,
+        "protocol": protocol,
+        "sourceAddressPrefix": source,
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": "*",
+    }
+    # Azure refuses a rule carrying both the singular and the plural port field.
+    if len(ports) == 1:
+        properties["destinationPortRange"] = ports[0]
+    else:
+        properties["destinationPortRanges"] = ports
+    return {"name": name, "properties": properties}
+
+
+def build_appgw_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
+    """The gateway subnet's NSG: control plane and probes in, Kafka from the VNet only, Internet out."""
+    listener_ports = [str(port) for port in sorted(spec.ports)]
+    rules = [
+        _security_rule(
+            "allow-gateway-manager",
+            _NSG_PRIORITY_GATEWAY_MANAGER,
+            "Allow",
+            "Tcp",
+            "GatewayManager",
+            ["65200-65535"],
+            "App Gateway v2 infrastructure ports; required for the gateway to provision",
+        ),
+        _security_rule(
+            "allow-azure-load-balancer",
+            _NSG_PRIORITY_LOAD_BALANCER,
+            "Allow",
+            "*",
+            "AzureLoadBalancer",
+            ["*"],
+            "Azure health probes",
+        ),
+        _security_rule(
+            "allow-vnet-listeners",
+            _NSG_PRIORITY_LISTENERS,
+            "Allow",
+            "Tcp",
+            "VirtualNetwork",
+            listener_ports,
+            "Kafka through the private frontend (private link NAT IPs are in the VNet)",
+        ),
+        _security_rule(
+            "deny-internet",
+            _NSG_PRIORITY_DENY_INTERNET,
+            "Deny",
+            "*",
+            "Internet",
+            ["*"],
+            "The mandatory public frontend serves nothing",
+        ),
+    ]
+    return AzureResource(
+        type=ids.NETWORK_SECURITY_GROUPS,
+        id=gateway_nsg_id(spec, owner),
+        apiVersion=ids.api_version_for(ids.NETWORK_SECURITY_GROUPS),
+        body={"location": spec.azure.location, "tags": _tags(owner), "properties": {"securityRules": rules}},
+        dependsOn=[],
+    )
+
+
+def build_backend_pool(backend_ips: list[str]) -> dict[str, Any]:
+    """The one backend pool; an endpoint IP change rewrites only this element of the gateway body."""
+    return {
+        "name": BACKEND_POOL_NAME,
+        "properties": {"backendAddresses": [{"ipAddress": ip} for ip in backend_ips]},
+    }
+
+
+def build_application_gateway(
+    spec: ServerlessTransitSpec, backend_ips: list[str], *, owner: Owner
+) -> AzureResource:
+    """The whole gateway body: SKU v2 with autoscale, gateway subnet, public + Static private frontends,
+    private link configuration (Dynamic IP in the private link subnet), one TCP listener, backend settings
+    and Basic routing rule per port, and the backend pool with `backend_ips`."""
+    settings = spec.application_gateway
+    if settings is None:
+        raise ValueError("spec.applicationGateway is required for option applicationGateway")
+    gw_id = application_gateway_id(spec, owner)
+
+    def sub(collection: str, name: str) -> dict[str, str]:
+        return {"id": ids.child_id(gw_id, collection, name)}
+
+    ports = sorted(spec.ports)
+    properties: dict[str, Any] = {
+        # Standard_v2 tier == name (v1 SKUs and the Basic tier have no private link configuration).
+        "sku": {"name": settings.sku, "tier": settings.sku},
+        "autoscaleConfiguration": {
+            "minCapacity": settings.min_capacity,
+            "maxCapacity": settings.max_capacity,
+        },
+        "gatewayIPConfigurations": [
+            {
+                "name": GATEWAY_IP_CONFIG_NAME,
+                "properties": {"subnet": {"id": spec.network.frontend_subnet_id}},
+            }
+        ],
+        "frontendIPConfigurations": [
+            {
+                "name": PUBLIC_FRONTEND_NAME,
+                "properties": {"publicIPAddress": {"id": public_ip_id(spec, owner)}},
+            },
+            {
+                "name": PRIVATE_FRONTEND_NAME,
+                "properties": {
+                    # A private frontend must be Static (Azure refuses Dynamic on v2).
+                    "privateIPAddress": settings.private_frontend_ip,
+                    "privateIPAllocationMethod": "Static",
+                    "subnet": {"id": spec.network.frontend_subnet_id},
+                    "privateLinkConfiguration": sub("privateLinkConfigurations", PRIVATE_LINK_CONFIG_NAME),
+                },
+            },
+        ],
+        "privateLinkConfigurations": [
+            {
+                "name": PRIVATE_LINK_CONFIG_NAME,
+                "properties": {
+                    "ipConfigurations": [
+                        {
+                            "name": PRIVATE_LINK_IP_CONFIG_NAME,
+                            "properties": {
+                                # Private link IPs: Dynamic only, not in the gateway subnet, at most 8
+                                # (https://learn.microsoft.com/azure/application-gateway/private-link).
+                                "privateIPAllocationMethod": "Dynamic",
+                                "subnet": {"id": spec.network.private_link_subnet_id},
+                                "primary": True,
+                            },
+                        }
+                    ]
+                },
+            }
+        ],
+        "frontendPorts": [{"name": frontend_port_name(port), "properties": {"port": port}} for port in ports],
+        "backendAddressPools": [build_backend_pool(backend_ips)],
+        "backendSettingsCollection": [
+            {
+                "name": listener_name(port),
+                "properties": {"port": port, "protocol": "Tcp", "timeout": BACKEND_TIMEOUT_SECONDS},
+            }
+            for port in ports
+        ],
+        "listeners": [
+            {
+                "name": listener_name(port),
+                "properties": {
+                    "frontendIPConfiguration": sub("frontendIPConfigurations", PRIVATE_FRONTEND_NAME),
+                    "frontendPort": sub("frontendPorts", frontend_port_name(port)),
+                    "protocol": "Tcp",
+                },
+            }
+            for port in ports
+        ],
+        "routingRules": [
+            {
+                "name": listener_name(port),
+                "properties": {
+                    "ruleType": "Basic",
+                    "priority": FIRST_RULE_PRIORITY + index,
+                    "listener": sub("listeners", listener_name(port)),
+                    "backendAddressPool": sub("backendAddressPools", BACKEND_POOL_NAME),
+                    "backendSettings": sub("backendSettingsCollection", listener_name(port)),
+                },
+            }
+            for index, port in enumerate(ports)
+        ],
+    }
+    if settings.sku == "WAF_v2":
+        # A WAF_v2 gateway needs a WAF configuration (or a policy). WAF does not inspect TCP listeners:
+        # it is here only because the SKU asks for it (docs/options.md).
+        properties["webApplicationFirewallConfiguration"] = {
+            "enabled": True,
+            "firewallMode": "Prevention",
+            "ruleSetType": "OWASP",
+            "ruleSetVersion": "3.2",
+        }
+    return AzureResource(
+        type=APPLICATION_GATEWAYS,
+        id=gw_id,
+        apiVersion=ids.api_version_for(APPLICATION_GATEWAYS),
+        body={"location": spec.azure.location, "tags": _tags(owner), "properties": properties},
+        dependsOn=[public_ip_id(spec, owner), gateway_nsg_id(spec, owner)],
+    )
+
+
+def build_appgw_rule_body(gateway_id: str, domain_names: list[str]) -> dict[str, Any]:
+    """NCC private endpoint rule to the gateway: `group_id` = the private frontend's name.
+
+    `domain_names` go along: Databricks Serverless sends to the endpoint only the names the rule lists, and
+    Kafka needs the bootstrap and broker names to resolve there. Whether Databricks accepts `domain_names`
+    next to `group_id` for an App Gateway target is UNCONFIRMED (azure-api.md §10); the sandbox accepts it.
+    """
+    body = build_private_endpoint_rule_body(gateway_id, group_id=PRIVATE_FRONTEND_NAME)
+    if domain_names:
+        body["domain_names"] = list(domain_names)
+    return body
+
+
+def _waiting(sxt: ServerlessTransit, owner: Owner, cpl: ConfluentPrivateLink | None) -> list[str]:
+    key = f"ConfluentPrivateLink {owner.namespace}/{sxt.spec.confluent_private_link_ref.name}"
+    if cpl is None:
+        return [f"the backend pool and the NCC private endpoint rule wait for {key} (not found)"]
+    healthy = healthy_endpoint_ips(cpl.status)
+    missing = sorted(z.name for z in cpl.spec.confluent.zones if z.name not in healthy)
+    if not missing:
+        return []
+    which = ", ".join(missing)
+    if len(missing) == len(cpl.spec.confluent.zones):
+        what = "the backend pool is empty (every Kafka connection is refused)"
+    else:
+        what = f"the backend pool leaves out zones {which}"
+    return [f"{what}: waiting for Approved endpoint IPs of zones {which} in the status of {key}"]
+
+
+def build_appgw_transit_plan(
+    sxt: ServerlessTransit, *, cpl: ConfluentPrivateLink | None, uid: str | None
+) -> Plan:
+    """Everything a ServerlessTransit with `option: applicationGateway` wants.
+
+    `cpl` is the referenced ConfluentPrivateLink (its status gives the endpoint IPs, its spec the domain
+    names). Without it the gateway's backend pool is empty and the NCC rule is left out; `waiting` says so.
+    """
+    spec = sxt.spec
+    if spec.option != "applicationGateway" or spec.application_gateway is None:
+        raise ValueError(f"option is {spec.option!r}, not 'applicationGateway'")
+    owner = owner_of_object(sxt, uid=uid)
+    gateway = build_application_gateway(spec, backend_ips_of(cpl), owner=owner)
+    rule = None
+    if cpl is not None:
+        domain_names = derive_domain_names(cpl.spec.confluent, spec.databricks.extra_domain_names)
+        rule = build_appgw_rule_body(gateway.id, domain_names)
+    ncc_status = sxt.status.ncc if sxt.status else None
+    databricks = build_databricks_actions(
+        spec.databricks,
+        default_region=spec.azure.location,
+        rule=rule,
+        ncc_id=ncc_status.id if ncc_status else None,
+    )
+    return Plan(
+        kind=KIND,
+        namespace=owner.namespace,
+        name=owner.name,
+        azure=[build_public_ip(spec, owner=owner), build_appgw_nsg(spec, owner=owner), gateway],
+        databricks=databricks,
+        files={},
+        waiting=_waiting(sxt, owner, cpl),
+    )
