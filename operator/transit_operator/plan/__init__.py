@@ -1,7 +1,7 @@
 """Pure desired-state builders: spec + observed facts -> REST-shaped bodies. No I/O, clock or environment.
 
 `build_plan` dispatches on the kind (and, for a ServerlessTransit, on `spec.option`); the per-family
-builders live in `confluent`, `haproxy_transit`, `ncc` (and `appgw_transit` later).
+builders live in `confluent`, `haproxy_transit`, `appgw_transit`, `ncc`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.plan.appgw_transit import build_appgw_transit_plan
 from transit_operator.plan.confluent import build_confluent_plan
 from transit_operator.plan.haproxy_transit import build_haproxy_transit_plan
 from transit_operator.plan.model import AzureResource, DatabricksAction, Plan
@@ -35,10 +36,10 @@ def build_plan(
     if isinstance(obj, ConfluentPrivateLink):
         return build_confluent_plan(obj, uid=uid)
     if isinstance(obj, ServerlessTransit):
-        if obj.spec.option == "applicationGateway":
-            raise PlanNotSupported("option applicationGateway is not supported by plan yet (issue 7)")
         cpl = related.get(CONFLUENT_PRIVATE_LINK)
         if cpl is not None and not isinstance(cpl, ConfluentPrivateLink):
             raise TypeError(f"related[{CONFLUENT_PRIVATE_LINK!r}] is a {type(cpl).__name__}")
+        if obj.spec.option == "applicationGateway":
+            return build_appgw_transit_plan(obj, cpl=cpl, uid=uid)
         return build_haproxy_transit_plan(obj, cpl=cpl, uid=uid)
     raise TypeError(f"cannot plan a {type(obj).__name__}")
