@@ -1,0 +1,199 @@
+"""Fault injection and observation for the emulated ARM: what tests and benchmarks steer and count.
+
+- `FaultRule`: the next `count` requests matching a method and a path substring fail with `status`
+  (429 with `Retry-After`, 500, 503, ...) before reaching the resource logic, the way ARM throttling and
+  transient front-door errors do (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+- `RequestRecord`: one line of the request log (method, path, api-version, status, duration, time).
+- `Admin`: the in-process control surface (`SandboxCloud.admin`), also served over HTTPS under
+  `/_sandbox/admin/{method}` (JSON body = keyword arguments) for other processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import privatelink as pl
+from .core import Arm, ArmError, LroFailure, lower
+
+THROTTLE_CODES = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
+                  504: "GatewayTimeout"}
+
+
+@dataclass
+class FaultRule:
+    method: str | None
+    path_contains: str
+    status: int
+    count: int
+    retry_after: float | None = None
+    code: str | None = None
+    message: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method.upper() == method.upper()) and self.path_contains.lower() in path.lower()
+
+    def error(self) -> ArmError:
+        headers = {"Retry-After": f"{self.retry_after:g}"} if self.retry_after is not None else {}
+        code = self.code or THROTTLE_CODES.get(self.status, "InjectedFault")
+        return ArmError(self.status, code, self.message or f"Injected fault ({self.status}).", headers)
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    api_version: str | None
+    status: int
+    duration: float
+    time: float
+
+
+class Admin:
+    """Steer and observe the emulated cloud. Every method is safe to call from any thread."""
+
+    # Methods reachable over HTTPS (`POST /_sandbox/admin/{name}`).
+    remote = ("inject_fault", "clear_faults", "set_lro_seconds", "fail_lro", "delete_resource",
+              "set_private_endpoint_ip", "set_connection_state", "remove_connection", "set_alias_behaviour",
+              "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "connections")
+
+    def __init__(self, arm: Arm) -> None:
+        self.arm = arm
+        self.faults: list[FaultRule] = []
+        self.log: list[RequestRecord] = []
+        self._lock = threading.Lock()
+
+    # faults ---------------------------------------------------------------------------------------------
+    def inject_fault(self, path_contains: str, status: int = 429, count: int = 1, method: str | None = None,
+                     retry_after: float | None = None, code: str | None = None, message: str | None = None) -> None:
+        """The next `count` matching requests answer `status` (429 default; `retry_after` seconds header)."""
+        with self._lock:
+            self.faults.append(FaultRule(method, path_contains, status, count, retry_after, code, message))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> ArmError | None:
+        with self._lock:
+            for rule in self.faults:
+                if rule.count > 0 and rule.matches(method, path):
+                    rule.count -= 1
+                    self.faults = [r for r in self.faults if r.count > 0]
+                    return rule.error()
+        return None
+
+    def set_lro_seconds(self, type_: str | None, seconds: float) -> None:
+        """How long LROs on `type_` (e.g. `Microsoft.Network/applicationGateways`; None: default) take."""
+        with self.arm.lock:
+            if type_ is None:
+                self.arm.default_lro_seconds = seconds
+            else:
+                self.arm.lro_seconds[type_.lower()] = seconds
+
+    def fail_lro(self, match: str, code: str = "InternalServerError", message: str = "Injected LRO failure.",
+                 count: int = 1) -> None:
+        """The next `count` LROs whose type or resource id contains `match` end Failed with this error."""
+        with self.arm.lock:
+            self.arm.lro_failures.append(LroFailure(match, code, message, count))
+
+    # out-of-band changes --------------------------------------------------------------------------------
+    def delete_resource(self, resource_id: str) -> bool:
+        """Remove a resource as if someone deleted it outside the operator (no rules, no LRO)."""
+        with self.arm.lock:
+            doc = self.arm.get_doc(resource_id)
+            if doc is None:
+                return False
+            self.arm.remove(self.arm.kind(doc["type"]), doc)
+            self.arm.save()
+            return True
+
+    def set_private_endpoint_ip(self, private_endpoint_id: str, ip: str) -> None:
+        """Change the private IP of a private endpoint's NIC (what a re-created endpoint would get)."""
+        with self.arm.lock:
+            pe = self.arm.get_doc(private_endpoint_id)
+            if pe is None:
+                raise KeyError(private_endpoint_id)
+            nic = self.arm.get_doc(pe["properties"]["networkInterfaces"][0]["id"])
+            assert nic is not None
+            nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] = ip
+            self.arm.save()
+
+    def set_connection_state(self, target_id: str, connection_name: str, status: str, description: str = "") -> None:
+        """Approve/reject/disconnect a connection on a PLS, App GW or Confluent alias, bypassing ARM."""
+        with self.arm.lock:
+            link = self._link(target_id, connection_name)
+            pl.set_state(self.arm, link, {"status": status, "description": description})
+            self.arm.save()
+
+    def remove_connection(self, target_id: str, connection_name: str) -> None:
+        """The service owner removes the connection: the endpoint shows `Disconnected`."""
+        with self.arm.lock:
+            link = self._link(target_id, connection_name)
+            del self.arm.links[lower(link["id"])]
+            self.arm.save()
+
+    def connections(self, target_id: str | None = None, endpoint_id: str | None = None) -> list[dict[str, Any]]:
+        """Connection records (target, name, endpointId, status, ...), optionally filtered."""
+        with self.arm.lock:
+            self.arm.tick()
+            return [dict(lk) for lk in self.arm.links.values()
+                    if (target_id is None or lower(lk["target"]) == lower(target_id))
+                    and (endpoint_id is None or lower(lk["endpointId"]) == lower(endpoint_id))]
+
+    def set_alias_behaviour(self, alias: str, behaviour: str) -> None:
+        """For an alias no emulated PLS owns (Confluent's): `approve` (default), `reject` or `unknown`."""
+        if behaviour not in ("approve", "reject", "unknown"):
+            raise ValueError(behaviour)
+        with self.arm.lock:
+            self.arm.alias_behaviour[alias.lower()] = behaviour
+
+    def set_confluent_approval_seconds(self, seconds: float) -> None:
+        with self.arm.lock:
+            self.arm.confluent_approval_seconds = seconds
+
+    def resource(self, resource_id: str) -> dict[str, Any] | None:
+        """The public view of a stored resource (after completing due operations)."""
+        with self.arm.lock:
+            self.arm.tick()
+            doc = self.arm.get_doc(resource_id)
+            return None if doc is None else self.arm.kind(doc["type"]).view(self.arm, doc)
+
+    def _link(self, target_id: str, name: str) -> dict[str, Any]:
+        self.arm.tick()
+        for link in self.arm.links.values():
+            if link["name"].lower() == name.lower() and lower(link["target"]) == lower(target_id):
+                return link
+        raise KeyError(f"{target_id}/privateEndpointConnections/{name}")
+
+    # request log ----------------------------------------------------------------------------------------
+    def record(self, entry: RequestRecord) -> None:
+        with self._lock:
+            self.log.append(entry)
+
+    def requests(self, method: str | None = None, path_contains: str | None = None) -> list[RequestRecord]:
+        with self._lock:
+            return [r for r in self.log if (method is None or r.method == method.upper())
+                    and (path_contains is None or path_contains.lower() in r.path.lower())]
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def writes(self) -> list[RequestRecord]:
+        """PUT/PATCH/POST/DELETE requests to resources (operation polling excluded)."""
+        return [r for r in self.requests() if r.method in ("PUT", "PATCH", "POST", "DELETE")]
+
+    def call_remote(self, name: str, kwargs: dict[str, Any]) -> Any:
+        if name not in self.remote:
+            raise KeyError(name)
+        result = getattr(self, name)(**kwargs)
+        if isinstance(result, list):
+            return [asdict(r) if isinstance(r, RequestRecord) else r for r in result]
+        return result
+
+
+def now() -> float:
+    return time.time()
