@@ -262,7 +262,10 @@ def is_subset(desired: Any, observed: Any) -> bool:
                 str(item.get("name", "")).lower(): item for item in observed if isinstance(item, Mapping)
             }
             return all(
-                str(item["name"]).lower() in by_name and is_subset(item, by_name[str(item["name"]).lower()])
+                str(item["name"]).lower() in by_name
+                and is_subset(
+                    {k: v for k, v in item.items() if k != "name"}, by_name[str(item["name"]).lower()]
+                )
                 for item in desired
             )
         remaining = list(observed)

@@ -1,0 +1,101 @@
+"""cloud.errors.classify: Azure/Databricks errors -> retryable (with delay) or fatal, code and message verbatim."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.utils import case_insensitive_dict
+from azure.mgmt.core.exceptions import ARMErrorFormat
+from databricks.sdk.errors import InvalidParameterValue, PermissionDenied, TemporarilyUnavailable, TooManyRequests
+
+from transit_operator.cloud.errors import (
+    CloudError,
+    FatalError,
+    OwnershipConflict,
+    RetryableError,
+    TransitError,
+    classify,
+)
+
+
+class _Response:
+    """The little of azure-core's HttpResponse that HttpResponseError reads."""
+
+    def __init__(self, status: int, body: object, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.reason = "reason"
+        self.headers = case_insensitive_dict(headers or {})
+        self.request = None
+        self._body = body
+
+    def text(self, encoding: str | None = None) -> str:
+        return self._body if isinstance(self._body, str) else json.dumps(self._body)
+
+
+def arm_error(status: int, code: str | None, message: str = "msg", headers: dict[str, str] | None = None):
+    body = {"error": {"code": code, "message": message}} if code else "<html>gateway</html>"
+    return HttpResponseError(response=_Response(status, body, headers), error_format=ARMErrorFormat)
+
+
+@pytest.mark.parametrize(
+    ("exc", "retryable", "code", "delay"),
+    [
+        pytest.param(arm_error(429, "TooManyRequests", headers={"Retry-After": "7"}), True, "TooManyRequests", 7.0,
+                     id="throttled-uses-retry-after"),
+        pytest.param(arm_error(429, "RetryableErrorDueToAnotherOperation"), True,
+                     "RetryableErrorDueToAnotherOperation", 5.0, id="locked-by-another-operation"),
+        pytest.param(arm_error(409, "AnotherOperationInProgress"), True, "AnotherOperationInProgress", 5.0,
+                     id="another-operation-in-progress"),
+        pytest.param(arm_error(409, "Conflict", headers={"retry-after-ms": "1500"}), True, "Conflict", 1.5,
+                     id="run-command-conflict-retry-after-ms"),
+        pytest.param(arm_error(503, None), True, "HTTP503", 15.0, id="5xx-without-body"),
+        pytest.param(arm_error(500, "InternalServerError"), True, "InternalServerError", 15.0, id="internal-error"),
+        pytest.param(arm_error(400, "InvalidResourceReference"), False, "InvalidResourceReference", None,
+                     id="bad-reference-fatal"),
+        pytest.param(arm_error(403, "LinkedAuthorizationFailed"), False, "LinkedAuthorizationFailed", None,
+                     id="linked-authorization-fatal"),
+        pytest.param(arm_error(403, "AuthorizationFailed", headers={"Retry-After": "3"}), False,
+                     "AuthorizationFailed", None, id="authorization-fatal-even-with-retry-after"),
+        pytest.param(arm_error(400, "InvalidParameter"), False, "InvalidParameter", None, id="invalid-parameter"),
+        pytest.param(arm_error(400, "subnetnotfound"), False, "subnetnotfound", None, id="codes-case-insensitive"),
+        pytest.param(arm_error(400, "SomethingNewAndUnknown"), False, "SomethingNewAndUnknown", None,
+                     id="unknown-4xx-fatal"),
+        pytest.param(arm_error(502, "SomethingNewAndUnknown"), True, "SomethingNewAndUnknown", 15.0,
+                     id="unknown-5xx-retryable"),
+        pytest.param(ServiceRequestError("connection refused"), True, "ServiceRequestError", 15.0,
+                     id="no-connection-retryable"),
+        pytest.param(ClientAuthenticationError("no identity"), False, "AuthenticationFailed", None,
+                     id="credential-failure-fatal"),
+        pytest.param(TooManyRequests("slow", error_code="REQUEST_LIMIT_EXCEEDED", retry_after_secs=9), True,
+                     "REQUEST_LIMIT_EXCEEDED", 9.0, id="databricks-throttled"),
+        pytest.param(TemporarilyUnavailable("later", error_code="TEMPORARILY_UNAVAILABLE"), True,
+                     "TEMPORARILY_UNAVAILABLE", 15.0, id="databricks-unavailable"),
+        pytest.param(InvalidParameterValue("bad domain", error_code="INVALID_PARAMETER_VALUE"), False,
+                     "INVALID_PARAMETER_VALUE", None, id="databricks-invalid-parameter"),
+        pytest.param(PermissionDenied("no", error_code="PERMISSION_DENIED"), False, "PERMISSION_DENIED", None,
+                     id="databricks-permission-denied"),
+        pytest.param(OwnershipConflict("/subscriptions/x/rg", "Other/ns/n"), False, "OwnershipConflict", None,
+                     id="ownership-conflict-fatal"),
+    ],
+)
+def test_classify(exc: BaseException, retryable: bool, code: str, delay: float | None) -> None:
+    classified = classify(exc)
+    assert (classified.retryable, classified.code, classified.delay) == (retryable, code, delay)
+
+
+def test_azure_message_is_kept_verbatim() -> None:
+    text = "Subnet /subscriptions/1/x referenced by resource y is not found."
+    assert classify(arm_error(400, "InvalidResourceReference", text)).message == text
+
+
+def test_classified_becomes_the_matching_exception() -> None:
+    assert isinstance(classify(arm_error(429, "TooManyRequests")).as_error(), RetryableError)
+    assert isinstance(classify(arm_error(400, "InvalidParameter")).as_error(), FatalError)
+
+
+def test_hierarchy() -> None:
+    assert issubclass(OwnershipConflict, FatalError)
+    assert issubclass(FatalError, CloudError) and issubclass(RetryableError, CloudError)
+    assert issubclass(CloudError, TransitError)
