@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "ApplicationGatewayTarget",
     "ApprovalResult",
     "ConnectionTarget",
     "EndpointConnection",
@@ -117,6 +118,48 @@ class PrivateLinkServiceTarget:
                     }
                 },
             },
+        )
+
+
+@dataclass
+class ApplicationGatewayTarget:
+    """An Application Gateway's private link configuration: list with
+    `application_gateway_private_endpoint_connections.list`, approve with its `begin_update` (an LRO,
+    unlike the PLS call; azure-api.md section 3), started without polling: the reconciler reads the
+    result on its next pass (the rule's `connection_state`, the gateway's `provisioningState`)."""
+
+    network: Any  # azure.mgmt.network.NetworkManagementClient
+    resource_group: str
+    name: str
+    resource_id: str = ""
+
+    def list_connections(self) -> list[EndpointConnection]:
+        pages = self.network.application_gateway_private_endpoint_connections.list(
+            self.resource_group, self.name
+        )
+        return [connection_from_rest(item) for item in pages]
+
+    def approve(self, connection: EndpointConnection, description: str) -> None:
+        self.network.application_gateway_private_endpoint_connections.begin_update(
+            self.resource_group,
+            self.name,
+            connection.name,
+            {
+                "name": connection.name,
+                "properties": {
+                    "privateLinkServiceConnectionState": {
+                        "status": "Approved",
+                        "description": description,
+                        "actionsRequired": "None",
+                    }
+                },
+            },
+            polling=False,
+        )
+
+    def remove(self, connection: EndpointConnection) -> None:
+        self.network.application_gateway_private_endpoint_connections.begin_delete(
+            self.resource_group, self.name, connection.name, polling=False
         )
 
 
