@@ -76,6 +76,9 @@ class CloudContext:
     databricks_host: str | None = None  # overrides every CR's account host (sandbox)
     databricks_token: str | None = None  # used when a CR names no credentials Secret (sandbox)
     call_hook: CallHook | None = None
+    # Reads a Kubernetes Secret's data (decoded) by (namespace, name); None or KeyError when it does not
+    # exist. The runtime sets it (kubernetes client); tests pass a dict lookup. Values go to SDK clients only.
+    read_secret: Callable[[str, str], Mapping[str, str | bytes] | None] | None = None
     calls: Counter[str] = field(default_factory=Counter)  # logical calls by HTTP method, for tests/metrics
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

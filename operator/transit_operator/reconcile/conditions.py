@@ -60,6 +60,8 @@ class Reason(StrEnum):
     OWNERSHIP_CONFLICT = "OwnershipConflict"
     CLOUD_ERROR = "CloudError"  # a fatal Azure/Databricks error; its code is in the message
     PROVISIONING_FAILED = "ProvisioningFailed"  # provisioningState Failed after our write
+    REGION_MISMATCH = "RegionMismatch"  # the NCC is not in its workspaces' region (ServerlessTransit)
+    CONFIG_APPLY_FAILED = "ConfigApplyFailed"  # an instance refused the HAProxy config (haproxy -c, reload)
 
 
 def _condition(
