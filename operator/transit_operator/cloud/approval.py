@@ -7,14 +7,16 @@ match on identity: the NCC rule reports `endpoint_name` (the Azure private endpo
 its own subscription), and the connection whose `properties.privateEndpoint.id` ends with that name is
 ours. We approve that one only, and never reject anything (other connections are not ours to judge).
 
-A connection of ours that someone rejected (or removed) out of band is reported, not re-approved, unless
-the spec says so (`spec.databricks.reapproveRejected`): an owner's explicit decision wins by default.
+A connection of ours that someone rejected (or removed) out of band is reported, never approved here:
+Azure does not approve a rejected connection again, so undoing a rejection means a new endpoint, i.e. a
+new NCC rule, which the reconciler does only when the spec says so (`spec.databricks.reapproveRejected`).
 
-Targets differ only in two calls, so a target is a `ConnectionTarget` (list + approve):
+Targets differ only in three calls, so a target is a `ConnectionTarget` (list, approve, remove):
 - `PrivateLinkServiceTarget`: `private_link_services.list_private_endpoint_connections` and
-  `update_private_endpoint_connection` (synchronous, 200; azure-api.md section 2);
+  `update_private_endpoint_connection` (synchronous, 200; azure-api.md section 2),
+  `begin_delete_private_endpoint_connection` (finalize: a PLS with live connections cannot be deleted);
 - the Application Gateway variant (`application_gateway_private_endpoint_connections.list` /
-  `begin_update`, an LRO) is one more class with the same two methods.
+  `begin_update`, an LRO, `begin_delete`) is one more class with the same three methods.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ class ConnectionTarget(Protocol):
 
     def approve(self, connection: EndpointConnection, description: str) -> None: ...
 
+    def remove(self, connection: EndpointConnection) -> None:
+        """Delete the connection on the target side (started, not awaited)."""
+        ...
+
 
 @dataclass
 class PrivateLinkServiceTarget:
@@ -118,6 +124,11 @@ class PrivateLinkServiceTarget:
                     }
                 },
             },
+        )
+
+    def remove(self, connection: EndpointConnection) -> None:
+        self.network.private_link_services.begin_delete_private_endpoint_connection(
+            self.resource_group, self.name, connection.name, polling=False
         )
 
 
@@ -163,7 +174,7 @@ class ApplicationGatewayTarget:
         )
 
 
-ApprovalState = Literal["Approved", "Pending", "Rejected", "Disconnected", "NotFound"]
+ApprovalState = Literal["Approved", "Rejected", "Disconnected", "NotFound"]
 
 
 @dataclass(frozen=True)
@@ -171,8 +182,9 @@ class ApprovalResult:
     """Where our connection stands after `ensure_connection_approved`.
 
     state: Approved (it is, possibly thanks to this call: `approved_now`), NotFound (no connection for
-    the endpoint yet: Databricks is still creating it), Rejected / Disconnected (someone decided against
-    it and the spec does not ask to re-approve), Pending (approval was not attempted).
+    the endpoint yet: Databricks is still creating it), Rejected / Disconnected (the owner decided against
+    it out of band; Azure does not approve a rejected connection again, so the way back is a new
+    endpoint, i.e. replacing the NCC rule: the reconciler's call, see `spec.databricks.reapproveRejected`).
     """
 
     state: ApprovalState
@@ -183,46 +195,37 @@ class ApprovalResult:
     def message(self) -> str:
         name = self.connection.name if self.connection else "-"
         if self.state == "NotFound":
-            return "no private endpoint connection for the NCC rule's endpoint yet"
+            return "no private endpoint connection for the NCC rule's endpoint on the target yet"
         if self.state in ("Rejected", "Disconnected"):
-            detail = (
-                f" ({self.connection.description})" if self.connection and self.connection.description else ""
-            )
-            advice = (
-                "set spec.databricks.reapproveRejected: true to approve it again"
-                if self.state == "Rejected"
-                else "set spec.databricks.reapproveRejected: true to replace the NCC rule"
-            )
-            return f"the NCC rule's connection {name} was {self.state.lower()} out of band{detail}; {advice}"
-        return f"connection {name}: {self.state}" + (" (approved now)" if self.approved_now else "")
+            described = self.connection.description if self.connection else ""
+            detail = f" ({described})" if described else ""
+            return f"the NCC rule's private endpoint connection {name} was {self.state.lower()} out of band{detail}"
+        return f"private endpoint connection {name}: {self.state}" + (
+            " (approved now)" if self.approved_now else ""
+        )
 
 
 def ensure_connection_approved(
     target: ConnectionTarget,
     endpoint_name: str,
     *,
-    reapprove_rejected: bool = False,
     connections: list[EndpointConnection] | None = None,
     description: str = APPROVAL_DESCRIPTION,
 ) -> ApprovalResult:
-    """Approve the connection of `endpoint_name` on `target` if it needs it, and only that one.
+    """Approve the connection of `endpoint_name` on `target` if it is Pending, and touch nothing else.
 
     `connections`: the target's connections if the caller already read them (e.g. from the PLS GET it
-    made anyway), saving the list call. Writes only when the connection is Pending (or Rejected /
-    Disconnected with `reapprove_rejected`). Azure errors propagate (classify them with `cloud.errors`).
+    made anyway), saving the list call. Writes only when the connection is Pending. Azure errors
+    propagate (classify them with `cloud.errors`).
     """
-    found = find_connection(
-        connections if connections is not None else target.list_connections(), endpoint_name
-    )
+    listed = connections if connections is not None else target.list_connections()
+    found = find_connection(listed, endpoint_name)
     if found is None:
         return ApprovalResult("NotFound", None)
     status = found.status.capitalize() if found.status else "Pending"
     if status == "Approved":
         return ApprovalResult("Approved", found)
-    if status == "Disconnected":
-        # The consumer's endpoint is gone (or the owner removed it): nothing left to approve.
-        return ApprovalResult("Disconnected", found)
-    if status == "Rejected" and not reapprove_rejected:
-        return ApprovalResult("Rejected", found)
+    if status in ("Rejected", "Disconnected"):
+        return ApprovalResult(status, found)  # type: ignore[arg-type]
     target.approve(found, description)
     return ApprovalResult("Approved", found, approved_now=True)
