@@ -74,3 +74,113 @@ def dns_client(sandbox_cloud: SandboxCloud) -> PrivateDnsManagementClient:
 def rg(request: pytest.FixtureRequest) -> str:
     """A resource group name unique to the test (resource groups are implicit in the emulator)."""
     return f"rg-{request.node.name}"[:90].replace("[", "-").replace("]", "")
+
+
+class Topology:
+    """A VNet with one subnet per role, in the test's resource group, and id/body helpers."""
+
+    location = "westeurope"
+    subnets = {"pe": "10.0.1.0/24", "nat": "10.0.2.0/24", "backend": "10.0.3.0/24", "appgw": "10.0.4.0/24",
+               "appgwpl": "10.0.5.0/24"}
+
+    def __init__(self, cloud: SandboxCloud, network: NetworkManagementClient, rg: str) -> None:
+        self.cloud, self.network, self.rg = cloud, network, rg
+        self.sub = cloud.subscription_id
+        self.vnet_id = self.id("virtualNetworks", "vnet")
+        subnets = [{"name": name, "properties": {"addressPrefix": prefix}} for name, prefix in self.subnets.items()]
+        subnets[1]["properties"]["privateLinkServiceNetworkPolicies"] = "Disabled"
+        network.virtual_networks.begin_create_or_update(rg, "vnet", {
+            "location": self.location,
+            "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": subnets},
+        }).result()
+
+    def id(self, type_: str, name: str, provider: str = "Microsoft.Network") -> str:
+        return f"/subscriptions/{self.sub}/resourceGroups/{self.rg}/providers/{provider}/{type_}/{name}"
+
+    def subnet(self, name: str) -> str:
+        return f"{self.vnet_id}/subnets/{name}"
+
+    def lb_body(self, pool_addresses: list[str] | None = None) -> dict:
+        lb = self.id("loadBalancers", "lb")
+        pool: dict = {"name": "pool", "properties": {}}
+        if pool_addresses:
+            pool["properties"]["loadBalancerBackendAddresses"] = [
+                {"name": f"a{i}", "properties": {"ipAddress": ip, "virtualNetwork": {"id": self.vnet_id}}}
+                for i, ip in enumerate(pool_addresses)
+            ]
+        return {
+            "location": self.location,
+            "sku": {"name": "Standard", "tier": "Regional"},
+            "properties": {
+                "frontendIPConfigurations": [{"name": "fe", "properties": {
+                    "subnet": {"id": self.subnet("backend")}, "privateIPAllocationMethod": "Dynamic"}}],
+                "backendAddressPools": [pool],
+                "probes": [{"name": "kafka", "properties": {"protocol": "Tcp", "port": 9092, "intervalInSeconds": 5,
+                                                             "numberOfProbes": 2}}],
+                "loadBalancingRules": [{"name": "kafka", "properties": {
+                    "frontendIPConfiguration": {"id": f"{lb}/frontendIPConfigurations/fe"},
+                    "backendAddressPool": {"id": f"{lb}/backendAddressPools/pool"},
+                    "probe": {"id": f"{lb}/probes/kafka"}, "protocol": "Tcp", "frontendPort": 9092,
+                    "backendPort": 9092, "idleTimeoutInMinutes": 30, "enableTcpReset": True}}],
+            },
+        }
+
+    def create_lb(self, pool_addresses: list[str] | None = None):
+        return self.network.load_balancers.begin_create_or_update(self.rg, "lb", self.lb_body(pool_addresses)).result()
+
+    def pls_body(self, nat_subnet: str = "nat", nat_ips: int = 1, auto_approve: list[str] | None = None) -> dict:
+        return {
+            "location": self.location,
+            "properties": {
+                "loadBalancerFrontendIpConfigurations": [{"id": f"{self.id('loadBalancers', 'lb')}/frontendIPConfigurations/fe"}],
+                "ipConfigurations": [{"name": f"nat{i}", "properties": {
+                    "subnet": {"id": self.subnet(nat_subnet)}, "privateIPAllocationMethod": "Dynamic",
+                    "primary": i == 0}} for i in range(nat_ips)],
+                "visibility": {"subscriptions": ["*"]},
+                "autoApproval": {"subscriptions": auto_approve or []},
+            },
+        }
+
+    def create_pls(self, **kwargs):
+        return self.network.private_link_services.begin_create_or_update(self.rg, "pls", self.pls_body(**kwargs)).result()
+
+    def pe_body(self, target: str, group_ids: list[str] | None = None, location: str | None = None) -> dict:
+        return {
+            "location": location or self.location,
+            "properties": {
+                "subnet": {"id": self.subnet("pe")},
+                "manualPrivateLinkServiceConnections": [{"name": "conn", "properties": {
+                    "privateLinkServiceId": target, "groupIds": group_ids or [], "requestMessage": "PL"}}],
+            },
+        }
+
+    def create_pe(self, name: str, target: str, group_ids: list[str] | None = None):
+        return self.network.private_endpoints.begin_create_or_update(self.rg, name, self.pe_body(target, group_ids)).result()
+
+    def pe_ip(self, pe) -> str:
+        nic_name = pe.network_interfaces[0].id.rsplit("/", 1)[1]
+        return self.network.network_interfaces.get(self.rg, nic_name).ip_configurations[0].private_ip_address
+
+
+@pytest.fixture
+def topo(sandbox_cloud: SandboxCloud, network_client: NetworkManagementClient, rg: str) -> Topology:
+    return Topology(sandbox_cloud, network_client, rg)
+
+
+CONFLUENT_ALIAS = "s-abc12-privatelink-1.0f6a1c5e-1a2b-4c3d-8e9f-001122334455.westeurope.azure.privatelinkservice"
+
+
+@pytest.fixture
+def make_network_client():
+    """Build a NetworkManagementClient for any cloud/token/subscription (for auth and restart tests)."""
+
+    def make(cloud: SandboxCloud, token: str | None = None, subscription: str | None = None) -> NetworkManagementClient:
+        return NetworkManagementClient(StaticTokenCredential(token or cloud.token), subscription or cloud.subscription_id,
+                                       **_kwargs(cloud))
+
+    return make
+
+
+@pytest.fixture
+def confluent_alias() -> str:
+    return CONFLUENT_ALIAS

@@ -98,6 +98,7 @@ class VirtualNetwork(Kind):
 
     def validate(self, arm: Arm, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
         props = doc["properties"]
+        props.setdefault("subnets", [])
         space = []
         for prefix in props.get("addressSpace", {}).get("addressPrefixes") or []:
             try:

@@ -1,0 +1,205 @@
+"""Generic ARM behaviour of the emulator, seen through the real azure-mgmt-* clients."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from azure.core import MatchConditions
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+from transit_sandbox.server import SandboxCloud
+
+
+def _vnet(prefix: str = "10.1.0.0/16", **props) -> dict:
+    return {"location": "westeurope", "tags": {"owner": "test"},
+            "properties": {"addressSpace": {"addressPrefixes": [prefix]}, **props}}
+
+
+def test_wrong_token_is_refused_with_an_arm_error(sandbox_cloud: SandboxCloud, make_network_client) -> None:
+    client = make_network_client(sandbox_cloud, token="wrong")
+    with pytest.raises(ClientAuthenticationError) as err:
+        client.virtual_networks.get("rg", "vnet")
+    assert err.value.status_code == 401
+    assert err.value.error.code == "InvalidAuthenticationToken"
+
+
+def test_missing_authorization_header_is_refused(sandbox_cloud: SandboxCloud) -> None:
+    url = f"{sandbox_cloud.arm_url}/subscriptions/{sandbox_cloud.subscription_id}/resourceGroups/rg/providers/" \
+          "Microsoft.Network/virtualNetworks/v?api-version=2026-03-01"
+    response = requests.get(url, verify=sandbox_cloud.ca_bundle, timeout=5)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AuthenticationFailed"
+
+
+@pytest.mark.parametrize(("api_version", "code"), [
+    pytest.param("2030-01-01", "NoRegisteredProviderFound", id="unknown-version"),
+    pytest.param("2018-10-01", "NoRegisteredProviderFound", id="version-of-another-type"),
+])
+def test_unknown_api_version_is_refused(network_client, rg: str, api_version: str, code: str) -> None:
+    with pytest.raises(HttpResponseError) as err:
+        network_client.virtual_networks.get(rg, "vnet", api_version=api_version)
+    assert err.value.error.code == code
+
+
+def test_subscription_must_be_a_guid(sandbox_cloud: SandboxCloud, make_network_client) -> None:
+    client = make_network_client(sandbox_cloud, subscription="not-a-guid")
+    with pytest.raises(HttpResponseError) as err:
+        client.virtual_networks.get("rg", "vnet")
+    assert err.value.error.code == "InvalidSubscriptionId"
+
+
+def test_missing_resource_is_404_resource_not_found(network_client, rg: str) -> None:
+    with pytest.raises(ResourceNotFoundError) as err:
+        network_client.private_endpoints.get(rg, "nope")
+    assert err.value.error.code == "ResourceNotFound"
+    assert f"Microsoft.Network/privateEndpoints/nope' under resource group '{rg}' was not found" in err.value.message
+
+
+def test_create_then_update_with_lro_new_etag_and_tags(network_client, sandbox_cloud, rg: str) -> None:
+    created = network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet()).result()
+    assert created.provisioning_state == "Succeeded"
+    assert created.tags == {"owner": "test"}
+    assert created.resource_guid
+    writes = sandbox_cloud.admin.requests(method="PUT", path_contains="/virtualNetworks/vnet")
+    assert [w.status for w in writes] == [201]
+    updated = network_client.virtual_networks.begin_create_or_update(
+        rg, "vnet", _vnet(), ).result()
+    assert updated.etag != created.etag
+    assert updated.resource_guid == created.resource_guid
+    assert [w.status for w in sandbox_cloud.admin.requests(method="PUT", path_contains="/virtualNetworks/vnet")] == [201, 200]
+    assert all(w.api_version == "2026-03-01" for w in writes)
+
+
+def test_ids_are_case_insensitive_and_keep_their_casing(network_client, rg: str) -> None:
+    network_client.virtual_networks.begin_create_or_update(rg, "MixedCase", _vnet()).result()
+    got = network_client.virtual_networks.get(rg.upper(), "mixedcase")
+    assert got.name == "MixedCase"
+    assert f"/resourceGroups/{rg}/" in got.id
+
+
+def test_put_replaces_the_whole_resource(network_client, rg: str) -> None:
+    body = _vnet(subnets=[{"name": "a", "properties": {"addressPrefix": "10.1.1.0/24"}}])
+    network_client.virtual_networks.begin_create_or_update(rg, "vnet", body).result()
+    replaced = network_client.virtual_networks.begin_create_or_update(rg, "vnet", {
+        "location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}}}).result()
+    assert replaced.subnets == []
+    assert replaced.tags is None
+
+
+def test_provisioning_state_is_updating_until_the_lro_completes(network_client, sandbox_cloud, rg: str) -> None:
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/virtualNetworks", 0.5)
+    poller = network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet(), polling=False)
+    assert poller.result().provisioning_state == "Updating"
+    assert network_client.virtual_networks.get(rg, "vnet").provisioning_state == "Updating"
+    time.sleep(0.6)
+    assert network_client.virtual_networks.get(rg, "vnet").provisioning_state == "Succeeded"
+
+
+def test_failed_lro_surfaces_the_error_and_failed_state(network_client, sandbox_cloud, rg: str) -> None:
+    sandbox_cloud.admin.fail_lro("virtualNetworks", code="InternalServerError", message="boom")
+    with pytest.raises(HttpResponseError) as err:
+        network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet()).result()
+    assert "boom" in str(err.value)
+    assert network_client.virtual_networks.get(rg, "vnet").provisioning_state == "Failed"
+
+
+def test_delete_is_an_lro_and_missing_delete_is_204(network_client, sandbox_cloud, rg: str) -> None:
+    network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet()).result()
+    network_client.virtual_networks.begin_delete(rg, "vnet").result()
+    with pytest.raises(ResourceNotFoundError):
+        network_client.virtual_networks.get(rg, "vnet")
+    network_client.virtual_networks.begin_delete(rg, "vnet").result()
+    assert [r.status for r in sandbox_cloud.admin.requests(method="DELETE")] == [202, 204]
+
+
+def test_list_by_resource_group_and_subscription(network_client, rg: str) -> None:
+    for name in ("one", "two"):
+        network_client.virtual_networks.begin_create_or_update(rg, name, _vnet()).result()
+    assert sorted(v.name for v in network_client.virtual_networks.list(rg)) == ["one", "two"]
+    assert {"one", "two"} <= {v.name for v in network_client.virtual_networks.list_all()}
+
+
+def test_if_match_and_if_none_match(network_client, dns_client, rg: str) -> None:
+    zone = dns_client.private_zones.begin_create_or_update(rg, "example.internal", {"location": "global"}).result()
+    with pytest.raises(HttpResponseError) as err:
+        dns_client.private_zones.begin_create_or_update(
+            rg, "example.internal", {"location": "global"}, etag='W/"stale"',
+            match_condition=MatchConditions.IfNotModified).result()
+    assert err.value.status_code == 412
+    assert err.value.error.code == "PreconditionFailed"
+    with pytest.raises(HttpResponseError) as err:
+        dns_client.private_zones.begin_create_or_update(
+            rg, "example.internal", {"location": "global"}, match_condition=MatchConditions.IfMissing).result()
+    assert err.value.status_code == 412
+    ok = dns_client.private_zones.begin_create_or_update(
+        rg, "example.internal", {"location": "global"}, etag=zone.etag,
+        match_condition=MatchConditions.IfNotModified).result()
+    assert ok.etag != zone.etag
+    # Network types take If-Match through raw headers.
+    vnet = network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet()).result()
+    with pytest.raises(HttpResponseError) as err:
+        network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet(), headers={"If-Match": 'W/"x"'})
+    assert err.value.status_code == 412
+    network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet(), headers={"If-Match": vnet.etag}).result()
+
+
+def test_dangling_reference_is_invalid_resource_reference(network_client, topo) -> None:
+    body = topo.lb_body()
+    body["properties"]["loadBalancingRules"][0]["properties"]["probe"] = {"id": topo.id("loadBalancers", "lb") + "/probes/x"}
+    with pytest.raises(HttpResponseError) as err:
+        network_client.load_balancers.begin_create_or_update(topo.rg, "lb", body)
+    assert err.value.error.code == "InvalidResourceReference"
+    pe = topo.pe_body(topo.id("privateLinkServices", "pls"))
+    pe["properties"]["subnet"]["id"] = topo.subnet("missing")
+    with pytest.raises(HttpResponseError) as err:
+        network_client.private_endpoints.begin_create_or_update(topo.rg, "pe", pe)
+    assert err.value.error.code == "InvalidResourceReference"
+
+
+def test_throttling_429_is_retried_after_retry_after(network_client, sandbox_cloud, rg: str) -> None:
+    network_client.virtual_networks.begin_create_or_update(rg, "throttled", _vnet()).result()
+    sandbox_cloud.admin.clear_requests()
+    sandbox_cloud.admin.inject_fault("/virtualNetworks/throttled", status=429, count=1, method="GET", retry_after=0.3)
+    started = time.monotonic()
+    assert network_client.virtual_networks.get(rg, "throttled").name == "throttled"
+    assert time.monotonic() - started >= 0.3
+    log = sandbox_cloud.admin.requests(method="GET", path_contains="/virtualNetworks/throttled")
+    assert [r.status for r in log] == [429, 200]
+
+
+@pytest.mark.parametrize("status", [pytest.param(500, id="500"), pytest.param(503, id="503")])
+def test_transient_5xx_is_retried_by_azure_core(network_client, sandbox_cloud, rg: str, status: int) -> None:
+    sandbox_cloud.admin.inject_fault("/virtualNetworks/flaky", status=status, count=2, method="PUT")
+    network_client.virtual_networks.begin_create_or_update(rg, "flaky", _vnet()).result()
+    assert [r.status for r in sandbox_cloud.admin.requests(method="PUT")] == [status, status, 201]
+
+
+def test_sustained_throttling_surfaces_429(network_client, sandbox_cloud, rg: str) -> None:
+    sandbox_cloud.admin.inject_fault("/virtualNetworks/", status=429, count=10, method="GET", retry_after=0)
+    with pytest.raises(HttpResponseError) as err:
+        network_client.virtual_networks.get(rg, "anything", retry_total=1)
+    assert err.value.status_code == 429
+    assert err.value.error.code == "TooManyRequests"
+
+
+def test_admin_endpoint_over_https(sandbox_cloud: SandboxCloud, network_client, rg: str) -> None:
+    network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet()).result()
+    url = f"{sandbox_cloud.arm_url}/_sandbox/admin/requests"
+    response = requests.post(url, data=json.dumps({"method": "PUT"}), verify=sandbox_cloud.ca_bundle, timeout=5,
+                             headers={"Authorization": f"Bearer {sandbox_cloud.token}"})
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["result"]] == [201]
+
+
+def test_state_persists_across_restarts(tmp_path, make_network_client) -> None:
+    with SandboxCloud(state_dir=tmp_path) as cloud:
+        client = make_network_client(cloud)
+        created = client.virtual_networks.begin_create_or_update("rg", "kept", _vnet()).result()
+        token = cloud.token
+    with SandboxCloud(state_dir=tmp_path) as cloud:
+        assert cloud.token == token
+        client = make_network_client(cloud)
+        assert client.virtual_networks.get("rg", "kept").etag == created.etag
