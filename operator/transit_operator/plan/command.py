@@ -50,7 +50,8 @@ class _Doc:
     @property
     def label(self) -> str:
         kind = self.raw.get("kind") or "?"
-        metadata = self.raw.get("metadata") if isinstance(self.raw.get("metadata"), dict) else {}
+        raw_metadata = self.raw.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         name = metadata.get("name") or "?"
         namespace = metadata.get("namespace") or "default"
         return f"{self.source} document {self.index} ({kind} {namespace}/{name})"
