@@ -2,7 +2,7 @@
 
 Layers (enforced by import-linter, see pyproject.toml):
 
-    cli -> runtime (kopf) -> reconcile -> plan (pure builders) | cloud (SDK clients) -> api (pydantic models)
+    cli -> runtime (kopf) -> reconcile -> cloud (SDK clients) -> plan (pure builders) -> api (pydantic models)
 """
 
 __version__ = "0.1.0"
