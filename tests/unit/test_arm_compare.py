@@ -107,5 +107,5 @@ def test_every_table_entry_names_a_real_sdk_operation_group() -> None:
 
 
 def test_unknown_type_is_a_clear_error() -> None:
-    with pytest.raises(UnsupportedResourceType, match="add it to cloud.arm.TYPES"):
+    with pytest.raises(UnsupportedResourceType, match=r"add it to cloud\.arm\.TYPES"):
         arm_type("Microsoft.Storage/storageAccounts")

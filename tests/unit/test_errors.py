@@ -8,7 +8,12 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from azure.core.utils import case_insensitive_dict
 from azure.mgmt.core.exceptions import ARMErrorFormat
-from databricks.sdk.errors import InvalidParameterValue, PermissionDenied, TemporarilyUnavailable, TooManyRequests
+from databricks.sdk.errors import (
+    InvalidParameterValue,
+    PermissionDenied,
+    TemporarilyUnavailable,
+    TooManyRequests,
+)
 
 from transit_operator.cloud.errors import (
     CloudError,

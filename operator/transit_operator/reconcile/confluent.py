@@ -323,11 +323,13 @@ def _reconcile_dns(
         wanted = {link.id.lower() for link in links}
         for link_id, seen in seen_links.items():
             if link_id not in wanted and rule.is_ours(seen.get("tags")):
-                arm.delete(seen["id"], rule, observed=seen)
-                run.writes += 1
-                run.events.append(
-                    Event("Normal", "Deleted", f"Deleted VNet link {seen['id'].rsplit('/', 1)[-1]}")
-                )
+                link_name = seen["id"].rsplit("/", 1)[-1]
+                if provisioning_state(seen) != "Deleting":
+                    run.writes += 1
+                    run.events.append(Event("Normal", "Deleted", f"Deleting VNet link {link_name}"))
+                if not arm.delete(seen["id"], rule, observed=seen).gone:
+                    run.in_flight.append(f"deleting VNet link {link_name}")
+                    ready = False
         for link in links:
             link_what = f"VNet link {link.name}"
             try:
@@ -685,9 +687,11 @@ def _release_all(
         released += arm.release(pe_id, rule) == "Released"
     if zone_id is not None:
         for record in arm.list_children(zone_id, "recordSets"):
-            released += arm.release(record["id"], rule, observed=record) == "Released"
+            if rule.is_ours((record.get("properties") or {}).get("metadata")):
+                released += arm.release(record["id"], rule, observed=record) == "Released"
         for link in arm.list_children(zone_id, "virtualNetworkLinks"):
-            released += arm.release(link["id"], rule, observed=link) == "Released"
+            if rule.is_ours(link.get("tags")):
+                released += arm.release(link["id"], rule, observed=link) == "Released"
         released += arm.release(zone_id, rule) == "Released"
     if released:
         events.append(
