@@ -1,0 +1,155 @@
+"""Microsoft.Compute scale sets through azure-mgmt-compute 39.0: instances, NICs, customData, run-command."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+
+def _vmss(topo, capacity: int = 2, custom_data: bytes | None = b"#cloud-config\n", upgrade: str = "Manual") -> dict:
+    os_profile = {"computerNamePrefix": "haproxy", "adminUsername": "azureuser",
+                  "linuxConfiguration": {"disablePasswordAuthentication": True}}
+    if custom_data is not None:
+        os_profile["customData"] = base64.b64encode(custom_data).decode()
+    return {
+        "location": topo.location,
+        "sku": {"name": "Standard_D2s_v5", "tier": "Standard", "capacity": capacity},
+        "properties": {
+            "orchestrationMode": "Uniform",
+            "upgradePolicy": {"mode": upgrade},
+            "virtualMachineProfile": {
+                "osProfile": os_profile,
+                "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                      "sku": "server", "version": "latest"}},
+                "networkProfile": {"networkInterfaceConfigurations": [{"name": "nic", "properties": {
+                    "primary": True, "ipConfigurations": [{"name": "ip", "properties": {
+                        "subnet": {"id": topo.subnet("backend")},
+                        "loadBalancerBackendAddressPools": [{"id": topo.id("loadBalancers", "lb") + "/backendAddressPools/pool"}],
+                    }}]}}]},
+            },
+        },
+    }
+
+
+@pytest.fixture
+def vmss(topo, compute_client):
+    topo.create_lb()
+    return compute_client.virtual_machine_scale_sets.begin_create_or_update(topo.rg, "proxy", _vmss(topo)).result()
+
+
+def test_capacity_instances_with_nics_in_the_lb_pool(topo, vmss, compute_client, network_client, sandbox_cloud) -> None:
+    assert vmss.provisioning_state == "Succeeded"
+    assert vmss.sku.capacity == 2
+    assert vmss.virtual_machine_profile.os_profile.custom_data is None  # write-only, never returned
+    instances = list(compute_client.virtual_machine_scale_set_vms.list(topo.rg, "proxy"))
+    assert sorted(i.instance_id for i in instances) == ["0", "1"]
+    assert all(i.latest_model_applied for i in instances)
+    nics = list(network_client.network_interfaces.list_virtual_machine_scale_set_network_interfaces(topo.rg, "proxy"))
+    assert len(nics) == 2
+    pool = network_client.load_balancer_backend_address_pools.get(topo.rg, "lb", "pool")
+    assert {c.id.lower() for c in pool.backend_ip_configurations} == {n.ip_configurations[0].id.lower() for n in nics}
+    executor = sandbox_cloud.arm.executor
+    assert executor.instances[(vmss.id.lower(), "0")] == b"#cloud-config\n"
+
+
+def test_scale_out_adds_new_ids_and_scale_in_removes_the_highest(topo, vmss, compute_client, sandbox_cloud) -> None:
+    compute_client.virtual_machine_scale_sets.begin_update(topo.rg, "proxy", {"sku": {"capacity": 3}}).result()
+    compute_client.virtual_machine_scale_sets.begin_update(topo.rg, "proxy", {"sku": {"capacity": 1}}).result()
+    compute_client.virtual_machine_scale_sets.begin_update(topo.rg, "proxy", {"sku": {"capacity": 2}}).result()
+    ids = sorted(i.instance_id for i in compute_client.virtual_machine_scale_set_vms.list(topo.rg, "proxy"))
+    assert ids == ["0", "3"]
+    assert ("deleted", vmss.id, "2") in sandbox_cloud.arm.executor.events
+
+
+def test_rule_i_custom_data_change_reaches_only_new_or_reimaged_instances(topo, vmss, compute_client, sandbox_cloud) -> None:
+    executor = sandbox_cloud.arm.executor
+    compute_client.virtual_machine_scale_sets.begin_create_or_update(
+        topo.rg, "proxy", _vmss(topo, custom_data=b"v2", capacity=3)).result()
+    by_id = {i.instance_id: i for i in compute_client.virtual_machine_scale_set_vms.list(topo.rg, "proxy")}
+    assert [by_id[i].latest_model_applied for i in ("0", "1", "2")] == [False, False, True]
+    assert executor.instances[(vmss.id.lower(), "0")] == b"#cloud-config\n"
+    assert executor.instances[(vmss.id.lower(), "2")] == b"v2"
+    # updateInstances applies the model but cloud-init does not run again
+    compute_client.virtual_machine_scale_sets.begin_update_instances(topo.rg, "proxy", {"instanceIds": ["0"]}).result()
+    assert compute_client.virtual_machine_scale_set_vms.get(topo.rg, "proxy", "0").latest_model_applied
+    assert executor.instances[(vmss.id.lower(), "0")] == b"#cloud-config\n"
+    compute_client.virtual_machine_scale_set_vms.begin_reimage(topo.rg, "proxy", "1").result()
+    assert compute_client.virtual_machine_scale_set_vms.get(topo.rg, "proxy", "1").latest_model_applied
+    assert executor.instances[(vmss.id.lower(), "1")] == b"v2"
+
+
+def test_rule_i_custom_data_is_limited_to_65535_bytes(topo, compute_client) -> None:
+    topo.create_lb()
+    compute_client.virtual_machine_scale_sets.begin_create_or_update(
+        topo.rg, "ok", _vmss(topo, custom_data=b"x" * 65535, capacity=0)).result()
+    with pytest.raises(HttpResponseError) as err:
+        compute_client.virtual_machine_scale_sets.begin_create_or_update(
+            topo.rg, "big", _vmss(topo, custom_data=b"x" * 65536, capacity=0))
+    assert err.value.error.code == "InvalidParameter"
+
+
+def test_lb_used_by_a_scale_set_cannot_be_deleted(topo, vmss, network_client) -> None:
+    with pytest.raises(HttpResponseError) as err:
+        network_client.load_balancers.begin_delete(topo.rg, "lb")
+    assert err.value.error.code == "LoadBalancerInUseByVirtualMachineScaleSet"
+
+
+def test_run_command_returns_truncated_output_like_azure(topo, vmss, compute_client, sandbox_cloud) -> None:
+    executor = sandbox_cloud.arm.executor
+    executor.result = (0, "x" * 5000 + "RESULT ok", "warning")
+    try:
+        result = compute_client.virtual_machine_scale_set_vms.begin_run_command(
+            topo.rg, "proxy", "1", {"commandId": "RunShellScript", "script": ["echo hi"],
+                                    "parameters": [{"name": "HASH", "value": "abc"}]}).result()
+    finally:
+        executor.result = (0, "", "")
+    status = result.value[0]
+    assert status.code == "ProvisioningState/succeeded"
+    assert status.message.startswith("Enable succeeded: \n[stdout]\n")
+    stdout = status.message.split("[stdout]\n", 1)[1].split("\n[stderr]\n")[0]
+    assert len(stdout.encode()) == 4096 and stdout.endswith("RESULT ok")
+    assert status.message.endswith("[stderr]\nwarning")
+    command = executor.commands[-1]
+    assert (command.instance_id, command.script, command.parameters) == ("1", ["echo hi"], {"HASH": "abc"})
+
+
+def test_rule_f_one_run_command_at_a_time_per_instance(topo, vmss, compute_client, sandbox_cloud) -> None:
+    release = threading.Event()
+
+    class Blocking:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def run_command(self, *args):
+            release.wait(5)
+            return (0, "done", "")
+
+    original = sandbox_cloud.arm.executor
+    sandbox_cloud.arm.executor = Blocking(original)
+    try:
+        body = {"commandId": "RunShellScript", "script": ["sleep 1"]}
+        first = compute_client.virtual_machine_scale_set_vms.begin_run_command(topo.rg, "proxy", "0", body)
+        with pytest.raises(HttpResponseError) as err:
+            compute_client.virtual_machine_scale_set_vms.begin_run_command(topo.rg, "proxy", "0", body)
+        assert err.value.status_code == 409
+        assert "Run command extension execution is in progress" in err.value.message
+        other = compute_client.virtual_machine_scale_set_vms.begin_run_command(topo.rg, "proxy", "1", body)
+        release.set()
+        assert "done" in first.result().value[0].message
+        assert "done" in other.result().value[0].message
+    finally:
+        release.set()
+        sandbox_cloud.arm.executor = original
+
+
+def test_deleting_the_scale_set_removes_instances_and_nics(topo, vmss, compute_client, network_client, sandbox_cloud) -> None:
+    compute_client.virtual_machine_scale_sets.begin_delete(topo.rg, "proxy").result()
+    assert list(network_client.network_interfaces.list_virtual_machine_scale_set_network_interfaces(topo.rg, "proxy")) == []
+    assert (vmss.id.lower(), "0") not in sandbox_cloud.arm.executor.instances
+    network_client.load_balancers.begin_delete(topo.rg, "lb").result()
