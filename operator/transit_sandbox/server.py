@@ -35,7 +35,7 @@ from aiohttp import web
 from .arm import compute, network, privatedns, routing
 from .arm.core import Arm, ArmError, Response
 from .arm.faults import Admin, RequestRecord
-from .arm.privatelink import ArmPrivateLinkBroker
+from .arm.privatelink import ArmPrivateLinkBroker, advance_links
 from .executor import InstanceExecutor
 from .tls import create_certificates
 
@@ -47,6 +47,7 @@ def build_arm(executor: InstanceExecutor | None = None, state_file: Path | None 
     network.register(arm)
     compute.register(arm)
     privatedns.register(arm)
+    arm.tick_hooks.append(advance_links)
     arm.load()
     return arm
 

@@ -6,6 +6,9 @@ import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from databricks.sdk import AccountClient
+from databricks.sdk.service.settings import CreateNetworkConnectivityConfiguration, CreatePrivateEndpointRule
+from databricks.sdk.service.settings import NccPrivateEndpointRulePrivateLinkConnectionState as RuleState
 
 from transit_sandbox.links import LinkError
 
@@ -84,3 +87,27 @@ def test_pls_visibility_limits_who_can_connect(topo, network_client, sandbox_clo
     network_client.private_link_services.begin_create_or_update(topo.rg, "pls", body).result()
     name = sandbox_cloud.broker.connect(pls.id, None, DATABRICKS_PE, "")
     assert sandbox_cloud.broker.status(pls.id, name) == "Approved"
+
+
+def test_databricks_ncc_rule_reaches_the_pls_and_follows_its_approval(topo, network_client, sandbox_cloud, monkeypatch) -> None:
+    """The whole cross-cloud path on one SandboxCloud: databricks-sdk -> emulated NCC -> ARM connection."""
+    for var in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_ACCOUNT_ID", "DATABRICKS_CONFIG_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox_cloud.ca_bundle)
+    topo.create_lb()
+    pls = topo.create_pls()
+    account = AccountClient(host=sandbox_cloud.databricks_url, account_id=sandbox_cloud.databricks_account_id,
+                            token=sandbox_cloud.token)
+    api = account.network_connectivity
+    ncc = api.create_network_connectivity_configuration(
+        CreateNetworkConnectivityConfiguration(name=f"ncc-{topo.rg[-20:]}".replace("_", "-"), region="westeurope"))
+    rule = api.create_private_endpoint_rule(ncc.network_connectivity_config_id, CreatePrivateEndpointRule(
+        resource_id=pls.id, domain_names=["*.pr123abc.westeurope.azure.confluent.cloud"]))
+    assert rule.connection_state == RuleState.PENDING
+    connections = list(network_client.private_link_services.list_private_endpoint_connections(topo.rg, "pls"))
+    assert len(connections) == 1 and rule.endpoint_name in connections[0].private_endpoint.id
+    network_client.private_link_services.update_private_endpoint_connection(
+        topo.rg, "pls", connections[0].name,
+        {"properties": {"privateLinkServiceConnectionState": {"status": "Approved"}}})
+    observed = api.get_private_endpoint_rule(ncc.network_connectivity_config_id, rule.rule_id)
+    assert observed.connection_state == RuleState.ESTABLISHED

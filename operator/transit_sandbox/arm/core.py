@@ -549,7 +549,9 @@ class Arm:
         self.confluent_approval_seconds = 0.2
         self.alias_behaviour: dict[str, str] = {}  # lower alias -> "approve" | "reject" | "unknown"
         self.clock: Callable[[], float] = time.monotonic
-        self.run_command_pool: Any = None  # a concurrent.futures executor, set by the server
+        self.run_command_pool: Any = None  # a concurrent.futures executor, created on first use
+        # Time-based changes outside operations (e.g. Confluent deciding on a connection), run by tick().
+        self.tick_hooks: list[Callable[[Arm, float], bool]] = []
 
     # registry -------------------------------------------------------------------------------------------
     def register(self, *kinds: Kind) -> None:
@@ -730,9 +732,8 @@ class Arm:
                 continue
             self.complete(op)
             changed = True
-        from .privatelink import advance_links  # late import: privatelink builds on core
-
-        changed = advance_links(self, now) or changed
+        for hook in self.tick_hooks:
+            changed = hook(self, now) or changed
         if changed:
             self.save()
 
