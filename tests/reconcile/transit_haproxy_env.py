@@ -274,6 +274,7 @@ class Env:
                 },
             },
         }
+        self.clear_logs()  # the set-up above is not the operator's doing
 
     def _hook(self, method: str, url: str) -> None:
         self.calls.append((method, url))
