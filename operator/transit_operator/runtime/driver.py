@@ -1,0 +1,265 @@
+"""One reconcile or finalize pass of one object, as kopf's handlers run it.
+
+The handlers (`runtime.handlers`) only register; this module decides what a pass does around the
+reconciler: serialise passes of one object, call the synchronous reconciler (kopf runs sync handlers in
+its thread pool, `--max-workers`), write the **whole** `.status` the reconciler returned (as a merge patch
+that also removes keys it dropped), post its Events, count metrics, and turn `requeue_after` into
+`kopf.TemporaryError(delay=...)` so no worker ever sleeps.
+
+Scheduling besides kopf's own change handling (resume, create, spec update, delete):
+
+- **drift**: a short periodic timer per object (`tick_seconds`) reconciles once the object's
+  `spec.driftCheckIntervalSeconds` has passed since its last completed pass (default 300 s);
+- **cross-object trigger**: when a ConfluentPrivateLink's `status` changes (endpoint IPs, Ready), the
+  ServerlessTransits that reference it are *kicked* in memory and their next tick (≤ `tick_seconds`)
+  reconciles them with the fresh ConfluentPrivateLink body. One operator replica is active (kopf
+  peering), so an in-memory kick reaches every object it must; after a restart, `resume` reconciles all.
+  (Chosen over patching an annotation on each transit: no extra API writes, no second client.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from transit_operator.reconcile.outcome import Outcome
+from transit_operator.runtime.metrics import Metrics
+
+CONFLUENT = "ConfluentPrivateLink"
+TRANSIT = "ServerlessTransit"
+DEFAULT_DRIFT_SECONDS = 300.0
+DEFAULT_TICK_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 300.0
+
+Body = dict[str, Any]
+ReconcileConfluent = Callable[[Body, Any], Outcome]
+ReconcileTransit = Callable[[Body, "Body | None", Any], Outcome]
+Finalize = Callable[[Body, Any], Outcome]
+
+
+@dataclass(frozen=True)
+class Reconcilers:
+    """The four entry points of `transit_operator.reconcile` (a seam for tests, nothing else)."""
+
+    reconcile_confluent: ReconcileConfluent
+    finalize_confluent: Finalize
+    reconcile_transit: ReconcileTransit
+    finalize_transit: Finalize
+
+    @classmethod
+    def load(cls) -> Reconcilers:
+        """The real ones, imported by name so the runtime loads before they exist."""
+        confluent = importlib.import_module("transit_operator.reconcile.confluent")
+        transit = importlib.import_module("transit_operator.reconcile.transit")
+        return cls(confluent.reconcile, confluent.finalize, transit.reconcile, transit.finalize)
+
+
+@dataclass
+class ObjectState:
+    """What the runtime remembers about one object between passes (in memory only)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_due: float | None = None  # monotonic time of the next timer-driven pass; None: kopf owns the retry
+    kicked: bool = False  # a referenced object changed: reconcile at the next tick
+    failures: int = 0  # consecutive exceptions in timer-driven passes (backoff)
+
+
+def plain(value: Any) -> Any:
+    """kopf's bodies are read-only views: a deep plain-dict copy for the reconcilers."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning `old` into `new` (None removes a key); {} when equal."""
+    old = old or {}
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = status_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif before != value or key not in old:
+            patch[key] = plain(value)
+    return patch
+
+
+def backoff(failures: int, base: float = 5.0) -> float:
+    """Delay before retrying after an exception: base, 2*base, 4*base, ... up to 5 minutes."""
+    return float(min(MAX_BACKOFF_SECONDS, base * 2 ** min(failures, 10)))
+
+
+def drift_interval(body: Mapping[str, Any]) -> float:
+    spec = body.get("spec") or {}
+    value = spec.get("driftCheckIntervalSeconds")
+    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_DRIFT_SECONDS
+
+
+def confluent_revision(body: Mapping[str, Any] | None) -> str:
+    """What transits depend on: the ConfluentPrivateLink's status (endpoint IPs, conditions)."""
+    if body is None:
+        return "absent"
+    status = plain(body.get("status") or {})
+    return hashlib.sha256(json.dumps(status, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Runtime:
+    """Everything the handlers share: cloud context, reconcilers, metrics, per-object state."""
+
+    def __init__(self, cloud: Any, reconcilers: Reconcilers, metrics: Metrics | None = None, *,
+                 tick_seconds: float = DEFAULT_TICK_SECONDS, backoff_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.cloud = cloud
+        self.reconcilers = reconcilers
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.tick_seconds = tick_seconds
+        self.backoff_seconds = backoff_seconds
+        self.clock = clock
+        self._states: dict[tuple[str, str, str], ObjectState] = {}
+        self._states_lock = threading.Lock()
+        self._revisions: dict[tuple[str, str], str] = {}
+        if cloud is not None and hasattr(cloud, "call_hook") and cloud.call_hook is None:
+            cloud.call_hook = self.metrics.cloud_call
+
+    def state(self, kind: str, namespace: str | None, name: str) -> ObjectState:
+        with self._states_lock:
+            return self._states.setdefault((kind, namespace or "", name), ObjectState())
+
+    def forget(self, kind: str, namespace: str | None, name: str) -> None:
+        with self._states_lock:
+            self._states.pop((kind, namespace or "", name), None)
+
+    # ---------------------------------------------------------------------------- passes
+
+    def reconcile(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
+                  retry: int, confluent: Body | None = None) -> None:
+        """A pass from kopf's change handling (resume, create, spec update): kopf owns retries."""
+        meta = body.get("metadata") or {}
+        state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
+        with state.lock:
+            state.kicked = False
+            try:
+                outcome = self._call(kind, "reconcile", plain(body), confluent)
+            except Exception as exc:
+                self._report(body, logger, kind, "reconcile", exc)
+                state.next_due = None
+                raise kopf.TemporaryError(f"reconcile failed: {exc}", delay=backoff(retry, self.backoff_seconds)) from exc
+            self._write(body, patch, outcome)
+            if outcome.requeue_after is not None:
+                state.next_due = None
+                raise kopf.TemporaryError(f"requeue in {outcome.requeue_after:g}s", delay=outcome.requeue_after)
+            state.failures = 0
+            state.next_due = self.clock() + drift_interval(body)
+
+    def tick(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
+             confluent: Body | None = None) -> None:
+        """The periodic timer: reconcile when kicked or when the drift interval (or a requeue) is due."""
+        meta = body.get("metadata") or {}
+        state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
+        now = self.clock()
+        if not (state.kicked or (state.next_due is not None and now >= state.next_due)):
+            return
+        if not state.lock.acquire(blocking=False):
+            return  # a change-handler pass is running; the kick stays for the next tick
+        try:
+            state.kicked = False
+            try:
+                outcome = self._call(kind, "reconcile", plain(body), confluent)
+            except Exception as exc:
+                self._report(body, logger, kind, "reconcile", exc)
+                state.next_due = now + backoff(state.failures, self.backoff_seconds)
+                state.failures += 1
+                return
+            self._write(body, patch, outcome)
+            state.failures = 0
+            delay = outcome.requeue_after if outcome.requeue_after is not None else drift_interval(body)
+            state.next_due = self.clock() + delay
+        finally:
+            state.lock.release()
+
+    def finalize(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
+                 retry: int) -> None:
+        """The delete handler: the finalizer stays until the reconciler says `done`."""
+        meta = body.get("metadata") or {}
+        state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
+        with state.lock:
+            try:
+                outcome = self._call(kind, "finalize", plain(body), None)
+            except Exception as exc:
+                self._report(body, logger, kind, "finalize", exc)
+                raise kopf.TemporaryError(f"finalize failed: {exc}", delay=backoff(retry, self.backoff_seconds)) from exc
+            self._post_events(body, outcome)
+            if not outcome.done:
+                self._write(body, patch, outcome, events=False)
+                raise kopf.TemporaryError("cloud resources are still being removed",
+                                          delay=outcome.requeue_after or 5.0)
+        self.forget(kind, meta.get("namespace"), meta.get("name", ""))
+
+    def confluent_changed(self, namespace: str, name: str, body: Mapping[str, Any] | None,
+                          event_type: str | None, transit_names: list[str]) -> None:
+        """A ConfluentPrivateLink event: kick the transits referencing it when its status changed."""
+        revision = confluent_revision(None if event_type == "DELETED" else body)
+        key = (namespace, name)
+        previous = self._revisions.get(key)
+        self._revisions[key] = revision
+        if event_type == "DELETED":
+            self._revisions.pop(key, None)
+        if previous == revision or event_type is None:  # None: the initial listing; resume covers it
+            return
+        for transit in transit_names:
+            self.state(TRANSIT, namespace, transit).kicked = True
+
+    # ---------------------------------------------------------------------------- internals
+
+    def _call(self, kind: str, operation: str, body: Body, confluent: Body | None) -> Outcome:
+        started = time.monotonic()
+        result = "error"
+        try:
+            if kind == CONFLUENT:
+                fn = self.reconcilers.reconcile_confluent if operation == "reconcile" else \
+                    self.reconcilers.finalize_confluent
+                outcome = fn(body, self.cloud)
+            elif operation == "reconcile":
+                outcome = self.reconcilers.reconcile_transit(body, confluent, self.cloud)
+            else:
+                outcome = self.reconcilers.finalize_transit(body, self.cloud)
+            if operation == "finalize":
+                result = "done" if outcome.done else "requeue"
+            else:
+                result = "requeue" if outcome.requeue_after is not None else "synced"
+            return outcome
+        finally:
+            self.metrics.observe(kind, operation, result, time.monotonic() - started)
+
+    def _write(self, body: Mapping[str, Any], patch: kopf.Patch, outcome: Outcome, *, events: bool = True) -> None:
+        changes = status_patch(body.get("status"), outcome.status)
+        if changes:
+            patch["status"] = changes
+        if events:
+            self._post_events(body, outcome)
+
+    @staticmethod
+    def _report(body: Mapping[str, Any], logger: logging.Logger | Any, kind: str, operation: str,
+                exc: Exception) -> None:
+        """An exception escaped the reconciler (it should have become a condition): log, tell, retry."""
+        logger.error(f"{kind} {operation} raised; retrying with backoff", exc_info=exc)
+        kopf.event(body, type="Warning", reason="ReconcileError",  # type: ignore[arg-type]
+                   message=f"{operation} raised {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _post_events(body: Mapping[str, Any], outcome: Outcome) -> None:
+        for event in outcome.events:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)  # type: ignore[arg-type]

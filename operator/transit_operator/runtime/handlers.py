@@ -1,0 +1,108 @@
+"""kopf registration, and nothing else: every handler hands over to `runtime.driver.Runtime`.
+
+Handlers go into an explicit `kopf.OperatorRegistry` built per operator (never kopf's global default
+registry), so importing this module twice, or running two operators in one test process, registers
+nothing twice.
+
+Per kind (`confluentprivatelinks`, `serverlesstransits` in `transit.privatelink.io/v1alpha1`):
+- one level-based reconcile registered on `resume`, `create` and `update` of `spec` (status-only and
+  metadata-only changes do not trigger it);
+- a periodic `timer` (`Runtime.tick_seconds`) for drift checks and cross-object kicks;
+- `delete` (kopf adds its finalizer) calling `finalize` until it reports `done`.
+Plus two indexes: ConfluentPrivateLink bodies by (namespace, name), and ServerlessTransit names by the
+ConfluentPrivateLink they reference; and an `event` handler that kicks transits on a CPL status change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Runtime, plain
+
+GROUP = "transit.privatelink.io"
+VERSION = "v1alpha1"
+CONFLUENT_PLURAL = "confluentprivatelinks"
+TRANSIT_PLURAL = "serverlesstransits"
+FINALIZER = f"{GROUP}/finalizer"
+
+
+def _confluent_of(body: kopf.Body, confluent_private_links: kopf.Index[Any, Any]) -> dict[str, Any] | None:
+    ref = ((body.get("spec") or {}).get("confluentPrivateLinkRef") or {}).get("name")
+    store = confluent_private_links.get((body.metadata.namespace, ref)) if ref else None
+    return next(iter(store), None) if store is not None else None
+
+
+def build_registry(runtime: Runtime, *, server: str | None = None,
+                   kubeconfig: str | None = None) -> kopf.OperatorRegistry:
+    """All handlers of the operator. `server`: log in to this URL without credentials (the sandbox);
+    `kubeconfig`: log in with this file; neither: in-cluster service account, then `$KUBECONFIG`/~/.kube."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if server is not None:
+            return kopf.ConnectionInfo(server=server, default_namespace="default")
+        if kubeconfig is not None:
+            import os
+
+            os.environ["KUBECONFIG"] = kubeconfig  # read by kopf's kubeconfig login at call time
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    # ------------------------------------------------------------------------------------ indexes
+
+    # The ids are the kwarg names under which kopf hands the indexes to every handler.
+    @kopf.index(GROUP, VERSION, CONFLUENT_PLURAL, id="confluent_private_links", registry=registry)
+    def confluent_private_links(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): plain(body)}
+
+    @kopf.index(GROUP, VERSION, TRANSIT_PLURAL, id="transits_by_confluent_private_link", registry=registry)
+    def transits_by_confluent_private_link(namespace: str | None, name: str, spec: kopf.Spec,
+                                           **_: Any) -> dict[Any, Any] | None:
+        ref = (spec.get("confluentPrivateLinkRef") or {}).get("name")
+        return {(namespace, ref): name} if ref else None
+
+    # ------------------------------------------------------------------------ ConfluentPrivateLink
+
+    @kopf.on.resume(GROUP, VERSION, CONFLUENT_PLURAL, id="reconcile", registry=registry)
+    @kopf.on.create(GROUP, VERSION, CONFLUENT_PLURAL, id="reconcile", registry=registry)
+    @kopf.on.update(GROUP, VERSION, CONFLUENT_PLURAL, id="reconcile", field="spec", registry=registry)
+    def reconcile_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
+        runtime.reconcile(CONFLUENT, body, patch, logger, retry=retry)
+
+    @kopf.timer(GROUP, VERSION, CONFLUENT_PLURAL, id="drift", interval=runtime.tick_seconds,
+                initial_delay=runtime.tick_seconds, registry=registry)
+    def tick_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+        runtime.tick(CONFLUENT, body, patch, logger)
+
+    @kopf.on.delete(GROUP, VERSION, CONFLUENT_PLURAL, id="finalize", registry=registry)
+    def finalize_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
+        runtime.finalize(CONFLUENT, body, patch, logger, retry=retry)
+
+    @kopf.on.event(GROUP, VERSION, CONFLUENT_PLURAL, id="kick-transits", registry=registry)
+    def confluent_changed(namespace: str | None, name: str, body: kopf.Body, type: str, **kwargs: Any) -> None:
+        transits: kopf.Index[Any, Any] = kwargs["transits_by_confluent_private_link"]
+        names = list(transits.get((namespace, name), []))
+        runtime.confluent_changed(namespace or "", name, body, type, names)
+
+    # --------------------------------------------------------------------------- ServerlessTransit
+
+    @kopf.on.resume(GROUP, VERSION, TRANSIT_PLURAL, id="reconcile", registry=registry)
+    @kopf.on.create(GROUP, VERSION, TRANSIT_PLURAL, id="reconcile", registry=registry)
+    @kopf.on.update(GROUP, VERSION, TRANSIT_PLURAL, id="reconcile", field="spec", registry=registry)
+    def reconcile_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **kwargs: Any) -> None:
+        runtime.reconcile(TRANSIT, body, patch, logger, retry=retry,
+                          confluent=_confluent_of(body, kwargs["confluent_private_links"]))
+
+    @kopf.timer(GROUP, VERSION, TRANSIT_PLURAL, id="drift", interval=runtime.tick_seconds,
+                initial_delay=runtime.tick_seconds, registry=registry)
+    def tick_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
+        runtime.tick(TRANSIT, body, patch, logger, confluent=_confluent_of(body, kwargs["confluent_private_links"]))
+
+    @kopf.on.delete(GROUP, VERSION, TRANSIT_PLURAL, id="finalize", registry=registry)
+    def finalize_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
+        runtime.finalize(TRANSIT, body, patch, logger, retry=retry)
+
+    return registry

@@ -1,0 +1,73 @@
+"""`transit-operator run`: kopf settings from the flags (`runtime.options`), then the operator loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+from typing import Any
+
+import kopf
+
+from transit_operator.runtime.driver import Reconcilers, Runtime
+from transit_operator.runtime.handlers import FINALIZER, GROUP, build_registry
+from transit_operator.runtime.metrics import Metrics
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", standalone: bool = False,
+                   ) -> kopf.OperatorSettings:
+    """kopf settings shared by `run` and the sandbox."""
+    settings = kopf.OperatorSettings()
+    settings.execution.max_workers = max_workers
+    # Events come from Outcome.events and the driver's catch-all (kopf.event). kopf's own log lines are
+    # not posted: it logs every requeue (TemporaryError) at ERROR, which would flood `kubectl describe`.
+    settings.posting.level = logging.CRITICAL
+    settings.posting.reporting_component = "transit-operator"
+    settings.peering.name = peering
+    settings.peering.standalone = standalone
+    settings.peering.mandatory = False
+    # Progress and the diff base in annotations only: the default also writes `status.kopf`, which our
+    # CRDs' status schema would prune (and which `kubectl get -o yaml` users should not see).
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = FINALIZER
+    return settings
+
+
+def configure_logging(log_format: str, log_level: str) -> None:
+    kopf.configure(log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
+                   verbose=log_level == "debug", debug=log_level == "debug")
+    logging.getLogger().setLevel(_LEVELS[log_level])
+
+
+async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespaces: Collection[str] = (),
+                  server: str | None = None, kubeconfig: str | None = None, health_port: int | None = None,
+                  stop_flag: Any = None, ready_flag: Any = None) -> None:
+    """Run the operator in the current event loop until `stop_flag` (or a signal)."""
+    registry = build_registry(runtime, server=server, kubeconfig=kubeconfig)
+    await kopf.operator(
+        # Peering comes from `settings` only: passing `peering_name=` here would make peering mandatory.
+        registry=registry, settings=settings, clusterwide=not namespaces, namespaces=list(namespaces),
+        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+        stop_flag=stop_flag, ready_flag=ready_flag)
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    """`transit-operator run`."""
+    from transit_operator.cloud.context import CloudContext
+
+    configure_logging(args.log_format, args.log_level)
+    metrics = Metrics()
+    if args.metrics_port:
+        metrics.serve(args.metrics_port)
+    runtime = Runtime(CloudContext.from_options(args), Reconcilers.load(), metrics)
+    settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(operate(runtime, settings, namespaces=args.namespace or (), kubeconfig=args.kubeconfig,
+                            health_port=args.health_port))
+    return 0

@@ -1,0 +1,184 @@
+"""`transit-operator sandbox`: the whole system on one machine, no cloud account, no cluster.
+
+1. start the sandbox cloud (`transit_sandbox.server.SandboxCloud`: ARM + Databricks over HTTPS, its own
+   CA and token) and the emulated Kubernetes API (`transit_sandbox.kube.KubeEmulator`);
+2. install the CRDs generated from the API models, pre-create the Databricks workspaces the CRs bind
+   (the account API cannot create Azure workspaces), then apply the Namespaces, Secrets and CRs of the
+   files (default: every example YAML holding them), refusing invalid ones exactly as a cluster would;
+3. run the operator in-process against both (kopf logs in to the emulator's URL; `CloudContext` points
+   at the sandbox cloud), print a table of the objects whenever it changes, and write a kubeconfig so
+   `kubectl` can watch along;
+4. `--until-ready`: exit 0 once every CR is Ready, or 1 after `--timeout` printing the conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Reconcilers, Runtime
+from transit_operator.runtime.handlers import GROUP, VERSION
+from transit_operator.runtime.main import build_settings, configure_logging, operate
+
+API_VERSION = f"{GROUP}/{VERSION}"
+KINDS = (CONFLUENT, TRANSIT)
+APPLY_ORDER = {"Namespace": 0, "Secret": 1, CONFLUENT: 2, TRANSIT: 3}
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def load_documents(files: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The Namespaces, Secrets and CRs in `files`, in the order they can be applied."""
+    documents: list[dict[str, Any]] = []
+    for path in files:
+        text = sys.stdin.read() if str(path) == "-" else Path(path).read_text()
+        for doc in yaml.safe_load_all(text):
+            if isinstance(doc, dict) and doc.get("kind") in APPLY_ORDER:
+                documents.append(doc)
+    return sorted(documents, key=lambda d: APPLY_ORDER[d["kind"]])
+
+
+def example_files(root: Path = EXAMPLES) -> list[Path]:
+    """Every example YAML that holds something the sandbox applies (GitOps manifests are skipped)."""
+    return [path for path in sorted(root.rglob("*.y*ml")) if load_documents([path])]
+
+
+def workspaces_of(documents: Iterable[dict[str, Any]]) -> dict[int, str]:
+    """Workspace id -> region, for every ServerlessTransit's `spec.databricks.workspaceIds`."""
+    found: dict[int, str] = {}
+    for doc in documents:
+        if doc.get("kind") != TRANSIT:
+            continue
+        spec = doc.get("spec") or {}
+        databricks = spec.get("databricks") or {}
+        region = (databricks.get("ncc") or {}).get("region") or (spec.get("azure") or {}).get("location", "")
+        for workspace_id in databricks.get("workspaceIds") or []:
+            found[int(workspace_id)] = region
+    return found
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    for item in (obj.get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            return dict(item)
+    return {}
+
+
+def rows(objects: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
+    table = []
+    for obj in objects:
+        ready = condition(obj, "Ready")
+        table.append((f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", obj["kind"],
+                      ready.get("status", "Unknown"), ready.get("reason", ""), ready.get("message", "")))
+    return table
+
+
+def render(table: list[tuple[str, str, str, str, str]]) -> str:
+    header = ("NAME", "KIND", "READY", "REASON", "MESSAGE")
+    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(4)]
+    lines = ["  ".join(str(cell).ljust(widths[i]) if i < 4 else str(cell) for i, cell in enumerate(row))
+             for row in [header, *table]]
+    return "\n".join(lines)
+
+
+async def watch_table(kube: Any, until_ready: bool, timeout: float, out: TextIO) -> int:
+    """Print the table on change; with `until_ready`, return 0 when all are Ready, 1 on timeout."""
+    deadline = time.monotonic() + timeout
+    last: list[tuple[str, str, str, str, str]] | None = None
+    while True:
+        objects = [obj for kind in KINDS for obj in kube.list_objects(API_VERSION, kind)]
+        table = rows(objects)
+        if table != last:
+            print(f"\n{time.strftime('%H:%M:%S')}\n{render(table)}", file=out, flush=True)
+            last = table
+        if until_ready and table and all(row[2] == "True" for row in table):
+            print("\nall objects are Ready", file=out, flush=True)
+            return 0
+        if until_ready and time.monotonic() > deadline:
+            print(f"\ntimed out after {timeout:g}s; not Ready:", file=out)
+            for obj in objects:
+                if condition(obj, "Ready").get("status") != "True":
+                    print(f"  {obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}:", file=out)
+                    for item in (obj.get("status") or {}).get("conditions") or []:
+                        print(f"    {item.get('type')}={item.get('status')} {item.get('reason', '')}: "
+                              f"{item.get('message', '')}", file=out)
+            out.flush()
+            return 1
+        await asyncio.sleep(0.5)
+
+
+def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers: Reconcilers | None = None) -> int:
+    """`transit-operator sandbox -f FILE... [--until-ready] [--timeout S] [--dataplane]`.
+
+    `reconcilers`: the real ones by default (tests pass a double to check the command itself).
+    """
+    from transit_operator.api.crd import render_crds_yaml
+    from transit_operator.cloud.context import CloudContext
+    from transit_sandbox.kube import ApiError, KubeEmulator
+    from transit_sandbox.server import SandboxCloud
+
+    files = args.filename or example_files()
+    documents = load_documents(files)
+    if not any(doc["kind"] in KINDS for doc in documents):
+        print(f"transit-operator sandbox: no ConfluentPrivateLink or ServerlessTransit in {files}", file=sys.stderr)
+        return 2
+    configure_logging("text", getattr(args, "log_level", None) or "warning")
+
+    executor = None
+    if args.dataplane:
+        from transit_sandbox.dataplane import NetnsExecutor  # type: ignore[attr-defined]
+
+        executor = NetnsExecutor()
+    with SandboxCloud(executor=executor) as cloud, KubeEmulator() as kube:
+        for crd in yaml.safe_load_all(render_crds_yaml()):
+            kube.create(crd)
+        if cloud.databricks is not None:
+            for workspace_id, region in workspaces_of(documents).items():
+                if workspace_id not in cloud.databricks.workspaces:
+                    cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}")
+        namespaces = {doc["metadata"].get("namespace") for doc in documents} - {None, "default"}
+        for namespace in sorted(namespaces):
+            if kube.get("v1", "Namespace", namespace) is None:
+                kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        for doc in documents:
+            try:
+                kube.apply(doc)
+            except ApiError as exc:
+                print(f"transit-operator sandbox: {doc['kind']} {doc['metadata'].get('name')}: {exc.message}",
+                      file=sys.stderr)
+                return 1
+
+        kubeconfig = kube.write_kubeconfig(cloud.dir / "kubeconfig")
+        print(f"Kubernetes API: {kube.url}   ARM: {cloud.arm_url}   Databricks: {cloud.databricks_url or '-'}\n"
+              f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,st -A -w", file=out, flush=True)
+
+        context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
+        runtime = Runtime(context, reconcilers or Reconcilers.load())
+        settings = build_settings(standalone=True)
+        return asyncio.run(_run(runtime, settings, kube, args, out))
+
+
+async def _run(runtime: Runtime, settings: Any, kube: Any, args: argparse.Namespace, out: TextIO) -> int:
+    operator = asyncio.create_task(operate(runtime, settings, server=kube.url))
+    watcher = asyncio.create_task(watch_table(kube, args.until_ready, args.timeout, out))
+    try:
+        done, _ = await asyncio.wait({operator, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher in done:
+            return watcher.result()
+        operator.result()  # the operator stopped on its own (a signal): surface its error, if any
+        return 0
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return 130
+    finally:
+        for task in (operator, watcher):
+            task.cancel()
+        for task in (operator, watcher):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
