@@ -1,4 +1,4 @@
-"""reconcile.transit_appgw through the real SDK clients (azure-mgmt-network, databricks-sdk) against the
+"""ServerlessTransit `option: applicationGateway` (reconcile.transit -> reconcile.transit_appgw) through the real SDK clients (azure-mgmt-network, databricks-sdk) against the
 sandbox cloud: Ready, no write in steady state, one gateway update per endpoint IP change, Azure's App
 Gateway rules surfacing as clear conditions, deletion with both policies. Writes are counted in the
 emulators' request logs."""
@@ -23,7 +23,7 @@ from transit_operator.plan.appgw_transit import (
 )
 from transit_operator.plan.ownership import MANAGED_BY_TAG, Owner
 from transit_operator.reconcile import conditions as cond
-from transit_operator.reconcile import transit_appgw
+from transit_operator.reconcile import transit, transit_appgw
 from transit_operator.reconcile.outcome import Outcome
 from transit_sandbox.server import SandboxCloud
 
@@ -131,10 +131,11 @@ class World:
                 "privateEndpoints": {"subnetId": self.subnet["pe"]},
             },
             "status": {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled", "message": ""}],
                 "zones": [
                     {"name": zone, "connectionState": "Approved", "privateIp": ip}
                     for zone, ip in sorted(ips.items())
-                ]
+                ],
             },
         }
 
@@ -158,7 +159,7 @@ def world(cloud: SandboxCloud, network: NetworkManagementClient, request: pytest
 
 
 def reconcile_once(world: World, ctx: CloudContext) -> Outcome:
-    outcome = transit_appgw.reconcile(copy.deepcopy(world.body), copy.deepcopy(world.cpl), ctx)
+    outcome = transit.reconcile(copy.deepcopy(world.body), copy.deepcopy(world.cpl), ctx)
     world.body["status"] = outcome.status
     return outcome
 
@@ -411,7 +412,7 @@ def test_rejected_connection_is_stalled_with_the_reason(
 
 def finalize_until_done(world: World, ctx: CloudContext, *, passes: int = 80) -> Outcome:
     for _ in range(passes):
-        outcome = transit_appgw.finalize(copy.deepcopy(world.body), ctx)
+        outcome = transit.finalize(copy.deepcopy(world.body), ctx)
         world.body["status"] = outcome.status
         if outcome.done:
             return outcome
