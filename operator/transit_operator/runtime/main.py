@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import kopf
@@ -57,6 +58,35 @@ async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespac
         stop_flag=stop_flag, ready_flag=ready_flag)
 
 
+def decode_secret(secret: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A Secret object's `data` (base64) as text, or None."""
+    if secret is None:
+        return None
+    return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+
+
+def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dict[str, str] | None]:
+    """`CloudContext.read_secret` through the `kubernetes` client (in-cluster, else the kubeconfig)."""
+    import kubernetes
+
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config(config_file=kubeconfig)
+    core = kubernetes.client.CoreV1Api()
+
+    def read_secret(namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            secret = core.read_namespaced_secret(name, namespace)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return decode_secret({"data": secret.data})
+
+    return read_secret
+
+
 def run_operator(args: argparse.Namespace) -> int:
     """`transit-operator run`."""
     from transit_operator.cloud.context import CloudContext
@@ -65,7 +95,9 @@ def run_operator(args: argparse.Namespace) -> int:
     metrics = Metrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
-    runtime = Runtime(CloudContext.from_options(args), Reconcilers.load(), metrics)
+    cloud = CloudContext.from_options(args)
+    cloud.read_secret = kubernetes_secret_reader(args.kubeconfig)
+    runtime = Runtime(cloud, Reconcilers.load(), metrics)
     settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(operate(runtime, settings, namespaces=args.namespace or (), kubeconfig=args.kubeconfig,

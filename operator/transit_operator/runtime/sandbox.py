@@ -2,8 +2,9 @@
 
 1. start the sandbox cloud (`transit_sandbox.server.SandboxCloud`: ARM + Databricks over HTTPS, its own
    CA and token) and the emulated Kubernetes API (`transit_sandbox.kube.KubeEmulator`);
-2. install the CRDs generated from the API models, pre-create the Databricks workspaces the CRs bind
-   (the account API cannot create Azure workspaces), then apply the Namespaces, Secrets and CRs of the
+2. install the CRDs generated from the API models, pre-create what the customer owns — the Databricks
+   workspaces the CRs bind (the account API cannot create Azure workspaces) and the VNets/subnets their
+   subnet ids name — then apply the Namespaces, Secrets and CRs of the
    files (default: every example YAML holding them), refusing invalid ones exactly as a cluster would;
 3. run the operator in-process against both (kopf logs in to the emulator's URL; `CloudContext` points
    at the sandbox cloud), print a table of the objects whenever it changes, and write a kubeconfig so
@@ -16,8 +17,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import re
+import ssl
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,11 +32,12 @@ import yaml
 
 from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Reconcilers, Runtime
 from transit_operator.runtime.handlers import GROUP, VERSION
-from transit_operator.runtime.main import build_settings, configure_logging, operate
+from transit_operator.runtime.main import build_settings, configure_logging, decode_secret, operate
 
 API_VERSION = f"{GROUP}/{VERSION}"
 KINDS = (CONFLUENT, TRANSIT)
 APPLY_ORDER = {"Namespace": 0, "Secret": 1, CONFLUENT: 2, TRANSIT: 3}
+NETWORK_API_VERSION = "2026-03-01"
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
@@ -62,6 +69,53 @@ def workspaces_of(documents: Iterable[dict[str, Any]]) -> dict[int, str]:
         for workspace_id in databricks.get("workspaceIds") or []:
             found[int(workspace_id)] = region
     return found
+
+
+_SUBNET_ID = re.compile(r"^(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+                        r"virtualNetworks/[^/]+)/subnets/([^/]+)$", re.IGNORECASE)
+
+
+def subnets_of(documents: Iterable[dict[str, Any]]) -> dict[str, tuple[str, set[str]]]:
+    """VNet id -> (location, subnet names) for every subnet id a CR's spec mentions."""
+    found: dict[str, tuple[str, set[str]]] = {}
+
+    def walk(node: Any, location: str) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value, location)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, location)
+        elif isinstance(node, str) and (match := _SUBNET_ID.match(node)):
+            found.setdefault(match.group(1), (location, set()))[1].add(match.group(2))
+
+    for doc in documents:
+        if doc.get("kind") in KINDS:
+            spec = doc.get("spec") or {}
+            walk(spec, (spec.get("azure") or {}).get("location", "westeurope"))
+    return found
+
+
+def prepare_networks(cloud: Any, documents: Iterable[dict[str, Any]]) -> None:
+    """Create the VNets and subnets the CRs reference (the customer's network, not the operator's job)."""
+    context = ssl.create_default_context(cafile=cloud.ca_bundle)
+    for index, (vnet_id, (location, subnets)) in enumerate(sorted(subnets_of(documents).items())):
+        url = f"{cloud.arm_url}{vnet_id}?api-version={NETWORK_API_VERSION}"
+        headers = {"Authorization": f"Bearer {cloud.token}", "Content-Type": "application/json"}
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers), context=context, timeout=30)
+            continue  # exists (a persistent sandbox)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                raise
+        body = {"location": location, "properties": {
+            "addressSpace": {"addressPrefixes": [f"10.{100 + index}.0.0/16"]},
+            "subnets": [{"name": name, "properties": {
+                "addressPrefix": f"10.{100 + index}.{k}.0/24",
+                "privateEndpointNetworkPolicies": "Disabled",
+                "privateLinkServiceNetworkPolicies": "Disabled"}} for k, name in enumerate(sorted(subnets))]}}
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="PUT")
+        urllib.request.urlopen(request, context=context, timeout=30).read()
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -143,6 +197,7 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
             for workspace_id, region in workspaces_of(documents).items():
                 if workspace_id not in cloud.databricks.workspaces:
                     cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}")
+        prepare_networks(cloud, documents)
         namespaces = {doc["metadata"].get("namespace") for doc in documents} - {None, "default"}
         for namespace in sorted(namespaces):
             if kube.get("v1", "Namespace", namespace) is None:
@@ -160,6 +215,7 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
               f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,st -A -w", file=out, flush=True)
 
         context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
+        context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
         runtime = Runtime(context, reconcilers or Reconcilers.load())
         settings = build_settings(standalone=True)
         return asyncio.run(_run(runtime, settings, kube, args, out))
