@@ -14,6 +14,13 @@ its deletion calls `broker.disconnect`. Nothing here knows the operator; it is d
 (`databricks/sdk/service/settings.py: NetworkConnectivityAPI`, `provisioning.py: WorkspacesAPI`) are
 what this module serves.
 
+Accounts: an account console serves many accounts. `DatabricksState` holds several (`add_account`; the
+first, `account_id`, is the default for admin calls that name none); every NCC, rule and workspace belongs
+to one and is only visible under `/api/2.0/accounts/{its account}/...`. A request naming an account the
+state does not hold is `PERMISSION_DENIED`. One bearer token (the sandbox's) is accepted for every
+account: the sandbox is one identity that is account admin everywhere it emulates (as an Entra service
+principal added to several accounts is), so the operator's credentials need no per-account setup.
+
 Time-based behaviour (a PENDING rule EXPIRES after 14 days, a deactivated rule is deleted one day later)
 is applied lazily at the start of each request from `DatabricksState.clock`, which tests replace.
 Facts not confirmed in a public source are marked UNCONFIRMED where they are decided.
@@ -142,6 +149,7 @@ class DatabricksState:
         page_size: int = 50,
     ) -> None:
         self.account_id = account_id or str(uuid.uuid4())
+        self.accounts: list[str] = [self.account_id]  # the first is the default
         self.clock = clock
         # SDK docstring: "If the endpoint was created but not approved in 14 days, it will be EXPIRED."
         self.pending_expiry = pending_expiry
@@ -167,6 +175,7 @@ class DatabricksState:
         with self.lock:
             return {
                 "account_id": self.account_id,
+                "accounts": list(self.accounts),
                 "nccs": self.nccs,
                 "rules": self.rules,
                 "workspaces": {str(k): v for k, v in self.workspaces.items()},
@@ -175,12 +184,34 @@ class DatabricksState:
     @classmethod
     def from_dict(cls, data: dict[str, Any], **settings: Any) -> DatabricksState:
         state = cls(data["account_id"], **settings)
+        for account_id in data.get("accounts", []):
+            state.add_account(account_id)
         state.nccs = dict(data.get("nccs", {}))
         state.rules = dict(data.get("rules", {}))
         state.workspaces = {int(k): v for k, v in data.get("workspaces", {}).items()}
         return state
 
     # --- admin -------------------------------------------------------------------------------------------
+    def add_account(self, account_id: str) -> None:
+        """Serve this account too (idempotent). Account ids are compared case-insensitively, as UUIDs."""
+        with self.lock:
+            if self.has_account(account_id):
+                return
+            self.accounts.append(account_id)
+
+    def has_account(self, account_id: str) -> bool:
+        with self.lock:
+            return account_id.lower() in (a.lower() for a in self.accounts)
+
+    def _account(self, account_id: str | None) -> str:
+        """The stored spelling of `account_id` (None: the default account); KeyError when not held."""
+        if account_id is None:
+            return self.account_id
+        for known in self.accounts:
+            if known.lower() == account_id.lower():
+                return known
+        raise KeyError(f"account {account_id} is not in this sandbox (add_account)")
+
     def add_workspace(
         self,
         workspace_id: int,
@@ -189,11 +220,14 @@ class DatabricksState:
         *,
         subscription_id: str = "00000000-0000-0000-0000-000000000000",
         resource_group: str = "databricks-rg",
+        account_id: str | None = None,
     ) -> dict[str, Any]:
-        """Pre-create a RUNNING Azure workspace (the account API cannot create Azure workspaces)."""
+        """Pre-create a RUNNING Azure workspace in `account_id` (default: the default account; the account
+        API cannot create Azure workspaces)."""
         now = _ms(self.clock())
         record = {
             "workspace_id": workspace_id,
+            "account_id": self._account(account_id),
             "workspace_name": name,
             "deployment_name": f"adb-{workspace_id}.{workspace_id % 20}",
             "location": region,
@@ -458,7 +492,7 @@ def create_databricks_app(
                     raise DatabricksError(
                         401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type"
                     )
-                if (account := request.match_info.get("account_id")) and account != state.account_id:
+                if (account := request.match_info.get("account_id")) and not state.has_account(account):
                     raise DatabricksError(403, "PERMISSION_DENIED", f"No access to account {account}")
             if fault := state.take_fault(request.method, request.path):
                 raise DatabricksError(fault.status, fault.error_code, fault.message)
@@ -471,24 +505,32 @@ def create_databricks_app(
     app[STATE_KEY] = state
     app[BROKER_KEY] = broker
 
-    def ncc_or_404(ncc_id: str) -> dict[str, Any]:
-        if ncc_id not in state.nccs:
-            raise _not_found(f"Network connectivity configuration {ncc_id} does not exist")
-        return state.nccs[ncc_id]
+    def account_of(request: web.Request) -> str:
+        """The account the path names, as stored (the middleware refused unknown ones)."""
+        return state._account(request.match_info["account_id"])
 
-    def rule_or_404(ncc_id: str, rule_id: str) -> dict[str, Any]:
-        ncc_or_404(ncc_id)
+    def owner_of(record: dict[str, Any]) -> str:
+        return str(record.get("account_id") or state.account_id)  # records saved before accounts: default
+
+    def ncc_or_404(ncc_id: str, account: str) -> dict[str, Any]:
+        ncc = state.nccs.get(ncc_id)
+        if ncc is None or owner_of(ncc) != account:
+            raise _not_found(f"Network connectivity configuration {ncc_id} does not exist")
+        return ncc
+
+    def rule_or_404(ncc_id: str, rule_id: str, account: str) -> dict[str, Any]:
+        ncc_or_404(ncc_id, account)
         rule = state.rules.get(rule_id)
         if rule is None or rule["network_connectivity_config_id"] != ncc_id:
             raise _not_found(f"Private endpoint rule {rule_id} does not exist")
         return rule
 
-    def workspace_or_404(raw_id: str) -> dict[str, Any]:
+    def workspace_or_404(raw_id: str, account: str) -> dict[str, Any]:
         try:
             workspace = state.workspaces.get(int(raw_id))
         except ValueError:
             workspace = None
-        if workspace is None:
+        if workspace is None or owner_of(workspace) != account:
             raise _not_found(f"Workspace {raw_id} does not exist")
         return workspace
 
@@ -498,7 +540,7 @@ def create_databricks_app(
             view.update(
                 workspace_status="PROVISIONING", workspace_status_message="Workspace is being updated."
             )
-        return {**view, "account_id": state.account_id}
+        return {**view, "account_id": owner_of(workspace)}
 
     # The SDK reads this before anything else (`Config._resolve_host_metadata`) and only falls back to
     # explicit settings if it fails. An account host answers with an OIDC root templated on the account
@@ -520,7 +562,7 @@ def create_databricks_app(
         now = _ms(state.clock())
         ncc = {
             "network_connectivity_config_id": str(uuid.uuid4()),
-            "account_id": state.account_id,
+            "account_id": account_of(request),
             "name": name,
             "region": region,
             "creation_time": now,
@@ -532,17 +574,19 @@ def create_databricks_app(
 
     async def list_nccs(request: web.Request) -> web.Response:
         with state.lock:
-            items = [state.ncc_view(n, broker) for n in state.nccs.values()]
+            account = account_of(request)
+            items = [state.ncc_view(n, broker) for n in state.nccs.values() if owner_of(n) == account]
         return web.json_response(_page(items, request, state.page_size))
 
     async def get_ncc(request: web.Request) -> web.Response:
         with state.lock:
-            return web.json_response(state.ncc_view(ncc_or_404(request.match_info["ncc_id"]), broker))
+            ncc = ncc_or_404(request.match_info["ncc_id"], account_of(request))
+            return web.json_response(state.ncc_view(ncc, broker))
 
     async def delete_ncc(request: web.Request) -> web.Response:
         ncc_id = request.match_info["ncc_id"]
         with state.lock:
-            ncc_or_404(ncc_id)
+            ncc_or_404(ncc_id, account_of(request))
             # UNCONFIRMED: an NCC still bound to a workspace is assumed not deletable.
             bound = [
                 w["workspace_id"]
@@ -564,7 +608,7 @@ def create_databricks_app(
         ncc_id = request.match_info["ncc_id"]
         body = await _json_body(request)
         with state.lock:
-            ncc = ncc_or_404(ncc_id)
+            ncc = ncc_or_404(ncc_id, account_of(request))
             group_id, domain_names = _validate_rule(body)
             count = sum(1 for r in state.rules.values() if r["network_connectivity_config_id"] == ncc_id)
             if count >= state.max_rules_per_ncc:
@@ -581,7 +625,7 @@ def create_databricks_app(
             rule: dict[str, Any] = {
                 "rule_id": rule_id,
                 "network_connectivity_config_id": ncc_id,
-                "account_id": state.account_id,
+                "account_id": owner_of(ncc),
                 "resource_id": body["resource_id"],
                 "group_id": group_id,
                 "domain_names": domain_names,
@@ -611,7 +655,7 @@ def create_databricks_app(
     async def list_rules(request: web.Request) -> web.Response:
         ncc_id = request.match_info["ncc_id"]
         with state.lock:
-            ncc_or_404(ncc_id)
+            ncc_or_404(ncc_id, account_of(request))
             items = [
                 state.rule_view(r, broker)
                 for r in state.rules.values()
@@ -621,14 +665,14 @@ def create_databricks_app(
 
     async def get_rule(request: web.Request) -> web.Response:
         with state.lock:
-            rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"])
+            rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"], account_of(request))
             return web.json_response(state.rule_view(rule, broker))
 
     async def update_rule(request: web.Request) -> web.Response:
         body = await _json_body(request)
         mask = [f for f in request.query.get("update_mask", "").split(",") if f]
         with state.lock:
-            rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"])
+            rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"], account_of(request))
             if not mask:
                 raise _invalid("update_mask must be specified")
             if _target_kind(rule["resource_id"]) not in (_PLS, _APP_GATEWAY):
@@ -645,7 +689,7 @@ def create_databricks_app(
 
     async def delete_rule(request: web.Request) -> web.Response:
         with state.lock:
-            rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"])
+            rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"], account_of(request))
             now = state.clock()
             view = state.rule_view(rule, broker)
             # delete_private_endpoint_rule docstring: PENDING or EXPIRED endpoints are deleted at once,
@@ -661,18 +705,21 @@ def create_databricks_app(
     async def list_workspaces(request: web.Request) -> web.Response:
         with state.lock:
             # WorkspacesAPI.list reads a bare JSON array.
-            return web.json_response([workspace_view(w) for w in state.workspaces.values()])
+            account = account_of(request)
+            mine = [workspace_view(w) for w in state.workspaces.values() if owner_of(w) == account]
+            return web.json_response(mine)
 
     async def get_workspace(request: web.Request) -> web.Response:
         with state.lock:
-            return web.json_response(workspace_view(workspace_or_404(request.match_info["workspace_id"])))
+            workspace = workspace_or_404(request.match_info["workspace_id"], account_of(request))
+            return web.json_response(workspace_view(workspace))
 
     async def update_workspace(request: web.Request) -> web.Response:
         body = await _json_body(request)
         mask = [f for f in request.query.get("update_mask", "").split(",") if f]
         updatable = ("network_connectivity_config_id", "custom_tags")
         with state.lock:
-            workspace = workspace_or_404(request.match_info["workspace_id"])
+            workspace = workspace_or_404(request.match_info["workspace_id"], account_of(request))
             # With a mask only its fields change and a masked field absent from the body is cleared
             # (field-mask semantics, SDK docstring); "*" replaces every updatable field; without a mask
             # the fields present in the body change.
@@ -689,7 +736,7 @@ def create_databricks_app(
             ncc_id = changes.get("network_connectivity_config_id")
             if ncc_id:
                 ncc = state.nccs.get(ncc_id)
-                if ncc is None:
+                if ncc is None or owner_of(ncc) != owner_of(workspace):
                     raise _not_found(f"Network connectivity configuration {ncc_id} does not exist")
                 # The NCC "must be in the same region as the workspace" (create docstring, NCC model).
                 if ncc["region"] != workspace["location"]:

@@ -229,6 +229,32 @@ def test_requests_need_the_token_and_our_account(
     assert (state.requests()[-1].status == error is Unauthenticated and 401) or 403
 
 
+OTHER_ACCOUNT_ID = "22222222-3333-4444-5555-666666666666"
+
+
+def test_added_accounts_share_the_token_and_see_only_their_own_objects(
+    server: Served, state: DatabricksState, account: AccountClient
+) -> None:
+    state.add_account(OTHER_ACCOUNT_ID)
+    state.add_workspace(WORKSPACE_ID + 7, "eastus", "other", account_id=OTHER_ACCOUNT_ID)
+    other = AccountClient(host=server.url, account_id=OTHER_ACCOUNT_ID.upper(), token=TOKEN)
+    mine = new_ncc(account, "ncc-mine")
+    theirs = new_ncc(other, "ncc-theirs")
+
+    listed = other.network_connectivity.list_network_connectivity_configurations()
+    assert [n.network_connectivity_config_id for n in listed] == [theirs]
+    with pytest.raises(ResourceDoesNotExist):
+        other.network_connectivity.get_network_connectivity_configuration(mine)
+    assert [w.workspace_id for w in other.workspaces.list()] == [WORKSPACE_ID + 7]
+    with pytest.raises(ResourceDoesNotExist):
+        other.workspaces.get(WORKSPACE_ID)
+    with pytest.raises(ResourceDoesNotExist):  # an NCC of another account cannot be bound
+        other.workspaces.update(WORKSPACE_ID + 7, Workspace(network_connectivity_config_id=mine),
+                                update_mask="network_connectivity_config_id")
+    assert state.to_dict()["accounts"] == [ACCOUNT_ID, OTHER_ACCOUNT_ID]
+    assert DatabricksState.from_dict(state.to_dict()).has_account(OTHER_ACCOUNT_ID)
+
+
 def test_request_log_records_method_path_and_status(account: AccountClient, state: DatabricksState) -> None:
     state.clear_request_log()
     ncc_id = new_ncc(account)
