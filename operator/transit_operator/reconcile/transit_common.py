@@ -8,36 +8,20 @@ validates the body, waits for the ConfluentPrivateLink and dispatches on `spec.o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, NccStatus, ServerlessTransit
-from transit_operator.cloud.arm import EnsureResult
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import Classified, OwnershipConflict, classify
+from transit_operator.cloud.errors import OwnershipConflict
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.pass_record import MAX_RETRY_DELAY, Clock, PassRecord, field_path, utcnow
 
 __all__ = ["Clock", "TransitInput", "TransitPass", "field_path", "outcome_with", "utcnow"]
-
-Clock = Callable[[], datetime]
-MAX_RETRY_DELAY = 300.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """`spec.databricks.extraDomainNames[0]` from a pydantic error location (aliases: camelCase)."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 @dataclass(frozen=True)
@@ -77,26 +61,11 @@ class TransitInput:
 
 
 @dataclass
-class TransitPass:
+class TransitPass(PassRecord):
     """What one pass saw and did; turned into conditions, events and a requeue delay at the end."""
 
-    in_flight: list[str] = field(default_factory=list)  # human: what is being written or provisioned
     waiting: list[tuple[Reason, str, float]] = field(default_factory=list)  # (reason, message, requeue)
     stalled: list[tuple[Reason, str]] = field(default_factory=list)  # decided against, must be fixed
-    errors: list[tuple[str, Classified]] = field(default_factory=list)  # (what, classified)
-    events: list[Event] = field(default_factory=list)
-    writes: int = 0
-
-    def note(self, what: str, result: EnsureResult) -> None:
-        if result.wrote:
-            self.writes += 1
-            verb = {"Started": "Created", "Adopted": "Adopted", "Updated": "Updated"}[result.action]
-            self.events.append(Event("Normal", verb, f"{verb} {what}"))
-        if result.in_flight:
-            self.in_flight.append(what)
-
-    def fail(self, what: str, exc: BaseException) -> None:
-        self.errors.append((what, classify(exc)))
 
     def wait(self, reason: Reason, message: str, requeue_after: float) -> None:
         self.waiting.append((reason, message, requeue_after))
@@ -110,8 +79,7 @@ class TransitPass:
     ) -> tuple[list[dict[str, Any]], float | None]:
         """The kstatus triple and the requeue delay, by precedence: fatal error, stalled, transient error,
         in flight, waiting, ready."""
-        fatal = [(w, c) for w, c in self.errors if not c.retryable]
-        retryable = [(w, c) for w, c in self.errors if c.retryable]
+        fatal, retryable = self.fatal, self.retryable
         requeue: float | None = soon if self.in_flight else None
         if self.waiting:
             delays = [d for _, _, d in self.waiting]
