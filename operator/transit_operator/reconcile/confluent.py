@@ -24,17 +24,16 @@ our ownership tags. Objects not tagged as ours are never deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ConfluentPrivateLinkSpec
-from transit_operator.cloud.arm import Arm, EnsureResult, provisioning_state
+from transit_operator.cloud.arm import Arm, provisioning_state
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import Classified, CloudError, classify
+from transit_operator.cloud.errors import Classified, CloudError
 from transit_operator.plan import naming
 from transit_operator.plan.confluent import (
     build_dns_records,
@@ -50,62 +49,18 @@ from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
+from transit_operator.reconcile.pass_record import MAX_RETRY_DELAY, Clock, PassRecord, field_path, utcnow
 
 __all__ = ["finalize", "reconcile"]
 
 APPROVED = "Approved"
 PENDING = "Pending"
 BROKEN_STATES = {"rejected": Reason.CONNECTION_REJECTED, "disconnected": Reason.CONNECTION_DISCONNECTED}
-MAX_RETRY_DELAY = 300.0
-
-Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# --- one pass's bookkeeping -------------------------------------------------------------------------------
-
-
-@dataclass
-class _Pass:
-    """What one pass saw and did; turned into conditions, events and a requeue delay at the end."""
-
-    in_flight: list[str] = field(default_factory=list)  # human: what is being written
-    errors: list[tuple[str, Classified]] = field(default_factory=list)  # (what, classified)
-    events: list[Event] = field(default_factory=list)
-    writes: int = 0
-
-    def note(self, what: str, result: EnsureResult) -> None:
-        if result.wrote:
-            self.writes += 1
-            verb = {"Started": "Created", "Adopted": "Adopted", "Updated": "Updated"}[result.action]
-            self.events.append(Event("Normal", verb, f"{verb} {what}"))
-        if result.in_flight:
-            self.in_flight.append(what)
-
-    def fail(self, what: str, exc: BaseException) -> None:
-        self.errors.append((what, classify(exc)))
-
-    @property
-    def fatal(self) -> list[tuple[str, Classified]]:
-        return [(w, c) for w, c in self.errors if not c.retryable]
-
-    @property
-    def retryable(self) -> list[tuple[str, Classified]]:
-        return [(w, c) for w, c in self.errors if c.retryable]
+# --- one pass's bookkeeping: `reconcile.pass_record.PassRecord` ------------------------------------------
 
 
 def _error_text(what: str, classified: Classified) -> str:
     return f"{what}: {classified.code}: {classified.message}"
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 # --- reading a private endpoint ----------------------------------------------------------------------------
@@ -158,7 +113,7 @@ def _endpoint_ip(arm: Arm, endpoint: Mapping[str, Any]) -> str | None:
 # --- reconcile ----------------------------------------------------------------------------------------------
 
 
-def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = _utcnow) -> Outcome:
+def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) -> Outcome:
     """One level-based pass for a ConfluentPrivateLink; returns the complete status to write."""
     metadata = body.get("metadata") or {}
     generation = metadata.get("generation")
@@ -169,7 +124,7 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = _utcnow
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = f"{_field_path(first['loc'])}: {first['msg']}"
+        message = f"{field_path(first['loc'])}: {first['msg']}"
         more = len(exc.errors()) - 1
         if more:
             message += f" (and {more} more)"
@@ -186,7 +141,7 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = _utcnow
     owner = owner_of_object(cpl, uid=metadata.get("uid"))
     rule = OwnedBy(owner)
     arm = Arm(ctx)
-    run = _Pass()
+    run = PassRecord()
 
     previous_zones: dict[str, Mapping[str, Any]] = {
         str(z.get("name")): z for z in previous.get("zones") or [] if isinstance(z, Mapping)
@@ -240,7 +195,7 @@ def _reconcile_zone(
     rule: OwnedBy,
     zone: str,
     previous: Mapping[str, Any] | None,
-    run: _Pass,
+    run: PassRecord,
 ) -> dict[str, Any]:
     desired = build_private_endpoint(spec, zone, owner=owner)
     what = f"private endpoint {desired.name} (zone {zone})"
@@ -269,7 +224,11 @@ def _reconcile_zone(
 
 
 def _retire_zones(
-    arm: Arm, spec: ConfluentPrivateLinkSpec, rule: OwnedBy, previous_zones: Mapping[str, Any], run: _Pass
+    arm: Arm,
+    spec: ConfluentPrivateLinkSpec,
+    rule: OwnedBy,
+    previous_zones: Mapping[str, Any],
+    run: PassRecord,
 ) -> list[dict[str, Any]]:
     """Endpoints of zones that left the spec: delete them (ours only); listed until gone."""
     wanted = {z.name for z in spec.confluent.zones}
@@ -300,7 +259,7 @@ def _reconcile_dns(
     owner: Owner,
     rule: OwnedBy,
     healthy: Mapping[str, str],
-    run: _Pass,
+    run: PassRecord,
 ) -> tuple[bool, Reason, str]:
     """Zone, then VNet links and record sets. Returns (DnsReady, reason, message)."""
     zone = build_dns_zone(spec, owner=owner)
@@ -444,7 +403,7 @@ def _broken_message(broken: list[dict[str, Any]]) -> str:
 
 
 def _summary(
-    run: _Pass,
+    run: PassRecord,
     zones: list[dict[str, Any]],
     spec: ConfluentPrivateLinkSpec,
     dns_ok: bool,
@@ -545,7 +504,7 @@ def _outcome(
 # --- finalize -------------------------------------------------------------------------------------------
 
 
-def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = _utcnow) -> Outcome:
+def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) -> Outcome:
     """Delete (reverse dependency order) or release (Orphan) everything this object owns.
 
     `done` becomes True once nothing of ours is left (Delete) or every tag of ours is removed (Orphan).
