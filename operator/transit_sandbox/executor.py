@@ -12,9 +12,15 @@ return `(exit_code, stdout, stderr)`.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import yaml
 
 
 class InstanceExecutor(Protocol):
@@ -64,3 +70,67 @@ class RecordingExecutor:
         with self._lock:
             self.commands.append(RecordedCommand(vmss_id, instance_id, list(script), dict(parameters)))
         return self.result
+
+
+# The apply script's contract (plan/haproxy_config.py `render_apply_script`, design/transit.md): it is
+# given CONFIG_B64 and CONFIG_HASH (first 16 hex digits of the config's SHA-256), and its last stdout line
+# is `TRANSIT_APPLY result=<applied|unchanged|invalid|failed> hash=<hash or -> detail=<text>`.
+_APPLY_RESULT = "TRANSIT_APPLY result={result} hash={hash} detail={detail}"
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+_CLOUD_INIT_CONFIG = "/etc/haproxy/haproxy.cfg"
+
+
+def _config_hash(config: str) -> str:
+    return hashlib.sha256(config.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class ConfigExecutor:
+    """Instances that keep an HAProxy config the way the apply script does, without running HAProxy.
+
+    Each instance boots with the `haproxy.cfg` its cloud-init customData writes; `run_command` with
+    `CONFIG_B64`/`CONFIG_HASH` answers like the apply script: `invalid` when the hash does not match the
+    decoded config, `unchanged` when the instance already runs it, else `applied` (no `haproxy -c`: that
+    is the data plane's job, `--dataplane`). Enough for the control plane to converge in the sandbox.
+    """
+
+    configs: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    commands: list[RecordedCommand] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
+        config = None
+        try:
+            doc = yaml.safe_load((custom_data or b"").decode()) or {}
+            for item in doc.get("write_files", []) if isinstance(doc, dict) else []:
+                if item.get("path") == _CLOUD_INIT_CONFIG:
+                    content = item.get("content", "")
+                    config = base64.b64decode(content).decode() if item.get("encoding") == "b64" else content
+        except (yaml.YAMLError, ValueError, UnicodeDecodeError, AttributeError):
+            config = None  # not a cloud-config we understand: the instance starts without a config
+        with self._lock:
+            self.configs[(vmss_id.lower(), instance_id)] = config
+
+    def instance_deleted(self, vmss_id: str, instance_id: str) -> None:
+        with self._lock:
+            self.configs.pop((vmss_id.lower(), instance_id), None)
+
+    def run_command(
+        self, vmss_id: str, instance_id: str, script: list[str], parameters: dict[str, str]
+    ) -> tuple[int, str, str]:
+        key = (vmss_id.lower(), instance_id)
+        digest = parameters.get("CONFIG_HASH", "")
+        with self._lock:
+            self.commands.append(RecordedCommand(vmss_id, instance_id, list(script), dict(parameters)))
+            try:
+                config = base64.b64decode(parameters.get("CONFIG_B64", ""), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                config = None
+            if not _HEX16.match(digest) or config is None or _config_hash(config) != digest:
+                line = _APPLY_RESULT.format(result="invalid", hash="-", detail="CONFIG_B64/CONFIG_HASH mismatch")
+                return 2, line + "\n", ""
+            current = self.configs.get(key)
+            if current is not None and _config_hash(current) == digest:
+                return 0, _APPLY_RESULT.format(result="unchanged", hash=digest, detail="already-applied") + "\n", ""
+            self.configs[key] = config
+            return 0, _APPLY_RESULT.format(result="applied", hash=digest, detail="reloaded") + "\n", ""
