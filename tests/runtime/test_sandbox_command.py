@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transit_operator.runtime.sandbox import example_files, load_documents, run_sandbox, workspaces_of
+from transit_operator.runtime.sandbox import (
+    example_files,
+    load_documents,
+    run_sandbox,
+    with_sandbox_credentials,
+    workspaces_of,
+)
 
 from .doubles import StatusFromSpecDouble
 
@@ -27,7 +33,8 @@ def test_examples_are_found_and_ordered_for_applying() -> None:
     assert "ServerlessTransit" in kinds
     order = {"Namespace": 0, "Secret": 1, "ConfluentPrivateLink": 2, "ServerlessTransit": 3}
     assert [order[k] for k in kinds] == sorted(order[k] for k in kinds)
-    assert all(region for region in workspaces_of(load_documents(files)).values())
+    assert all(region and account for region, account in workspaces_of(load_documents(files)).values())
+    assert not [f for f in files if "gitops" in f.parts]
 
 
 @pytest.mark.slow
@@ -52,3 +59,14 @@ def test_sandbox_refuses_an_invalid_cr_naming_the_field(tmp_path: Path, capsys: 
     bad.write_text(yaml.safe_dump_all(docs))
     assert run_sandbox(args([str(bad)]), out=io.StringIO(), reconcilers=StatusFromSpecDouble().reconcilers()) == 1
     assert "spec.ports" in capsys.readouterr().err
+
+
+def test_the_credentials_secret_a_transit_names_is_applied_with_the_sandbox_token_only() -> None:
+    docs = load_documents(example_files())
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert secrets, "example 00 holds the credentials Secret"
+    applied, replaced = with_sandbox_credentials(docs, "sandbox-token")
+    assert replaced == ["data-platform/databricks-account"]
+    secret = next(d for d in applied if d["kind"] == "Secret")
+    assert secret["stringData"] == {"token": "sandbox-token"} and "data" not in secret
+    assert "azure_client_secret" in secrets[0]["stringData"]  # the input is left as is

@@ -3,9 +3,12 @@
 1. start the sandbox cloud (`transit_sandbox.server.SandboxCloud`: ARM + Databricks over HTTPS, its own
    CA and token) and the emulated Kubernetes API (`transit_sandbox.kube.KubeEmulator`);
 2. install the CRDs generated from the API models, pre-create what the customer owns — the Databricks
-   workspaces the CRs bind (the account API cannot create Azure workspaces) and the VNets/subnets their
-   subnet ids name — then apply the Namespaces, Secrets and CRs of the
-   files (default: every example YAML holding them), refusing invalid ones exactly as a cluster would;
+   accounts the CRs name and the workspaces they bind (the account API cannot create either) and the
+   VNets/subnets their subnet ids name — then apply the Namespaces, Secrets and CRs of the files
+   (default: the YAML of the numbered example folders), refusing invalid ones exactly as a cluster would.
+   A Secret a ServerlessTransit names as its Databricks credentials is applied with the sandbox's token
+   (key `token`) in place of its data, and the output says so: the sandbox emulates no Entra ID, so
+   client-secret or OAuth credentials could not sign in; the operator reads it like any Secret;
 3. run the operator in-process against both (kopf logs in to the emulator's URL; `CloudContext` points
    at the sandbox cloud), print a table of the objects whenever it changes, and write a kubeconfig so
    `kubectl` can watch along;
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import re
 import ssl
@@ -53,13 +57,14 @@ def load_documents(files: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def example_files(root: Path = EXAMPLES) -> list[Path]:
-    """Every example YAML that holds something the sandbox applies (GitOps manifests are skipped)."""
-    return [path for path in sorted(root.rglob("*.y*ml")) if load_documents([path])]
+    """The YAML of the numbered example folders (`NN-name/`) holding something the sandbox applies.
+    Other folders (`gitops/`: Argo CD and Flux objects) are not examples of CRs."""
+    return [path for path in sorted(root.glob("[0-9][0-9]-*/*.y*ml")) if load_documents([path])]
 
 
-def workspaces_of(documents: Iterable[dict[str, Any]]) -> dict[int, str]:
-    """Workspace id -> region, for every ServerlessTransit's `spec.databricks.workspaceIds`."""
-    found: dict[int, str] = {}
+def workspaces_of(documents: Iterable[dict[str, Any]]) -> dict[int, tuple[str, str]]:
+    """Workspace id -> (region, account id), for every ServerlessTransit's `spec.databricks.workspaceIds`."""
+    found: dict[int, tuple[str, str]] = {}
     for doc in documents:
         if doc.get("kind") != TRANSIT:
             continue
@@ -67,8 +72,40 @@ def workspaces_of(documents: Iterable[dict[str, Any]]) -> dict[int, str]:
         databricks = spec.get("databricks") or {}
         region = (databricks.get("ncc") or {}).get("region") or (spec.get("azure") or {}).get("location", "")
         for workspace_id in databricks.get("workspaceIds") or []:
-            found[int(workspace_id)] = region
+            found[int(workspace_id)] = (region, str(databricks.get("accountId", "")))
     return found
+
+
+def accounts_of(documents: Iterable[dict[str, Any]]) -> list[str]:
+    """The Databricks account ids the ServerlessTransits name, in order."""
+    found: list[str] = []
+    for doc in documents:
+        if doc.get("kind") == TRANSIT:
+            account = ((doc.get("spec") or {}).get("databricks") or {}).get("accountId")
+            if account and account not in found:
+                found.append(str(account))
+    return found
+
+
+def with_sandbox_credentials(documents: list[dict[str, Any]], token: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The documents with every Secret a ServerlessTransit names in `spec.databricks.credentialsSecretRef`
+    holding only `token: <the sandbox's token>`, and the "namespace/name" of those Secrets."""
+    referenced = set()
+    for doc in documents:
+        if doc.get("kind") == TRANSIT:
+            ref = ((doc.get("spec") or {}).get("databricks") or {}).get("credentialsSecretRef") or {}
+            if ref.get("name"):
+                referenced.add((doc["metadata"].get("namespace") or "default", ref["name"]))
+    replaced: list[str] = []
+    result = []
+    for doc in documents:
+        key = (doc["metadata"].get("namespace") or "default", doc["metadata"].get("name"))
+        if doc.get("kind") == "Secret" and key in referenced:
+            doc = {k: v for k, v in doc.items() if k not in ("data", "stringData")}
+            doc["stringData"] = {"token": token}
+            replaced.append("/".join(key))
+        result.append(doc)
+    return result, replaced
 
 
 _SUBNET_ID = re.compile(r"^(/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
@@ -96,9 +133,24 @@ def subnets_of(documents: Iterable[dict[str, Any]]) -> dict[str, tuple[str, set[
     return found
 
 
-def prepare_networks(cloud: Any, documents: Iterable[dict[str, Any]]) -> None:
-    """Create the VNets and subnets the CRs reference (the customer's network, not the operator's job)."""
+def pinned_addresses(documents: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Subnet id (lower-cased) -> a static IP a CR places in it (an App Gateway's private frontend IP)."""
+    found: dict[str, str] = {}
+    for doc in documents:
+        spec = doc.get("spec") or {}
+        ip = (spec.get("applicationGateway") or {}).get("privateFrontendIp")
+        subnet = (spec.get("network") or {}).get("frontendSubnetId")
+        if doc.get("kind") == TRANSIT and ip and subnet:
+            found[str(subnet).lower()] = str(ip)
+    return found
+
+
+def prepare_networks(cloud: Any, documents: list[dict[str, Any]]) -> None:
+    """Create the VNets and subnets the CRs reference (the customer's network, not the operator's job).
+    Each VNet gets 10.(100+n).0.0/16 with a /24 per subnet, except that a subnet holding a static IP a CR
+    names gets the /24 around that IP (added to the VNet's address space)."""
     context = ssl.create_default_context(cafile=cloud.ca_bundle)
+    pinned = pinned_addresses(documents)
     for index, (vnet_id, (location, subnets)) in enumerate(sorted(subnets_of(documents).items())):
         url = f"{cloud.arm_url}{vnet_id}?api-version={NETWORK_API_VERSION}"
         headers = {"Authorization": f"Bearer {cloud.token}", "Content-Type": "application/json"}
@@ -108,12 +160,18 @@ def prepare_networks(cloud: Any, documents: Iterable[dict[str, Any]]) -> None:
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise
+        prefixes = {name: f"10.{100 + index}.{k}.0/24" for k, name in enumerate(sorted(subnets))}
+        for name in subnets:
+            if ip := pinned.get(f"{vnet_id}/subnets/{name}".lower()):
+                prefixes[name] = str(ipaddress.ip_network(f"{ip}/24", strict=False))
+        space = [f"10.{100 + index}.0.0/16", *sorted({p for p in prefixes.values() if not
+                                                      p.startswith(f"10.{100 + index}.")})]
         body = {"location": location, "properties": {
-            "addressSpace": {"addressPrefixes": [f"10.{100 + index}.0.0/16"]},
+            "addressSpace": {"addressPrefixes": space},
             "subnets": [{"name": name, "properties": {
-                "addressPrefix": f"10.{100 + index}.{k}.0/24",
+                "addressPrefix": prefixes[name],
                 "privateEndpointNetworkPolicies": "Disabled",
-                "privateLinkServiceNetworkPolicies": "Disabled"}} for k, name in enumerate(sorted(subnets))]}}
+                "privateLinkServiceNetworkPolicies": "Disabled"}} for name in sorted(subnets)]}}
         request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="PUT")
         urllib.request.urlopen(request, context=context, timeout=30).read()
 
@@ -185,19 +243,30 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
         return 2
     configure_logging("text", getattr(args, "log_level", None) or "warning")
 
-    executor = None
+    executor: Any
     if args.dataplane:
         from transit_sandbox.dataplane import NetnsExecutor  # type: ignore[attr-defined]
 
         executor = NetnsExecutor()
+    else:
+        from transit_sandbox.executor import ConfigExecutor
+
+        executor = ConfigExecutor()  # instances answer the apply script's contract, without HAProxy
     with SandboxCloud(executor=executor) as cloud, KubeEmulator() as kube:
         for crd in yaml.safe_load_all(render_crds_yaml()):
             kube.create(crd)
         if cloud.databricks is not None:
-            for workspace_id, region in workspaces_of(documents).items():
+            for account_id in accounts_of(documents):
+                cloud.databricks.add_account(account_id)
+            for workspace_id, (region, account_id) in workspaces_of(documents).items():
                 if workspace_id not in cloud.databricks.workspaces:
-                    cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}")
+                    cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}",
+                                                   account_id=account_id or None)
         prepare_networks(cloud, documents)
+        documents, replaced = with_sandbox_credentials(documents, cloud.token)
+        for secret in replaced:
+            print(f"Secret {secret}: applied with the sandbox's Databricks token (key `token`) instead of the "
+                  "file's credentials: the sandbox emulates no Entra ID sign-in", file=out, flush=True)
         namespaces = {doc["metadata"].get("namespace") for doc in documents} - {None, "default"}
         for namespace in sorted(namespaces):
             if kube.get("v1", "Namespace", namespace) is None:
@@ -212,7 +281,7 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
 
         kubeconfig = kube.write_kubeconfig(cloud.dir / "kubeconfig")
         print(f"Kubernetes API: {kube.url}   ARM: {cloud.arm_url}   Databricks: {cloud.databricks_url or '-'}\n"
-              f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,st -A -w", file=out, flush=True)
+              f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,sxt -A -w", file=out, flush=True)
 
         context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
         context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
