@@ -11,6 +11,11 @@ Client settings, and why:
 - `polling_interval`: the SDK default is 30 s. Reconcilers start LROs with `polling=False` and come back
   later, so this only matters to callers that do poll.
 - `per_call_policies`: an optional hook sees every logical call (method, URL) for metrics.
+- `ca_bundle` (`--ca-bundle`): azure-core gets it per client (`connection_verify`). databricks-sdk has no
+  per-client CA option: `cloud.databricks.build_account_client` sets `REQUESTS_CA_BUNDLE` for the process
+  (one CA bundle per process: the flag is process-wide) and fails fast on SSL errors.
+  The bundle replaces the system store for `requests`: in a cluster, give a bundle that also holds the
+  public roots when the endpoints are public.
 """
 
 from __future__ import annotations
@@ -195,9 +200,7 @@ class CloudContext:
 
         `secret` is a Secret's data (decoded, or bytes): see `cloud.databricks.build_account_client`. None:
         the sandbox token when one is configured, else the operator's own identity (databricks-sdk's
-        default chain). `--databricks-host` overrides `host`. The CA bundle also goes to
-        `REQUESTS_CA_BUNDLE`: databricks-sdk's host-metadata probe builds its own `requests` session that
-        nothing else reaches.
+        default chain). `--databricks-host` overrides `host`. The CA bundle: see the module docstring.
         """
         from transit_operator.cloud.databricks import build_account_client
 
@@ -207,8 +210,6 @@ class CloudContext:
             credentials = {k: v.decode() if isinstance(v, bytes) else v for k, v in secret.items()}
         elif self.databricks_token:
             credentials = {"token": self.databricks_token}
-        if self.ca_bundle:
-            os.environ["REQUESTS_CA_BUNDLE"] = self.ca_bundle
         cache_key = repr((host, account_id, sorted((credentials or {}).items())))
         return self._cached(
             "databricks",

@@ -27,10 +27,12 @@ update_mask=)`) of the installed SDK.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import requests
 from databricks.sdk import AccountClient
 from databricks.sdk.config import Config
 from databricks.sdk.errors import NotFound
@@ -51,6 +53,7 @@ __all__ = [
     "WorkspaceFacts",
     "Write",
     "build_account_client",
+    "check_tls_trust",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
 # a reconcile worker must not sit that long; the reconciler requeues instead.
 RETRY_TIMEOUT_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 30
+REQUESTS_CA_ENV = "REQUESTS_CA_BUNDLE"  # the only CA setting databricks-sdk honours (through requests)
 
 # Rule states in which the rule's endpoint still exists (or will) and the rule is usable or can become so.
 LIVE_RULE_STATES = frozenset({"INIT", "CREATING", "PENDING", "ESTABLISHED", "REJECTED"})
@@ -85,8 +89,18 @@ def build_account_client(
     `credentials` is the referenced Secret's data (decoded): `token`, or `azure_client_id` +
     `azure_client_secret` + `azure_tenant_id`, or `client_id` + `client_secret`. None: the SDK's default
     chain from the environment (DATABRICKS_*, ARM_*, workload identity federation via `file-oidc`).
-    Raises ValueError naming the missing keys (never their values). `ca_bundle`: a PEM to trust (sandbox).
+    Raises ValueError naming the missing keys (never their values).
+
+    `ca_bundle`: a PEM to trust (`--ca-bundle`). databricks-sdk has no CA setting of its own: this sets
+    `REQUESTS_CA_BUNDLE` for the process (read by `requests` at every call; the SDK's host-metadata
+    probe in `Config()` is a `requests` session nothing else reaches; one bundle per process, as the flag
+    is) and gives this client's session the bundle as `verify`. Trust is checked once here (`check_tls_trust`), and SSL errors are never retried by this
+    client: the SDK retries them as connection errors until its retry timeout, and its host-metadata
+    probe swallows them, so an untrusted certificate would otherwise hold a worker for minutes.
     """
+    if ca_bundle:
+        os.environ[REQUESTS_CA_ENV] = ca_bundle
+    check_tls_trust(host, ca_bundle)
     kwargs: dict[str, Any] = {
         "host": host,
         "account_id": account_id,
@@ -104,13 +118,38 @@ def build_account_client(
             expected = " or ".join("+".join(keys) for keys in CREDENTIAL_KEYS.values())
             raise ValueError(f"the credentials Secret has keys {present}; expected {expected}")
     client = AccountClient(config=Config(**kwargs))
-    if ca_bundle:
-        # The SDK has no CA setting; requests honours REQUESTS_CA_BUNDLE, and the session's `verify` is the
-        # per-client equivalent. Private attribute: guarded, so an SDK change degrades to the environment.
-        session = getattr(getattr(client.api_client, "_api_client", None), "_session", None)
-        if session is not None:
-            session.verify = ca_bundle
+    # Private attributes of the SDK's `_BaseClient`, guarded: an SDK change degrades to the environment
+    # variable (trust) and to the SDK's own retries (SSL errors then wait out RETRY_TIMEOUT_SECONDS).
+    base = getattr(client.api_client, "_api_client", None)
+    session = getattr(base, "_session", None)
+    if ca_bundle and session is not None:
+        session.verify = ca_bundle
+    sdk_is_retryable = getattr(base, "_is_retryable", None)
+    if sdk_is_retryable is not None:
+        def is_retryable(err: BaseException) -> str | None:
+            if isinstance(err, requests.exceptions.SSLError):
+                return None  # an untrusted or wrong certificate does not heal by waiting
+            result: str | None = sdk_is_retryable(err)
+            return result
+
+        base._is_retryable = is_retryable  # type: ignore[union-attr]
     return client
+
+
+def check_tls_trust(host: str, ca_bundle: str | None) -> None:
+    """One GET of `https://host/.well-known/databricks-config` (public) with the trust the client will use,
+    no retries. Raises `requests.exceptions.SSLError` naming the host and the trust store when the
+    certificate is not trusted; any other outcome is left to the SDK (it retries unreachable hosts)."""
+    if not host.lower().startswith("https://"):
+        return
+    try:
+        requests.get(f"{host.rstrip('/')}/.well-known/databricks-config", verify=ca_bundle or True,
+                     timeout=HTTP_TIMEOUT_SECONDS).close()
+    except requests.exceptions.SSLError as exc:
+        trust = f"the CA bundle {ca_bundle} (--ca-bundle)" if ca_bundle else "the system trust store"
+        raise requests.exceptions.SSLError(f"TLS: the certificate of {host} is not trusted by {trust}: {exc}") from exc
+    except requests.RequestException:
+        pass
 
 
 @dataclass(frozen=True)
