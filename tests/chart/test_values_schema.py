@@ -91,11 +91,6 @@ def test_schema_rejects_bad_value_with_its_path(
     ("values", "message"),
     [
         pytest.param(
-            {"replicaCount": 2},
-            "replicaCount=2 is not supported: kopf peering pauses every replica",
-            id="replicas-above-one-would-all-pause",
-        ),
-        pytest.param(
             {"replicaCount": 3, "peering": {"enabled": False, "name": "x"}},
             "every replica would reconcile the same objects",
             id="replicas-without-peering",
@@ -127,6 +122,7 @@ def test_chart_rejects_inconsistent_values_with_a_reason(
     "values",
     [
         pytest.param({"replicaCount": 0}, id="stopped"),
+        pytest.param({"replicaCount": 2}, id="standby-replica-with-peering"),
         pytest.param({"podDisruptionBudget": {"maxUnavailable": "50%"}}, id="pdb-percentage"),
         pytest.param(
             {"resources": {"requests": {"cpu": 0.5, "memory": "300Mi"}, "limits": {"memory": "1Gi"}}},

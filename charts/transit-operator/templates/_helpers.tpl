@@ -55,9 +55,6 @@ and `helm install` fail with these messages.
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.peering.enabled) -}}
 {{- fail (printf "replicaCount=%d with peering.enabled=false: every replica would reconcile the same objects at once. Use replicaCount: 1." (int .Values.replicaCount)) -}}
 {{- end -}}
-{{- if gt (int .Values.replicaCount) 1 -}}
-{{- fail (printf "replicaCount=%d is not supported: kopf peering pauses every replica that shares the highest priority, and `transit-operator run` has no per-replica priority flag yet, so all replicas would stand still. Use replicaCount: 1 (a rolling update is still safe: peering keeps the old and new pod from acting together)." (int .Values.replicaCount)) -}}
-{{- end -}}
 {{- if and .Values.watch.namespaces .Values.rbac.secretNamespaces -}}
 {{- fail "rbac.secretNamespaces applies only when watch.namespaces is empty: with watch.namespaces set, secrets are readable only in the watched namespaces already." -}}
 {{- end -}}

@@ -15,13 +15,20 @@ import kopf
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.handlers import FINALIZER, GROUP, build_registry
 from transit_operator.runtime.metrics import Metrics
+from transit_operator.runtime.options import random_priority
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", standalone: bool = False,
-                   ) -> kopf.OperatorSettings:
-    """kopf settings shared by `run` and the sandbox."""
+                   priority: int | None = None) -> kopf.OperatorSettings:
+    """kopf settings shared by `run` and the sandbox.
+
+    Peering: `standalone` (the sandbox, `--no-peering`) or mandatory on the peering object `peering`
+    (the chart creates it; `operate` makes it the ClusterKopfPeering when watching all namespaces, a
+    KopfPeering per namespace otherwise). Each replica has its own `priority` (default: random): kopf
+    pauses a replica seeing a peer of higher or equal priority, so only the highest one acts.
+    """
     settings = kopf.OperatorSettings()
     settings.execution.max_workers = max_workers
     # Events come from Outcome.events and the driver's catch-all (kopf.event). kopf's own log lines are
@@ -30,7 +37,8 @@ def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", s
     settings.posting.reporting_component = "transit-operator"
     settings.peering.name = peering
     settings.peering.standalone = standalone
-    settings.peering.mandatory = False
+    settings.peering.mandatory = not standalone
+    settings.peering.priority = priority if priority is not None else random_priority()
     # Progress and the diff base in annotations only: the default also writes `status.kopf`, which our
     # CRDs' status schema would prune (and which `kubectl get -o yaml` users should not see).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -52,7 +60,8 @@ async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespac
     """Run the operator in the current event loop until `stop_flag` (or a signal)."""
     registry = build_registry(runtime, server=server, kubeconfig=kubeconfig)
     await kopf.operator(
-        # Peering comes from `settings` only: passing `peering_name=` here would make peering mandatory.
+        # Peering comes from `settings` (name, priority, mandatory/standalone); kopf sets its
+        # `clusterwide` from this argument: the ClusterKopfPeering when watching every namespace.
         registry=registry, settings=settings, clusterwide=not namespaces, namespaces=list(namespaces),
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
         stop_flag=stop_flag, ready_flag=ready_flag)
@@ -98,7 +107,8 @@ def run_operator(args: argparse.Namespace) -> int:
     cloud = CloudContext.from_options(args)
     cloud.read_secret = kubernetes_secret_reader(args.kubeconfig)
     runtime = Runtime(cloud, Reconcilers.load(), metrics)
-    settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering)
+    settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering,
+                              priority=args.peering_priority)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(operate(runtime, settings, namespaces=args.namespace or (), kubeconfig=args.kubeconfig,
                             health_port=args.health_port))

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import random
+
+# kopf pauses an operator when it sees a peer of higher *or equal* priority, so replicas sharing one
+# priority would all stand still. Each replica draws its own from a range wide enough that two replicas
+# practically never draw the same (and if they did, a restart of either draws again).
+PRIORITY_RANGE = (1, 2**31 - 1)
+
+
+def random_priority() -> int:
+    return random.randint(*PRIORITY_RANGE)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,7 +26,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics on /metrics (0: off)")
     parser.add_argument("--max-workers", type=int, default=8, help="objects reconciled at once")
     parser.add_argument("--peering", default="transit-operator",
-                        help="kopf peering name: only one replica with the highest priority acts")
+                        help="kopf peering name (mandatory peering: the ClusterKopfPeering for all namespaces, "
+                             "else a KopfPeering in each watched namespace, must exist); only the replica "
+                             "with the highest priority acts, the others stand by")
+    parser.add_argument("--peering-priority", type=int, default=None,
+                        help="this replica's peering priority (default: random in 1..2^31-1, so every "
+                             "replica has its own; equal priorities would pause each other)")
     parser.add_argument("--no-peering", action="store_true", help="standalone (single replica)")
     parser.add_argument("--arm-endpoint", default=None,
                         help="Azure Resource Manager base URL (default: public cloud; the sandbox sets its own)")
