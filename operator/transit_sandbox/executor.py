@@ -4,10 +4,13 @@ The ARM emulator owns the control plane of a scale set (model, instances, NICs, 
 instance *does* is delegated to an `InstanceExecutor`. The default one only records the calls; the data
 plane (`dataplane.py`) plugs in one that runs each instance as a network namespace with real HAProxy.
 
-Calls arrive from the emulator's worker threads: `instance_created` when an instance is created or
-reimaged (with its decoded customData, i.e. what cloud-init would get on first boot), `instance_deleted`
-when it goes away (also before a reimage), and `run_command` for the `runCommand` action, which must
-return `(exit_code, stdout, stderr)`.
+Calls arrive from the emulator's worker threads, never under the ARM store lock (a slow executor stalls no
+other request), and the calls for one instance come one after the other, in request order:
+`instance_created` when an instance is created or reimaged (with its decoded customData, i.e. what
+cloud-init would get on first boot), `instance_deleted` when it goes away (also before a reimage), and
+`run_command` for the `runCommand` action, which must return `(exit_code, stdout, stderr)`. The ARM
+operation that caused a call completes only once it has returned; an exception from `instance_created`
+fails the instance (`OSProvisioningClientError`).
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def sandbox_cloud(sandbox_cloud_session: SandboxCloud) -> Iterator[SandboxCloud]
     with cloud.arm.lock:
         cloud.arm.lro_seconds.clear()
         cloud.arm.default_lro_seconds = 0.05
+        cloud.arm.retry_after_seconds = 0.0
         cloud.arm.lro_failures.clear()
         cloud.arm.confluent_approval_seconds = 0.2
         cloud.arm.alias_behaviour.clear()

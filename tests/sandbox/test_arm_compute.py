@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -153,3 +154,82 @@ def test_deleting_the_scale_set_removes_instances_and_nics(topo, vmss, compute_c
     assert list(network_client.network_interfaces.list_virtual_machine_scale_set_network_interfaces(topo.rg, "proxy")) == []
     assert (vmss.id.lower(), "0") not in sandbox_cloud.arm.executor.instances
     network_client.load_balancers.begin_delete(topo.rg, "lb").result()
+
+
+class _SlowBoot:
+    """Wraps the recording executor: `instance_created` blocks until released (a netns boot stands in)."""
+
+    def __init__(self, inner, fail: bool = False) -> None:
+        self.inner, self.fail = inner, fail
+        self.release = threading.Event()
+        self.booting = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def instance_created(self, vmss_id, instance_id, custom_data):
+        self.booting.set()
+        self.release.wait(10)
+        if self.fail:
+            raise RuntimeError("cloud-init failed")
+        self.inner.instance_created(vmss_id, instance_id, custom_data)
+
+
+def test_a_slow_instance_boot_stalls_no_other_request(topo, vmss, compute_client, network_client, sandbox_cloud) -> None:
+    """The executor runs outside the store lock: while an instance boots, ARM answers everything else; the
+    instance is Creating and the scale set Updating until the boot returns."""
+    slow = _SlowBoot(sandbox_cloud.arm.executor)
+    original, sandbox_cloud.arm.executor = sandbox_cloud.arm.executor, slow
+    try:
+        started = time.monotonic()
+        compute_client.virtual_machine_scale_sets.begin_update(topo.rg, "proxy", {"sku": {"capacity": 3}}, polling=False)
+        assert slow.booting.wait(5)
+        assert network_client.virtual_networks.get(topo.rg, "vnet").name == "vnet"
+        assert compute_client.virtual_machine_scale_set_vms.get(topo.rg, "proxy", "2").provisioning_state == "Creating"
+        time.sleep(0.2)  # well past the LRO's own duration: the operation waits for the boot
+        assert compute_client.virtual_machine_scale_sets.get(topo.rg, "proxy").provisioning_state == "Updating"
+        assert time.monotonic() - started < 5
+        assert (vmss.id.lower(), "2") not in original.instances
+        slow.release.set()
+        deadline = time.monotonic() + 5
+        while compute_client.virtual_machine_scale_sets.get(topo.rg, "proxy").provisioning_state != "Succeeded":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert compute_client.virtual_machine_scale_set_vms.get(topo.rg, "proxy", "2").provisioning_state == "Succeeded"
+        assert original.instances[(vmss.id.lower(), "2")] == b"#cloud-config\n"
+    finally:
+        slow.release.set()
+        sandbox_cloud.arm.executor = original
+
+
+def test_a_failed_instance_boot_fails_the_instance_and_the_scale_set_operation(topo, vmss, compute_client,
+                                                                               sandbox_cloud) -> None:
+    slow = _SlowBoot(sandbox_cloud.arm.executor, fail=True)
+    slow.release.set()
+    original, sandbox_cloud.arm.executor = sandbox_cloud.arm.executor, slow
+    try:
+        with pytest.raises(HttpResponseError) as err:
+            compute_client.virtual_machine_scale_sets.begin_update(topo.rg, "proxy", {"sku": {"capacity": 3}}).result()
+        assert "OSProvisioningClientError" in str(err.value)
+        assert compute_client.virtual_machine_scale_set_vms.get(topo.rg, "proxy", "2").provisioning_state == "Failed"
+    finally:
+        sandbox_cloud.arm.executor = original
+
+
+def test_executor_calls_of_one_instance_never_overtake_each_other(topo, vmss, compute_client, sandbox_cloud) -> None:
+    """Scale out then straight back in while the boot is still running: the delete waits for the create."""
+    slow = _SlowBoot(sandbox_cloud.arm.executor)
+    original, sandbox_cloud.arm.executor = sandbox_cloud.arm.executor, slow
+    try:
+        compute_client.virtual_machine_scale_sets.begin_update(topo.rg, "proxy", {"sku": {"capacity": 3}}, polling=False)
+        assert slow.booting.wait(5)
+        original.events.clear()
+        poller = compute_client.virtual_machine_scale_set_vms.begin_delete(topo.rg, "proxy", "2")
+        time.sleep(0.2)
+        assert not poller.done() and original.events == []
+        slow.release.set()
+        poller.result()
+        assert original.events == [("created", vmss.id, "2"), ("deleted", vmss.id, "2")]
+    finally:
+        slow.release.set()
+        sandbox_cloud.arm.executor = original

@@ -227,3 +227,36 @@ def test_emulator_command_prints_endpoints_and_exits_0_on_sigterm(tmp_path) -> N
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+
+def test_lro_responses_carry_retry_after_and_pollers_honour_it(network_client, sandbox_cloud, rg: str) -> None:
+    """Azure answers LROs with a Retry-After (about 10 s on Network); azure-core sleeps for it instead of its
+    own polling interval (0.05 s for these clients)."""
+    poller = network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet(), polling=False)
+    assert poller.polling_method()._initial_response.http_response.headers["Retry-After"] == "0"
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/virtualNetworks", 0.1)
+    sandbox_cloud.admin.set_retry_after(1)
+    sandbox_cloud.admin.clear_requests()
+    started, started_wall = time.monotonic(), time.time()
+    poller = network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet("10.2.0.0/16"))
+    assert poller.polling_method()._initial_response.http_response.headers["Retry-After"] == "1"
+    assert poller.result().provisioning_state == "Succeeded"
+    assert time.monotonic() - started >= 1.0
+    # a poll or two a second apart, not twenty at the client's own 0.05 s interval
+    polls = sandbox_cloud.admin.requests(method="GET", path_contains="/operations/")
+    assert 1 <= len(polls) <= 2
+    assert polls[0].time - started_wall >= 0.9
+
+
+def test_retry_after_is_settable_over_https(sandbox_cloud: SandboxCloud, network_client, rg: str) -> None:
+    url = f"{sandbox_cloud.arm_url}/_sandbox/admin/set_retry_after"
+    response = requests.post(url, data=json.dumps({"seconds": 10}), verify=sandbox_cloud.ca_bundle, timeout=5,
+                             headers={"Authorization": f"Bearer {sandbox_cloud.token}"})
+    assert response.status_code == 200
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/virtualNetworks", 5)
+    poller = network_client.virtual_networks.begin_create_or_update(rg, "vnet", _vnet(), polling=False)
+    assert poller.polling_method()._initial_response.http_response.headers["Retry-After"] == "10"
+    status = requests.get(poller.polling_method()._initial_response.http_response.headers["Azure-AsyncOperation"],
+                          verify=sandbox_cloud.ca_bundle, timeout=5,
+                          headers={"Authorization": f"Bearer {sandbox_cloud.token}"})
+    assert status.json()["status"] == "InProgress" and status.headers["Retry-After"] == "10"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -355,3 +356,171 @@ def test_get_then_put_round_trips_unchanged(topo, network_client) -> None:
     pls = topo.create_pls()
     again = network_client.private_link_services.begin_create_or_update(topo.rg, "pls", pls).result()
     assert again.alias == pls.alias
+
+
+# --- application gateway: subnet NSG, SKUs, group ids ---------------------------------------------------
+
+
+def _gateway_nsg(topo, network_client, rules: list[tuple[str, int, str, str, str]]) -> None:
+    """An NSG on the gateway subnet with inbound (name, priority, access, source, ports) TCP rules."""
+    nsg = network_client.network_security_groups.begin_create_or_update(topo.rg, "gw-nsg", {
+        "location": topo.location, "properties": {"securityRules": [{"name": name, "properties": {
+            "priority": priority, "direction": "Inbound", "access": access, "protocol": "Tcp",
+            "sourcePortRange": "*", "destinationPortRange": ports, "sourceAddressPrefix": source,
+            "destinationAddressPrefix": "*"}} for name, priority, access, source, ports in rules]},
+    }).result()
+    network_client.subnets.begin_create_or_update(topo.rg, "vnet", "appgw", {"properties": {
+        "addressPrefix": topo.subnets["appgw"], "networkSecurityGroup": {"id": nsg.id}}}).result()
+
+
+@pytest.mark.parametrize(("rules", "blocked"), [
+    pytest.param([], True, id="defaults-only"),
+    pytest.param([("kafka", 100, "Allow", "VirtualNetwork", "9092")], True, id="vnet-only"),
+    pytest.param([("gm", 100, "Allow", "GatewayManager", "65200-65300")], True, id="part-of-the-range"),
+    pytest.param([("deny", 100, "Deny", "Internet", "*"), ("gm", 200, "Allow", "GatewayManager", "65200-65535")],
+                 True, id="internet-denied-first"),
+    pytest.param([("gm", 100, "Allow", "GatewayManager", "65200-65535"), ("deny", 4000, "Deny", "Internet", "*")],
+                 False, id="gateway-manager-then-deny-internet"),
+    pytest.param([("gm-lo", 100, "Allow", "GatewayManager", "65200-65400"),
+                  ("gm-hi", 110, "Allow", "GatewayManager", "65401-65535")], False, id="split-range"),
+])
+def test_rule_d_v2_gateway_subnet_nsg_must_allow_gateway_manager(gw_topo, network_client, rules, blocked) -> None:
+    topo = gw_topo
+    _gateway_nsg(topo, network_client, rules)
+    call = lambda: network_client.application_gateways.begin_create_or_update(topo.rg, "gw", _appgw(topo))  # noqa: E731
+    if not blocked:
+        assert call().result().provisioning_state == "Succeeded"
+        return
+    err = _error(call)
+    assert err.status_code == 400
+    assert err.error.code == "ApplicationGatewaySubnetInboundTrafficBlockedByNetworkSecurityGroup"
+    assert "65200 - 65535" in err.error.message
+
+
+def _plain_gateway(topo, sku: str) -> dict:
+    """A gateway with one HTTP listener on the public frontend: no private link, no L4 listener."""
+    body = _appgw(topo, sku=sku)
+    gw = topo.id("applicationGateways", "gw")
+    props = body["properties"]
+    props["frontendIPConfigurations"][0]["properties"].pop("privateLinkConfiguration")
+    for key in ("privateLinkConfigurations", "listeners", "routingRules", "backendSettingsCollection"):
+        props.pop(key)
+    props["frontendPorts"] = [{"name": "http", "properties": {"port": 80}}]
+    props["backendHttpSettingsCollection"] = [{"name": "http", "properties": {"port": 80, "protocol": "Http"}}]
+    props["httpListeners"] = [{"name": "http", "properties": {
+        "frontendIPConfiguration": {"id": f"{gw}/frontendIPConfigurations/public"},
+        "frontendPort": {"id": f"{gw}/frontendPorts/http"}, "protocol": "Http"}}]
+    props["requestRoutingRules"] = [{"name": "http", "properties": {
+        "ruleType": "Basic", "priority": 100, "httpListener": {"id": f"{gw}/httpListeners/http"},
+        "backendAddressPool": {"id": f"{gw}/backendAddressPools/confluent"},
+        "backendHttpSettings": {"id": f"{gw}/backendHttpSettingsCollection/http"}}}]
+    return body
+
+
+@pytest.mark.parametrize("sku", ["Basic", "Standard_Medium", "WAF_Medium"])
+def test_rule_d_basic_and_v1_skus_have_no_private_link_nor_l4_listeners(gw_topo, network_client, sku: str) -> None:
+    """Basic (v2 family, preview) lists Private Link and TCP/TLS proxy as unsupported (overview-v2, SKU types)."""
+    topo = gw_topo
+    err = _error(lambda: network_client.application_gateways.begin_create_or_update(topo.rg, "gw", _appgw(topo, sku=sku)))
+    assert err.error.code == "ApplicationGatewayFeatureRequiresV2Sku"
+    body = _appgw(topo, sku=sku)
+    body["properties"].pop("privateLinkConfigurations")
+    body["properties"]["frontendIPConfigurations"][0]["properties"].pop("privateLinkConfiguration")
+    err = _error(lambda: network_client.application_gateways.begin_create_or_update(topo.rg, "gw", body))
+    assert err.error.code == "ApplicationGatewayFeatureRequiresV2Sku"  # the L4 listener alone
+
+
+def test_rule_d_basic_sku_is_a_v2_gateway_for_http(gw_topo, network_client) -> None:
+    topo = gw_topo
+    gw = network_client.application_gateways.begin_create_or_update(topo.rg, "gw", _plain_gateway(topo, "Basic")).result()
+    assert gw.sku.name == "Basic"
+    assert list(network_client.application_gateway_private_link_resources.list(topo.rg, "gw")) == []
+
+
+def test_rule_e_app_gateway_group_id_needs_private_link_and_a_listener(gw_topo, network_client) -> None:
+    """A private link frontend no listener uses is not offered (private-link-configure: "ensure a listener is
+    actively utilizing the respected frontend IP configuration")."""
+    topo = gw_topo
+    body = _appgw(topo)
+    gw_id = topo.id("applicationGateways", "gw")
+    body["properties"]["listeners"][0]["properties"]["frontendIPConfiguration"]["id"] = (
+        f"{gw_id}/frontendIPConfigurations/public")
+    gw = network_client.application_gateways.begin_create_or_update(topo.rg, "gw", body).result()
+    assert list(network_client.application_gateway_private_link_resources.list(topo.rg, "gw")) == []
+    err = _error(lambda: network_client.private_endpoints.begin_create_or_update(
+        topo.rg, "pe-gw", topo.pe_body(gw.id, ["private"])))
+    assert err.error.code == "ApplicationGatewayPrivateLinkInvalidGroupId"
+    # the public frontend has a listener but no private link configuration: not offered either
+    err = _error(lambda: network_client.private_endpoints.begin_create_or_update(
+        topo.rg, "pe-gw", topo.pe_body(gw.id, ["public"])))
+    assert err.error.code == "ApplicationGatewayPrivateLinkInvalidGroupId"
+    # once the listener is back on the private frontend, that frontend is offered
+    network_client.application_gateways.begin_create_or_update(topo.rg, "gw", _appgw(topo)).result()
+    groups = [r.group_id for r in network_client.application_gateway_private_link_resources.list(topo.rg, "gw")]
+    assert groups == ["private"]
+    assert topo.create_pe("pe-gw", gw.id, group_ids=["private"]).provisioning_state == "Succeeded"
+
+
+# --- private link service NAT IPs -----------------------------------------------------------------------
+
+
+def test_rule_c_pls_nat_ip_configurations_can_be_added_but_not_removed(topo, network_client) -> None:
+    """private-link-service-overview: "After you add multiple NAT IP addresses to a Private Link service, you
+    can't delete the NAT IP addresses"."""
+    topo.create_lb()
+    topo.create_pls(nat_ips=2)
+    grown = network_client.private_link_services.begin_create_or_update(topo.rg, "pls", topo.pls_body(nat_ips=3)).result()
+    assert [c.name for c in grown.ip_configurations] == ["nat0", "nat1", "nat2"]
+    err = _error(lambda: network_client.private_link_services.begin_create_or_update(
+        topo.rg, "pls", topo.pls_body(nat_ips=2)))
+    assert err.status_code == 400
+    assert err.error.code == "PrivateLinkServiceIpConfigurationCannotBeDeleted"
+    renamed = topo.pls_body(nat_ips=3)
+    renamed["properties"]["ipConfigurations"][2]["name"] = "other"
+    err = _error(lambda: network_client.private_link_services.begin_create_or_update(topo.rg, "pls", renamed))
+    assert err.error.code == "PrivateLinkServiceIpConfigurationCannotBeDeleted"
+    assert len(network_client.private_link_services.get(topo.rg, "pls").ip_configurations) == 3
+
+
+# --- one operation at a time per resource (Network RP) --------------------------------------------------
+
+
+def test_write_while_the_resources_lro_is_in_flight_is_429_retryable(topo, network_client, sandbox_cloud) -> None:
+    """request-limits-and-throttling: the Network RP "returns 429 with the RetryableErrorDueToAnotherOperation
+    error code when the target resource is locked by another operation"."""
+    topo.create_lb()
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/loadBalancers", 0.6)
+    network_client.load_balancers.begin_create_or_update(topo.rg, "lb", topo.lb_body(), polling=False)
+    for call in (
+        lambda: network_client.load_balancers.begin_create_or_update(topo.rg, "lb", topo.lb_body(), retry_total=0),
+        lambda: network_client.load_balancers.begin_delete(topo.rg, "lb", retry_total=0),
+    ):
+        err = _error(call)
+        assert err.status_code == 429
+        assert err.error.code == "RetryableErrorDueToAnotherOperation"
+        assert "retry-after" in {k.lower() for k in err.response.headers}
+    # azure-core retries a 429 after its Retry-After: once the first operation is done the write goes through
+    sandbox_cloud.admin.set_retry_after(0.7)
+    started = time.monotonic()
+    lb = network_client.load_balancers.begin_create_or_update(topo.rg, "lb", topo.lb_body()).result()
+    assert lb.provisioning_state == "Succeeded"
+    statuses = [r.status for r in sandbox_cloud.admin.requests(method="PUT", path_contains="/loadBalancers/lb")]
+    assert statuses[-2:] == [429, 200] and time.monotonic() - started >= 0.7
+
+
+def test_app_gateway_put_and_connection_approval_conflict_with_an_operation_in_flight(gw_topo, network_client,
+                                                                                      sandbox_cloud) -> None:
+    topo = gw_topo
+    gw = network_client.application_gateways.begin_create_or_update(topo.rg, "gw", _appgw(topo)).result()
+    topo.create_pe("pe-gw", gw.id, group_ids=["private"])
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/applicationGateways", 5)
+    network_client.application_gateways.begin_create_or_update(topo.rg, "gw", _appgw(topo), polling=False)
+    err = _error(lambda: network_client.application_gateways.begin_create_or_update(
+        topo.rg, "gw", _appgw(topo), retry_total=0))
+    assert (err.status_code, err.error.code) == (429, "RetryableErrorDueToAnotherOperation")
+    conn = next(iter(network_client.application_gateway_private_endpoint_connections.list(topo.rg, "gw")))
+    conn.private_link_service_connection_state.status = "Approved"
+    err = _error(lambda: network_client.application_gateway_private_endpoint_connections.begin_update(
+        topo.rg, "gw", conn.name, conn, retry_total=0))
+    assert (err.status_code, err.error.code) == (429, "RetryableErrorDueToAnotherOperation")
+    assert network_client.application_gateways.get(topo.rg, "gw").provisioning_state == "Updating"

@@ -15,6 +15,11 @@ The scale set's *model* (`virtualMachineProfile`) and its *instances* are distin
 - `runCommand` (action form) runs the script through the `InstanceExecutor`; one at a time per instance;
   the result message carries only the last 4096 bytes of stdout and stderr
   (https://learn.microsoft.com/azure/virtual-machines/linux/run-command#restrictions).
+- The executor (which may be slow: network namespaces, HAProxy) is never called under the store lock: its
+  calls run in a pool, one after the other per instance (create, run-command, delete never overtake each
+  other), and the operation that caused them completes only when they return. Meanwhile a new instance is
+  `Creating`, and the scale set `Updating`/`Creating`; an executor failure fails the instance
+  (`OSProvisioningClientError`) and the scale set operation.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import copy
 import hashlib
 import json
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .core import (
@@ -35,9 +40,11 @@ from .core import (
     Kind,
     ResourceId,
     Response,
+    all_of,
     bad_request,
     lower,
     new_etag,
+    raise_failures,
     utcnow,
 )
 from .ipam import allocate
@@ -114,7 +121,9 @@ class VirtualMachineScaleSet(Kind):
         instances = self.instances(arm, doc)
         capacity = doc["sku"]["capacity"]
         for inst in sorted(instances, key=lambda i: int(i["instanceId"]), reverse=True)[: max(0, len(instances) - capacity)]:
-            delete_instance(arm, doc, inst)
+            released = delete_instance(arm, doc, inst)
+            if released is not None:
+                arm.defer(doc["id"], released)
         for _ in range(capacity - len(instances)):
             create_instance(arm, doc)
         if doc["properties"]["upgradePolicy"].get("mode") in ("Automatic", "Rolling"):
@@ -129,9 +138,15 @@ class VirtualMachineScaleSet(Kind):
         prefix = lower(doc["id"]) + "/"
         return [d["id"] for k, d in arm.resources.items() if k.startswith(prefix)]
 
+    def start_delete(self, arm: Arm, doc: dict[str, Any]) -> Future[Any] | None:
+        doc["_released"] = True
+        return all_of([release_instance(arm, doc["id"], inst["instanceId"]) for inst in self.instances(arm, doc)])
+
     def after_delete(self, arm: Arm, doc: dict[str, Any]) -> None:
-        for inst in self.instances(arm, doc):
-            arm.executor.instance_deleted(doc["id"], inst["instanceId"])
+        if doc.get("_released"):
+            return
+        for inst in self.instances(arm, doc):  # removed out of band (admin): release in the background
+            release_instance(arm, doc["id"], inst["instanceId"])
 
     def view(self, arm: Arm, doc: dict[str, Any]) -> dict[str, Any]:
         out = super().view(arm, doc)
@@ -162,12 +177,15 @@ class VirtualMachineScaleSet(Kind):
 
     def _reimage(self, arm: Arm, doc: dict[str, Any], body: dict[str, Any]) -> Response:
         chosen = self._selected(arm, doc, body, required=False)
+        started = [start_reimage(arm, doc, inst) for inst in chosen]
+        futures = [future for future, _finish in started]
 
         def finish() -> None:
-            for inst in chosen:
-                reimage(arm, doc, inst)
+            for _future, finish_one in started:
+                finish_one()
+            raise_failures(futures)
 
-        op = arm.start_operation(doc["id"], VMSS, "post", doc["location"], finish=finish)
+        op = arm.start_operation(doc["id"], VMSS, "post", doc["location"], finish=finish, future=all_of(futures))
         return Response(202, None, arm.lro_headers(op))
 
     actions = {
@@ -181,7 +199,60 @@ def _custom_data_bytes(doc: dict[str, Any]) -> bytes | None:
     return base64.b64decode(doc["_customData"]) if doc.get("_customData") else None
 
 
+def _instance_pool(arm: Arm) -> ThreadPoolExecutor:
+    if arm.run_command_pool is None:
+        arm.run_command_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="instance")
+    return arm.run_command_pool
+
+
+def instance_task(arm: Arm, vmss_id: str, iid: str, fn: Any, *args: Any) -> Future[Any]:
+    """Run an executor call for one instance in the pool, outside the store lock, after that instance's
+    previous call has returned. (The pool is FIFO, so a task only ever waits on an earlier one: no deadlock.)"""
+    key = f"{lower(vmss_id)}/{iid}"
+    previous = arm.instance_work.get(key)
+
+    def run() -> Any:
+        if previous is not None:
+            wait([previous])
+        return fn(*args)
+
+    future = _instance_pool(arm).submit(run)
+    arm.instance_work[key] = future
+    return future
+
+
+def _boot(executor: Any, vmss_id: str, iid: str, custom_data: bytes | None) -> None:
+    try:
+        executor.instance_created(vmss_id, iid, custom_data)
+    except Exception as exc:  # the instance does not come up: OS provisioning fails
+        raise ArmError(500, "OSProvisioningClientError",
+                       f"OS provisioning for VM '{iid}' of scale set {vmss_id} failed: {exc}") from exc
+
+
+def _shutdown(executor: Any, vmss_id: str, iid: str) -> None:
+    try:
+        executor.instance_deleted(vmss_id, iid)
+    except Exception as exc:
+        raise ArmError(500, "InternalServerError", f"Deleting VM '{iid}' of scale set {vmss_id} failed: {exc}") from exc
+
+
+def boot_instance(arm: Arm, vmss_id: str, iid: str, custom_data: bytes | None) -> Future[Any]:
+    return instance_task(arm, vmss_id, iid, _boot, arm.executor, vmss_id, iid, custom_data)
+
+
+def release_instance(arm: Arm, vmss_id: str, iid: str) -> Future[Any]:
+    return instance_task(arm, vmss_id, iid, _shutdown, arm.executor, vmss_id, iid)
+
+
+def _provisioned(inst: dict[str, Any], future: Future[Any]) -> None:
+    if future.exception() is not None:
+        inst["properties"]["provisioningState"] = "Failed"
+        raise_failures([future])
+
+
 def create_instance(arm: Arm, vmss: dict[str, Any]) -> dict[str, Any]:
+    """A new instance, `Creating` until the executor has booted it (outside the lock); the scale set's
+    operation waits for it too."""
     iid = str(vmss["_nextInstance"])
     vmss["_nextInstance"] += 1
     inst_id = f"{vmss['id']}/virtualMachines/{iid}"
@@ -200,9 +271,9 @@ def create_instance(arm: Arm, vmss: dict[str, Any]) -> dict[str, Any]:
     arm.resources[lower(inst_id)] = inst
     apply_model(arm, vmss, inst)
     inst["_customData"] = vmss.get("_customData")
-    arm.executor.instance_created(vmss["id"], iid, _custom_data_bytes(vmss))
-    # The instance finishes provisioning with the scale set's own operation.
-    arm.start_operation(inst_id, VM, "put", vmss["location"])
+    future = boot_instance(arm, vmss["id"], iid, _custom_data_bytes(vmss))
+    arm.defer(vmss["id"], future)
+    arm.start_operation(inst_id, VM, "put", vmss["location"], finish=lambda: _provisioned(inst, future), future=future)
     return inst
 
 
@@ -238,19 +309,30 @@ def apply_model(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any]) -> None:
     inst["properties"]["networkProfile"]["networkInterfaces"] = [{"id": n} for n in nic_ids]
 
 
-def reimage(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any]) -> None:
-    """A reimage boots the instance fresh from the current model: cloud-init runs the new customData."""
-    arm.executor.instance_deleted(vmss["id"], inst["instanceId"])
-    apply_model(arm, vmss, inst)
-    inst["_customData"] = vmss.get("_customData")
-    arm.executor.instance_created(vmss["id"], inst["instanceId"], _custom_data_bytes(vmss))
+def start_reimage(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any]) -> tuple[Future[Any], Any]:
+    """A reimage boots the instance fresh from the current model: cloud-init runs the new customData. The
+    executor work starts now (outside the lock); the returned `finish` applies the model at completion."""
+    custom_data = vmss.get("_customData")
+    release_instance(arm, vmss["id"], inst["instanceId"])
+    future = boot_instance(arm, vmss["id"], inst["instanceId"], _custom_data_bytes(vmss))
+
+    def finish() -> None:
+        apply_model(arm, vmss, inst)
+        inst["_customData"] = custom_data
+        if future.exception() is not None:
+            inst["properties"]["provisioningState"] = "Failed"
+
+    return future, finish
 
 
-def delete_instance(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any]) -> None:
-    arm.executor.instance_deleted(vmss["id"], inst["instanceId"])
+def delete_instance(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any], release: bool = True) -> Future[Any] | None:
+    """Remove an instance and its NICs from the store; with `release`, its executor teardown starts (outside
+    the lock) and is returned."""
+    future = release_instance(arm, vmss["id"], inst["instanceId"]) if release else None
     for nic in inst["properties"]["networkProfile"]["networkInterfaces"]:
         arm.resources.pop(lower(nic["id"]), None)
     arm.resources.pop(lower(inst["id"]), None)
+    return future
 
 
 def _truncate(text: str) -> str:
@@ -293,12 +375,13 @@ class ScaleSetInstance(Kind):
         vmss = arm.get_doc(rid.rsplit("/virtualMachines/", 1)[0])
         assert vmss is not None
         inst["properties"]["provisioningState"] = "Deleting"
+        released = release_instance(arm, vmss["id"], inst["instanceId"])
 
         def finish() -> None:
-            delete_instance(arm, vmss, inst)
+            delete_instance(arm, vmss, inst, release=False)
             vmss["sku"]["capacity"] = max(0, vmss["sku"]["capacity"] - 1)
 
-        op = arm.start_operation(inst["id"], VM, "delete", inst["location"], finish=finish)
+        op = arm.start_operation(inst["id"], VM, "delete", inst["location"], finish=finish, future=released)
         return Response(202, None, arm.lro_headers(op))
 
     def _run_command(self, arm: Arm, inst: dict[str, Any], body: dict[str, Any]) -> Response:
@@ -312,10 +395,9 @@ class ScaleSetInstance(Kind):
                               "(use RunShellScript).")
         script = [str(line) for line in body.get("script") or []]
         params = {str(p.get("name")): str(p.get("value")) for p in body.get("parameters") or []}
-        if arm.run_command_pool is None:
-            arm.run_command_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="run-command")
         vmss_id, iid = inst["id"].rsplit("/virtualMachines/", 1)
-        future = arm.run_command_pool.submit(arm.executor.run_command, vmss_id, iid, script, params)
+        # after the instance's earlier executor work (its boot), outside the store lock
+        future = instance_task(arm, vmss_id, iid, arm.executor.run_command, vmss_id, iid, script, params)
         op = arm.start_operation(inst["id"], VM, "post", inst["location"], finish=lambda: _run_result(future), future=future)
         inst["_runCommandOp"] = op.id
         return Response(202, None, arm.lro_headers(op))
@@ -323,7 +405,13 @@ class ScaleSetInstance(Kind):
     def _reimage(self, arm: Arm, inst: dict[str, Any], body: dict[str, Any]) -> Response:
         vmss = arm.get_doc(inst["id"].rsplit("/virtualMachines/", 1)[0])
         assert vmss is not None
-        op = arm.start_operation(inst["id"], VM, "post", inst["location"], finish=lambda: reimage(arm, vmss, inst))
+        future, finish_one = start_reimage(arm, vmss, inst)
+
+        def finish() -> None:
+            finish_one()
+            raise_failures([future])
+
+        op = arm.start_operation(inst["id"], VM, "post", inst["location"], finish=finish, future=future)
         return Response(202, None, arm.lro_headers(op))
 
     actions = {

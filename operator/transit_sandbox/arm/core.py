@@ -17,6 +17,16 @@ Concepts
   `Azure-AsyncOperation` (a status document) and `Location` (the final result), `provisioningState` is
   `Updating`/`Creating`/`Deleting` until the operation's duration has passed. Operations complete lazily:
   `Arm.tick()` runs at the start of every request and every admin or broker call, so there are no timers.
+- LRO responses (the initial 201/202/200 and every status poll still in progress) carry `Retry-After`
+  (`Arm.retry_after_seconds`; Azure sends about 10 s, the default here is 0 so clients fall back to their
+  own polling interval and tests stay fast; `Admin.set_retry_after` changes it).
+- Microsoft.Network serializes writes per resource: a PUT/DELETE on a resource (or an inline child of it)
+  whose own LRO is still `Updating` answers 429 `RetryableErrorDueToAnotherOperation` with `Retry-After`
+  (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling:
+  "the network resource provider returns 429 with the RetryableErrorDueToAnotherOperation error code when
+  the target resource is locked by another operation"). Kinds opt in with `serialize_writes`.
+- Work that must not run under the store lock (an executor booting an instance) runs in a pool; a write
+  registers its futures with `Arm.defer(resource_id, future)` and its LRO completes only once they are done.
 - References (`{"id": ...}` objects inside `properties`) must resolve, or the PUT fails with Azure's
   `InvalidResourceReference`; a resource (or inline child) still referenced by another one cannot be
   deleted (`InUseSubnetCannotBeDeleted`, ...).
@@ -33,7 +43,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -233,6 +243,8 @@ class Kind:
     creating_state: str = "Updating"  # Microsoft.Network reports Updating while creating
     in_use_code: str = "InUseResourceCannotBeDeleted"  # INVENTED default; real per-kind codes below
     managed_message: str | None = None  # set on platform-managed (read-only) kinds
+    # Microsoft.Network: a write while this resource's own LRO is in flight is refused with 429
+    serialize_writes: bool = False
     actions: dict[str, Callable[..., Response]] = {}
 
     # hooks ----------------------------------------------------------------------------------------------
@@ -248,6 +260,10 @@ class Kind:
     def cascade(self, arm: Arm, doc: dict[str, Any]) -> list[str]:
         """Ids of resources removed together with this one (their references don't block the delete)."""
         return []
+
+    def start_delete(self, arm: Arm, doc: dict[str, Any]) -> Future[Any] | None:
+        """Work that starts with the DELETE request (outside the store lock); the LRO waits for it."""
+        return None
 
     def after_delete(self, arm: Arm, doc: dict[str, Any]) -> None:
         """Runs when the delete completes, before the cascaded resources are removed."""
@@ -363,6 +379,7 @@ class Kind:
                 409, "AnotherOperationInProgress", f"Another operation on this or dependent resource is in progress."
                 f" To retry later, please check the status of the resource {rid}.",
             )
+        arm.refuse_if_locked(self, old, "PUT")
         if patch:
             if old is None:
                 raise not_found(rid, self.type)
@@ -383,7 +400,10 @@ class Kind:
         status = 201 if created and not patch else 200
         if not self.lro:
             return Response(status, self.view(arm, doc))
-        op = arm.start_operation(doc["id"], self.type, "put", doc.get("location"))
+        futures = arm.take_deferred(doc["id"])
+        op = arm.start_operation(doc["id"], self.type, "put", doc.get("location"),
+                                 finish=(lambda: raise_failures(futures)) if futures else None,
+                                 future=all_of(futures))
         return Response(status, self.view(arm, doc), arm.lro_headers(op))
 
     def delete(self, arm: Arm, rid: str, headers: dict[str, str]) -> Response:
@@ -393,13 +413,15 @@ class Kind:
         if self.managed_message:
             raise bad_request("OperationNotAllowed", self.managed_message)
         check_preconditions(doc, headers, rid, self.type)
+        arm.refuse_if_locked(self, doc, "DELETE")
         self.check_delete(arm, doc)
         if not self.lro:
             arm.remove(self, doc)
             return Response(200)
         doc["properties"]["provisioningState"] = "Deleting"
+        future = self.start_delete(arm, doc)
         op = arm.start_operation(doc["id"], self.type, "delete", doc.get("location"),
-                                 finish=lambda: arm.remove(self, doc))
+                                 finish=lambda: arm.remove(self, doc), future=future)
         return Response(202, None, arm.lro_headers(op))
 
     def action(self, arm: Arm, rid: str, name: str, body: Any, headers: dict[str, str]) -> Response:
@@ -430,6 +452,39 @@ def check_preconditions(old: dict[str, Any] | None, headers: dict[str, str], rid
             412, "PreconditionFailed",
             f"The resource '{old['name']}' already exists and If-None-Match: * was specified.",
         )
+
+
+def all_of(futures: Iterable[Future[Any]]) -> Future[Any] | None:
+    """A future done when every one of `futures` is (None for none)."""
+    pending = list(futures)
+    if not pending:
+        return None
+    if len(pending) == 1:
+        return pending[0]
+    combined: Future[Any] = Future()
+    left = [len(pending)]
+    guard = threading.Lock()
+
+    def one_done(_: Future[Any]) -> None:
+        with guard:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            combined.set_result(None)
+
+    for future in pending:
+        future.add_done_callback(one_done)
+    return combined
+
+
+def raise_failures(futures: Iterable[Future[Any]]) -> None:
+    """At an LRO's completion: the first failure of its deferred work fails the operation."""
+    for future in futures:
+        exc = future.exception()
+        if isinstance(exc, ArmError):
+            raise exc
+        if exc is not None:
+            raise ArmError(500, "InternalServerError", f"{type(exc).__name__}: {exc}")
 
 
 class EmbeddedKind(Kind):
@@ -543,13 +598,19 @@ class Arm:
         self.lro_seconds: dict[str, float] = {}  # lower-cased type -> seconds
         self.default_lro_seconds = 0.05
         self.lro_failures: list[LroFailure] = []
+        # Retry-After on LRO responses and on 429 conflicts (Azure: ~10 s; 0 = let the client's interval rule)
+        self.retry_after_seconds: float = 0.0
+        # Work started by a write outside the store lock, by lower-cased resource id (see `defer`)
+        self.deferred: dict[str, list[Future[Any]]] = {}
         self.base_url = ""
         self.counter = 0
         # Emulated Confluent Cloud: aliases not owned by an emulated PLS (see privatelink.py).
         self.confluent_approval_seconds = 0.2
         self.alias_behaviour: dict[str, str] = {}  # lower alias -> "approve" | "reject" | "unknown"
         self.clock: Callable[[], float] = time.monotonic
-        self.run_command_pool: Any = None  # a concurrent.futures executor, created on first use
+        # concurrent.futures pool for executor calls (boot, run-command, delete), created on first use
+        self.run_command_pool: Any = None
+        self.instance_work: dict[str, Future[Any]] = {}  # "<vmss id>/<instance id>" -> its latest executor call
         # Time-based changes outside operations (e.g. Confluent deciding on a connection), run by tick().
         self.tick_hooks: list[Callable[[Arm, float], bool]] = []
 
@@ -680,6 +741,35 @@ class Arm:
                 code = child_kind.in_use_code if child_kind else kind.in_use_code
                 self.refuse_if_referenced(item, [], code)
 
+    def refuse_if_locked(self, kind: Kind, doc: dict[str, Any] | None, verb: str) -> None:
+        """Network RP: a write on a resource whose own LRO is still in flight is refused (429, retryable)."""
+        if doc is None or not kind.serialize_writes:
+            return
+        running = [
+            op for op in self.operations.values()
+            if op.status == "InProgress" and lower(op.resource_id) == lower(doc["id"]) and op.action != "delete"
+        ]
+        if doc.get("properties", {}).get("provisioningState") not in ("Updating", "Creating") or not running:
+            return
+        op = running[0]
+        raise ArmError(
+            429, "RetryableErrorDueToAnotherOperation",
+            f"Operation {verb} on resource {doc['id']} is conflicting with operation {op.id} "
+            f"({op.action.upper()}, started at {op.started}) that is still in progress on the same resource. "
+            "Retry the operation later.",
+            {"Retry-After": self.retry_after_header()},
+        )
+
+    def retry_after_header(self) -> str:
+        return f"{self.retry_after_seconds:g}"
+
+    def defer(self, resource_id: str, future: Future[Any]) -> None:
+        """The LRO of the write now under way on `resource_id` completes only once `future` is done."""
+        self.deferred.setdefault(lower(resource_id), []).append(future)
+
+    def take_deferred(self, resource_id: str) -> list[Future[Any]]:
+        return self.deferred.pop(lower(resource_id), [])
+
     # operations -----------------------------------------------------------------------------------------
     def next_id(self) -> int:
         self.counter += 1
@@ -719,6 +809,7 @@ class Arm:
         return {
             "Azure-AsyncOperation": f"{base}/operations/{op.id}?api-version={api}",
             "Location": f"{base}/operationResults/{op.id}?api-version={api}",
+            "Retry-After": self.retry_after_header(),
         }
 
     def tick(self) -> None:

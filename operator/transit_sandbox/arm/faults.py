@@ -55,7 +55,7 @@ class Admin:
     """Steer and observe the emulated cloud. Every method is safe to call from any thread."""
 
     # Methods reachable over HTTPS (`POST /_sandbox/admin/{name}`).
-    remote = ("inject_fault", "clear_faults", "set_lro_seconds", "fail_lro", "delete_resource",
+    remote = ("inject_fault", "clear_faults", "set_lro_seconds", "set_retry_after", "fail_lro", "delete_resource",
               "set_private_endpoint_ip", "set_connection_state", "remove_connection", "set_alias_behaviour",
               "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "connections")
 
@@ -92,6 +92,15 @@ class Admin:
                 self.arm.default_lro_seconds = seconds
             else:
                 self.arm.lro_seconds[type_.lower()] = seconds
+
+    def set_retry_after(self, seconds: float) -> None:
+        """The `Retry-After` (seconds) sent with LRO responses and 429 conflicts. Azure sends about 10 on
+        most Network operations; clients sleep for it instead of their own polling interval (0: they use
+        their own)."""
+        if seconds < 0:
+            raise ValueError(f"retry-after must be >= 0, got {seconds}")
+        with self.arm.lock:
+            self.arm.retry_after_seconds = float(seconds)
 
     def fail_lro(self, match: str, code: str = "InternalServerError", message: str = "Injected LRO failure.",
                  count: int = 1) -> None:

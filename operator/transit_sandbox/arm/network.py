@@ -92,6 +92,7 @@ SUBNET_READ_ONLY = (
 
 class VirtualNetwork(Kind):
     type = VNET
+    serialize_writes = True
     collections = {"subnets": SUBNET_READ_ONLY}
     has_resource_guid = True
     in_use_code = "InUseSubnetCannotBeDeleted"
@@ -184,6 +185,7 @@ _DEFAULT_RULES = [
 
 class NetworkSecurityGroup(Kind):
     type = NSG
+    serialize_writes = True
     collections = {"securityRules": ()}
     read_only = ("defaultSecurityRules", "networkInterfaces", "subnets", "flowLogs")
     has_resource_guid = True
@@ -228,6 +230,7 @@ class SecurityRule(EmbeddedKind):
 
 class PublicIPAddress(Kind):
     type = PIP
+    serialize_writes = True
     read_only = ("ipAddress", "ipConfiguration")
     has_resource_guid = True
     in_use_code = "PublicIPAddressCannotBeDeleted"
@@ -262,6 +265,7 @@ class PublicIPAddress(Kind):
 
 class NetworkInterface(Kind):
     type = NIC
+    serialize_writes = True
     collections = {"ipConfigurations": ("privateLinkConnectionProperties",)}
     read_only = ("macAddress", "virtualMachine", "privateEndpoint", "hostedWorkloads", "tapConfigurations",
                  "dscpConfiguration", "vnetEncryptionSupported", "primary")
@@ -338,6 +342,7 @@ class VmssNetworkInterfaceList(ListOnlyKind):
 
 class LoadBalancer(Kind):
     type = LB
+    serialize_writes = True
     collections = {
         "frontendIPConfigurations": ("inboundNatRules", "inboundNatPools", "outboundRules", "loadBalancingRules"),
         "backendAddressPools": ("backendIPConfigurations", "loadBalancingRules", "outboundRule", "outboundRules",
@@ -438,6 +443,7 @@ LoadBalancerRule = _lb_child("loadBalancingRules")
 
 class PrivateLinkService(Kind):
     type = PLS
+    serialize_writes = True
     collections = {"ipConfigurations": ()}
     read_only = ("alias", "networkInterfaces", "privateEndpointConnections")
     has_resource_guid = True
@@ -461,6 +467,18 @@ class PrivateLinkService(Kind):
                 if any(a.get("properties", {}).get("ipAddress") for a in pool["properties"].get("loadBalancerBackendAddresses") or []):
                     raise ip_based_lb_error(lb["id"])
         configs = props.get("ipConfigurations") or []
+        # "After you add multiple NAT IP addresses to a Private Link service, you can't delete the NAT IP
+        # addresses. This is done to ensure that active connections are not impacted"
+        # (https://learn.microsoft.com/azure/private-link/private-link-service-overview#details).
+        # INVENTED code: the real one was not found in public sources.
+        kept = {c["name"].lower() for c in configs}
+        for old_cfg in (old or {}).get("properties", {}).get("ipConfigurations") or []:
+            if old_cfg["name"].lower() not in kept:
+                raise bad_request(
+                    "PrivateLinkServiceIpConfigurationCannotBeDeleted",
+                    f"IP configuration {old_cfg['name']} of private link service {doc['id']} cannot be removed: NAT IP "
+                    "configurations of a private link service cannot be deleted once added.",
+                )
         # At most 8 NAT IPs (same page, "Limitations").
         if not 1 <= len(configs) <= 8:
             raise bad_request("PrivateLinkServiceIpConfigurationCountOutOfRange",  # INVENTED code
@@ -530,26 +548,40 @@ class TargetConnections(Kind):
             raise not_found(scope, self.parent_type)
         return [pl.connection_view(lk, self.parent_type) for lk in pl.links_of_target(arm, scope)]
 
+    def _parent_operation(self, arm: Arm, rid: str) -> Response:
+        """A connection change that is an LRO updates its parent (the App Gateway): refused while the parent's
+        own operation is in flight, and it puts the parent in `Updating` until it completes."""
+        parsed = ResourceId.parse(rid)
+        assert parsed and parsed.parent
+        parent = arm.get_doc(parsed.parent)
+        if parent is not None and parent["properties"].get("provisioningState") != "Deleting":
+            parent["properties"]["provisioningState"] = "Updating"
+        op = arm.start_operation(parsed.parent, self.parent_type, "put", (parent or {}).get("location"))
+        return Response(202, None, arm.lro_headers(op))
+
+    def _check_parent_free(self, arm: Arm, rid: str) -> None:
+        parsed = ResourceId.parse(rid)
+        assert parsed and parsed.parent
+        arm.refuse_if_locked(arm.kind(self.parent_type), arm.get_doc(parsed.parent), "PUT")
+
     def put(self, arm: Arm, rid: str, body: Any, headers: dict[str, str], patch: bool = False) -> Response:
         link = self._link(arm, rid)
         state = (body or {}).get("properties", {}).get("privateLinkServiceConnectionState") or {}
+        if self.lro:
+            self._check_parent_free(arm, rid)
         pl.set_state(arm, link, state)
         if not self.lro:
             return Response(200, pl.connection_view(link, self.parent_type))
-        parsed = ResourceId.parse(rid)
-        assert parsed and parsed.parent
-        op = arm.start_operation(parsed.parent, self.parent_type, "put", (arm.get_doc(parsed.parent) or {}).get("location"))
-        return Response(200, pl.connection_view(link, self.parent_type), arm.lro_headers(op))
+        started = self._parent_operation(arm, rid)
+        return Response(200, pl.connection_view(link, self.parent_type), started.headers)
 
     def delete(self, arm: Arm, rid: str, headers: dict[str, str]) -> Response:
         link = arm.links.get(lower(rid))
         if link is None:
             return Response(204)
+        self._check_parent_free(arm, rid)
         del arm.links[lower(rid)]
-        parsed = ResourceId.parse(rid)
-        assert parsed and parsed.parent
-        op = arm.start_operation(parsed.parent, self.parent_type, "put", (arm.get_doc(parsed.parent) or {}).get("location"))
-        return Response(202, None, arm.lro_headers(op))
+        return self._parent_operation(arm, rid)
 
 
 class PlsConnection(TargetConnections):
@@ -571,6 +603,7 @@ class AppGwConnection(TargetConnections):
 
 class PrivateEndpoint(Kind):
     type = PE
+    serialize_writes = True
     collections = {
         "manualPrivateLinkServiceConnections": ("privateLinkServiceConnectionState",),
         "privateLinkServiceConnections": ("privateLinkServiceConnectionState",),
@@ -672,10 +705,104 @@ class PrivateEndpoint(Kind):
 # --- application gateways -------------------------------------------------------------------------------
 
 _V2 = {"Standard_v2", "WAF_v2", "Basic"}
+# Private Link and TCP/TLS proxy (L4 `listeners`): Standard_v2 and WAF_v2 only. The v2-family Basic SKU
+# (preview) lists both under "Functionality - advanced" as not supported
+# (https://learn.microsoft.com/azure/application-gateway/overview-v2#sku-types), and v1 has neither.
+_ADVANCED = {"Standard_v2", "WAF_v2"}
+# v2 gateways need inbound TCP 65200-65535 from GatewayManager on their subnet
+# (https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure#network-security-groups).
+_V2_INFRA_PORTS = (65200, 65535)
+_GATEWAY_MANAGER_SOURCES = {"*", "any", "internet", "gatewaymanager"}  # GatewayManager addresses are Internet
+
+
+def _port_ranges(props: dict[str, Any]) -> list[tuple[int, int]]:
+    ranges = []
+    for text in [props.get("destinationPortRange"), *(props.get("destinationPortRanges") or [])]:
+        if not text:
+            continue
+        if str(text).strip() in ("*", "Any", "any"):
+            ranges.append((0, 65535))
+            continue
+        lo, _, hi = str(text).partition("-")
+        try:
+            ranges.append((int(lo), int(hi or lo)))
+        except ValueError:
+            continue
+    return ranges
+
+
+def _destination_matches(props: dict[str, Any], subnet: dict[str, Any]) -> bool:
+    prefixes = [props.get("destinationAddressPrefix"), *(props.get("destinationAddressPrefixes") or [])]
+    for prefix in (p for p in prefixes if p):
+        if str(prefix).lower() in ("*", "any", "virtualnetwork"):
+            return True
+        try:
+            net = ipaddress.ip_network(str(prefix), strict=False)
+        except ValueError:
+            continue
+        if any(net.overlaps(s) for s in subnet_networks(subnet)):
+            return True
+    return False
+
+
+def gateway_manager_blocked(nsg: dict[str, Any], subnet: dict[str, Any]) -> bool:
+    """Whether the NSG leaves any of TCP 65200-65535 from GatewayManager to the subnet denied (explicitly,
+    or by the default DenyAllInBound), evaluating inbound rules by priority as NSGs do."""
+    lo, hi = _V2_INFRA_PORTS
+    undecided = [(lo, hi)]
+    rules = sorted(
+        (r["properties"] for r in nsg["properties"].get("securityRules") or []
+         if r.get("properties", {}).get("direction") == "Inbound"),
+        key=lambda p: p.get("priority", 4096),
+    )
+    for props in rules:
+        if str(props.get("protocol", "*")).lower() not in ("*", "tcp"):
+            continue
+        sources = [props.get("sourceAddressPrefix"), *(props.get("sourceAddressPrefixes") or [])]
+        if not any(str(src).lower() in _GATEWAY_MANAGER_SOURCES for src in sources if src):
+            continue
+        if not _destination_matches(props, subnet):
+            continue
+        for r_lo, r_hi in _port_ranges(props):
+            hit = [(max(a, r_lo), min(b, r_hi)) for a, b in undecided if max(a, r_lo) <= min(b, r_hi)]
+            if not hit:
+                continue
+            if props.get("access") == "Deny":
+                return True
+            rest = []
+            for a, b in undecided:
+                if b < r_lo or a > r_hi:
+                    rest.append((a, b))
+                    continue
+                if a < r_lo:
+                    rest.append((a, r_lo - 1))
+                if b > r_hi:
+                    rest.append((r_hi + 1, b))
+            undecided = rest
+        if not undecided:
+            return False
+    return True  # what is left meets the default rules: neither Allow default matches GatewayManager
+
+
+def refuse_blocked_gateway_subnet(arm: Arm, doc: dict[str, Any], subnet_id: str) -> None:
+    subnet = arm.resolve(subnet_id)
+    nsg_id = ((subnet or {}).get("properties", {}).get("networkSecurityGroup") or {}).get("id")
+    nsg = arm.get_doc(nsg_id) if nsg_id else None
+    if subnet is None or nsg is None or not gateway_manager_blocked(nsg, subnet):
+        return
+    # Azure's code and wording (seen in Azure/AKS-Construction#333, mspnp/aks-baseline#284,
+    # Azure/terraform-azurerm-avm-ptn-aiml-landing-zone#16).
+    raise bad_request(
+        "ApplicationGatewaySubnetInboundTrafficBlockedByNetworkSecurityGroup",
+        f"Network security group {nsg['id']} blocks incoming internet traffic on ports 65200 - 65535 to subnet "
+        f"{subnet_id}, associated with Application Gateway {doc['id']}. This is not permitted for Application "
+        "Gateways that have V2 Sku.",
+    )
 
 
 class ApplicationGateway(Kind):
     type = APPGW
+    serialize_writes = True
     collections = {name: () for name in (
         "gatewayIPConfigurations", "frontendIPConfigurations", "frontendPorts", "backendAddressPools",
         "backendHttpSettingsCollection", "httpListeners", "requestRoutingRules", "probes", "listeners",
@@ -695,12 +822,14 @@ class ApplicationGateway(Kind):
             raise bad_request("ApplicationGatewayMustHaveOneGatewayIpConfiguration",  # UNCONFIRMED code
                               f"Application gateway {doc['id']} needs exactly one gateway IP configuration.")
         gw_subnet = gw_cfgs[0]["properties"].get("subnet", {}).get("id", "")
-        if not v2 and (props.get("privateLinkConfigurations") or props.get("listeners")):
-            # Private link and TCP/TLS (L4) listeners exist on the v2 SKUs only
-            # (https://learn.microsoft.com/azure/application-gateway/private-link#limitations). INVENTED code.
+        if sku.get("name") not in _ADVANCED and (props.get("privateLinkConfigurations") or props.get("listeners")):
+            # Private link and TCP/TLS (L4) listeners: Standard_v2/WAF_v2 only, not v1 and not the v2 Basic
+            # SKU (see _ADVANCED). INVENTED code.
             raise bad_request("ApplicationGatewayFeatureRequiresV2Sku",
                               f"Private link configurations and TCP/TLS listeners need SKU Standard_v2 or WAF_v2; "
                               f"{doc['id']} is {sku.get('name')}.")
+        if v2 and gw_subnet:
+            refuse_blocked_gateway_subnet(arm, doc, gw_subnet)
         fronts = props.get("frontendIPConfigurations") or []
         # v2 needs a public frontend IP (private-only deployment is a separate preview feature):
         # https://learn.microsoft.com/azure/application-gateway/application-gateway-private-deployment

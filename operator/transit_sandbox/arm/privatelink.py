@@ -87,10 +87,20 @@ def resolve_target(arm: Arm, target: str, group_ids: list[str], subscription: st
 
 
 def appgw_group_ids(doc: dict[str, Any]) -> list[str]:
+    """The frontend IP configurations a private endpoint may target: those carrying a private link
+    configuration *and* used by a listener (L4 `listeners` or `httpListeners`): "ensure a listener is actively
+    utilizing the respected frontend IP configuration"
+    (https://learn.microsoft.com/azure/application-gateway/private-link-configure)."""
+    props = doc["properties"]
+    listened = {
+        lower(listener.get("properties", {}).get("frontendIPConfiguration", {}).get("id", ""))
+        for coll in ("listeners", "httpListeners")
+        for listener in props.get(coll) or []
+    }
     return [
         fe["name"]
-        for fe in doc["properties"].get("frontendIPConfigurations") or []
-        if fe.get("properties", {}).get("privateLinkConfiguration")
+        for fe in props.get("frontendIPConfigurations") or []
+        if fe.get("properties", {}).get("privateLinkConfiguration") and lower(fe.get("id", "")) in listened
     ]
 
 

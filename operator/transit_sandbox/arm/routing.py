@@ -107,7 +107,9 @@ def operation_status(arm: Arm, op_id: str) -> Response:
     body: dict[str, Any] = {"id": op.id, "name": op.id, "status": op.status, "startTime": op.started}
     if op.error is not None and op.status == "Failed":
         body["error"] = op.error
-    return Response(200, body)
+    # While in progress Azure tells the poller when to come back; azure-core sleeps for it.
+    headers = {"Retry-After": arm.retry_after_header()} if op.status == "InProgress" else {}
+    return Response(200, body, headers)
 
 
 def operation_result(arm: Arm, op_id: str) -> Response:
