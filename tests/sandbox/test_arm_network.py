@@ -182,7 +182,7 @@ def test_rule_k_pls_with_active_connections_cannot_be_deleted_until_rejected(top
     topo.create_pls()
     topo.create_pe("pe1", topo.id("privateLinkServices", "pls"))
     err = _error(lambda: network_client.private_link_services.begin_delete(topo.rg, "pls"))
-    assert err.error.code == "PrivateLinkServiceHasActivePrivateEndpointConnections"
+    assert err.error.code == "PrivateLinkServiceWithPrivateEndpointConnectionsCannotBeDeleted"
     name = next(iter(network_client.private_link_services.list_private_endpoint_connections(topo.rg, "pls"))).name
     network_client.private_link_services.update_private_endpoint_connection(
         topo.rg, "pls", name, {"properties": {"privateLinkServiceConnectionState": {"status": "Rejected"}}})

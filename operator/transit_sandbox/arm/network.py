@@ -511,7 +511,9 @@ class PrivateLinkService(Kind):
         active = [lk for lk in pl.links_of_target(arm, doc["id"]) if lk["status"] in ("Pending", "Approved")]
         if active:
             raise bad_request(
-                "PrivateLinkServiceHasActivePrivateEndpointConnections",  # INVENTED code
+                # Azure's code, as quoted in MicrosoftDocs SupportArticles
+                # "cannot-delete-load-balancer-private-link-service".
+                "PrivateLinkServiceWithPrivateEndpointConnectionsCannotBeDeleted",
                 f"Private link service {doc['id']} has {len(active)} pending or approved private endpoint "
                 "connections; reject or delete them first.",
             )
