@@ -93,15 +93,34 @@ class ConnectionTarget(Protocol):
         ...
 
 
+def _approved(connection: EndpointConnection, description: str) -> dict[str, Any]:
+    """The connection body that approves it (the same for every target type)."""
+    return {
+        "name": connection.name,
+        "properties": {
+            "privateLinkServiceConnectionState": {
+                "status": "Approved",
+                "description": description,
+                "actionsRequired": "None",
+            }
+        },
+    }
+
+
 @dataclass
-class PrivateLinkServiceTarget:
-    """A Private Link Service: list with `list_private_endpoint_connections`, approve with the synchronous
-    `update_private_endpoint_connection` (a PUT of the connection's state; no LRO)."""
+class _TargetResource:
+    """Where a target's connections live: its network client, resource group and name (and full id)."""
 
     network: Any  # azure.mgmt.network.NetworkManagementClient
     resource_group: str
     name: str
     resource_id: str = ""
+
+
+@dataclass
+class PrivateLinkServiceTarget(_TargetResource):
+    """A Private Link Service: list with `list_private_endpoint_connections`, approve with the synchronous
+    `update_private_endpoint_connection` (a PUT of the connection's state; no LRO)."""
 
     def list_connections(self) -> list[EndpointConnection]:
         pages = self.network.private_link_services.list_private_endpoint_connections(
@@ -111,19 +130,7 @@ class PrivateLinkServiceTarget:
 
     def approve(self, connection: EndpointConnection, description: str) -> None:
         self.network.private_link_services.update_private_endpoint_connection(
-            self.resource_group,
-            self.name,
-            connection.name,
-            {
-                "name": connection.name,
-                "properties": {
-                    "privateLinkServiceConnectionState": {
-                        "status": "Approved",
-                        "description": description,
-                        "actionsRequired": "None",
-                    }
-                },
-            },
+            self.resource_group, self.name, connection.name, _approved(connection, description)
         )
 
     def remove(self, connection: EndpointConnection) -> None:
@@ -133,16 +140,11 @@ class PrivateLinkServiceTarget:
 
 
 @dataclass
-class ApplicationGatewayTarget:
+class ApplicationGatewayTarget(_TargetResource):
     """An Application Gateway's private link configuration: list with
     `application_gateway_private_endpoint_connections.list`, approve with its `begin_update` (an LRO,
     unlike the PLS call; azure-api.md section 3), started without polling: the reconciler reads the
     result on its next pass (the rule's `connection_state`, the gateway's `provisioningState`)."""
-
-    network: Any  # azure.mgmt.network.NetworkManagementClient
-    resource_group: str
-    name: str
-    resource_id: str = ""
 
     def list_connections(self) -> list[EndpointConnection]:
         pages = self.network.application_gateway_private_endpoint_connections.list(
@@ -155,16 +157,7 @@ class ApplicationGatewayTarget:
             self.resource_group,
             self.name,
             connection.name,
-            {
-                "name": connection.name,
-                "properties": {
-                    "privateLinkServiceConnectionState": {
-                        "status": "Approved",
-                        "description": description,
-                        "actionsRequired": "None",
-                    }
-                },
-            },
+            _approved(connection, description),
             polling=False,
         )
 
