@@ -42,12 +42,9 @@ from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransi
 from transit_operator.plan import ids, naming
 from transit_operator.plan.confluent import healthy_endpoint_ips, owner_of_object
 from transit_operator.plan.model import AzureResource, Plan
-from transit_operator.plan.ncc import (
-    build_databricks_actions,
-    build_private_endpoint_rule_body,
-    derive_domain_names,
-)
+from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
 from transit_operator.plan.ownership import Owner, build_ownership_tags
+from transit_operator.plan.transit import KIND, build_transit_plan, endpoint_waiting
 
 __all__ = [
     "APPLICATION_GATEWAYS",
@@ -70,7 +67,6 @@ __all__ = [
     "public_ip_id",
 ]
 
-KIND = "ServerlessTransit"
 APPLICATION_GATEWAYS = "Microsoft.Network/applicationGateways"
 PUBLIC_IP_ADDRESSES = "Microsoft.Network/publicIPAddresses"
 
@@ -363,22 +359,6 @@ def build_appgw_rule_body(gateway_id: str, domain_names: list[str]) -> dict[str,
     return body
 
 
-def _waiting(sxt: ServerlessTransit, owner: Owner, cpl: ConfluentPrivateLink | None) -> list[str]:
-    key = f"ConfluentPrivateLink {owner.namespace}/{sxt.spec.confluent_private_link_ref.name}"
-    if cpl is None:
-        return [f"the backend pool and the NCC private endpoint rule wait for {key} (not found)"]
-    healthy = healthy_endpoint_ips(cpl.status)
-    missing = sorted(z.name for z in cpl.spec.confluent.zones if z.name not in healthy)
-    if not missing:
-        return []
-    which = ", ".join(missing)
-    if len(missing) == len(cpl.spec.confluent.zones):
-        what = "the backend pool is empty (every Kafka connection is refused)"
-    else:
-        what = f"the backend pool leaves out zones {which}"
-    return [f"{what}: waiting for Approved endpoint IPs of zones {which} in the status of {key}"]
-
-
 def build_appgw_transit_plan(
     sxt: ServerlessTransit, *, cpl: ConfluentPrivateLink | None, uid: str | None
 ) -> Plan:
@@ -396,19 +376,13 @@ def build_appgw_transit_plan(
     if cpl is not None:
         domain_names = derive_domain_names(cpl.spec.confluent, spec.databricks.extra_domain_names)
         rule = build_appgw_rule_body(gateway.id, domain_names)
-    ncc_status = sxt.status.ncc if sxt.status else None
-    databricks = build_databricks_actions(
-        spec.databricks,
-        default_region=spec.azure.location,
-        rule=rule,
-        ncc_id=ncc_status.id if ncc_status else None,
+    waiting = endpoint_waiting(
+        sxt,
+        owner,
+        cpl,
+        needs="the backend pool",
+        empty="the backend pool is empty (every Kafka connection is refused)",
+        leaves_out="the backend pool leaves out zones",
     )
-    return Plan(
-        kind=KIND,
-        namespace=owner.namespace,
-        name=owner.name,
-        azure=[build_public_ip(spec, owner=owner), build_appgw_nsg(spec, owner=owner), gateway],
-        databricks=databricks,
-        files={},
-        waiting=_waiting(sxt, owner, cpl),
-    )
+    azure = [build_public_ip(spec, owner=owner), build_appgw_nsg(spec, owner=owner), gateway]
+    return build_transit_plan(sxt, owner, azure=azure, rule=rule, files={}, waiting=waiting)

@@ -35,12 +35,9 @@ from transit_operator.plan.haproxy_config import (
     render_haproxy_config,
 )
 from transit_operator.plan.model import AzureResource, Plan
-from transit_operator.plan.ncc import (
-    build_databricks_actions,
-    build_private_endpoint_rule_body,
-    derive_domain_names,
-)
+from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
 from transit_operator.plan.ownership import Owner, build_ownership_tags
+from transit_operator.plan.transit import KIND, build_transit_plan, endpoint_waiting
 
 __all__ = [
     "APPLY_SCRIPT_FILE",
@@ -58,7 +55,6 @@ __all__ = [
     "transit_ids",
 ]
 
-KIND = "ServerlessTransit"
 HAPROXY_CFG_FILE = "haproxy.cfg"
 CLOUD_INIT_FILE = "cloud-init.yaml"
 APPLY_SCRIPT_FILE = "apply-haproxy.sh"
@@ -373,10 +369,6 @@ def build_haproxy_files(spec: ServerlessTransitSpec, cpl: ConfluentPrivateLink) 
     }
 
 
-def _cpl_key(sxt: ServerlessTransit, owner: Owner) -> str:
-    return f"ConfluentPrivateLink {owner.namespace}/{sxt.spec.confluent_private_link_ref.name}"
-
-
 def build_haproxy_transit_plan(
     sxt: ServerlessTransit, *, cpl: ConfluentPrivateLink | None, uid: str | None
 ) -> Plan:
@@ -391,50 +383,26 @@ def build_haproxy_transit_plan(
     if spec.option != "haproxy":
         raise ValueError(f"option is {spec.option!r}, not 'haproxy'")
     tid = transit_ids(spec, owner)
-    waiting: list[str] = []
     files: dict[str, str] = {}
     cloud_init: str | None = None
     rule: dict[str, Any] | None = None
-    if cpl is None:
-        waiting.append(
-            f"haproxy.cfg, the VMSS customData and the NCC private endpoint rule wait for {_cpl_key(sxt, owner)}"
-            " (not found)"
-        )
-    else:
+    if cpl is not None:
         files = build_haproxy_files(spec, cpl)
         cloud_init = files[CLOUD_INIT_FILE]
         domains = derive_domain_names(cpl.spec.confluent, spec.databricks.extra_domain_names)
         rule = build_private_endpoint_rule_body(tid.private_link_service, domain_names=domains)
-        ips = healthy_endpoint_ips(cpl.status)
-        missing = sorted(z.name for z in cpl.spec.confluent.zones if z.name not in ips)
-        if missing:
-            which = ", ".join(missing)
-            if len(missing) == len(cpl.spec.confluent.zones):
-                what = "haproxy.cfg has no servers yet (every Kafka connection is refused)"
-            else:
-                what = "haproxy.cfg leaves out zones " + which
-            waiting.append(
-                f"{what}: waiting for Approved endpoint IPs of zones {which} in the status of {_cpl_key(sxt, owner)}"
-            )
     azure = [
         build_nsg(spec, owner=owner),
         build_load_balancer(spec, owner=owner),
         build_private_link_service(spec, owner=owner),
         build_vmss(spec, owner=owner, cloud_init=cloud_init),
     ]
-    ncc_status = sxt.status.ncc if sxt.status else None
-    databricks = build_databricks_actions(
-        spec.databricks,
-        default_region=spec.azure.location,
-        rule=rule,
-        ncc_id=ncc_status.id if ncc_status else None,
+    waiting = endpoint_waiting(
+        sxt,
+        owner,
+        cpl,
+        needs="haproxy.cfg, the VMSS customData",
+        empty="haproxy.cfg has no servers yet (every Kafka connection is refused)",
+        leaves_out="haproxy.cfg leaves out zones",
     )
-    return Plan(
-        kind=KIND,
-        namespace=owner.namespace,
-        name=owner.name,
-        azure=azure,
-        databricks=databricks,
-        files=files,
-        waiting=waiting,
-    )
+    return build_transit_plan(sxt, owner, azure=azure, rule=rule, files=files, waiting=waiting)

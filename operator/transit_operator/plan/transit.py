@@ -1,0 +1,79 @@
+"""What the plans of every ServerlessTransit option share: the Databricks actions around the option's own
+ARM objects, and the `waiting` sentences about the referenced ConfluentPrivateLink.
+
+An option's builder (`haproxy_transit`, `appgw_transit`) makes its ARM bodies and the NCC rule body (the
+rule's target is the option's private link resource), then hands them to `build_transit_plan`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.plan.confluent import healthy_endpoint_ips
+from transit_operator.plan.model import AzureResource, Plan
+from transit_operator.plan.ncc import build_databricks_actions
+from transit_operator.plan.ownership import Owner
+
+__all__ = ["KIND", "build_transit_plan", "cpl_key", "endpoint_waiting"]
+
+KIND = "ServerlessTransit"
+
+
+def cpl_key(sxt: ServerlessTransit, owner: Owner) -> str:
+    """`ConfluentPrivateLink <namespace>/<name>`: the referenced object, as messages name it."""
+    return f"ConfluentPrivateLink {owner.namespace}/{sxt.spec.confluent_private_link_ref.name}"
+
+
+def endpoint_waiting(
+    sxt: ServerlessTransit,
+    owner: Owner,
+    cpl: ConfluentPrivateLink | None,
+    *,
+    needs: str,
+    empty: str,
+    leaves_out: str,
+) -> list[str]:
+    """The `waiting` sentence about the ConfluentPrivateLink, if any: not found, or zones without an
+    Approved endpoint IP. `needs`: what waits for it besides the NCC rule; `empty` / `leaves_out`: what
+    no healthy zone at all / some zones missing mean for the option's proxy."""
+    key = cpl_key(sxt, owner)
+    if cpl is None:
+        return [f"{needs} and the NCC private endpoint rule wait for {key} (not found)"]
+    healthy = healthy_endpoint_ips(cpl.status)
+    missing = sorted(z.name for z in cpl.spec.confluent.zones if z.name not in healthy)
+    if not missing:
+        return []
+    which = ", ".join(missing)
+    what = empty if len(missing) == len(cpl.spec.confluent.zones) else f"{leaves_out} {which}"
+    return [f"{what}: waiting for Approved endpoint IPs of zones {which} in the status of {key}"]
+
+
+def build_transit_plan(
+    sxt: ServerlessTransit,
+    owner: Owner,
+    *,
+    azure: list[AzureResource],
+    rule: dict[str, Any] | None,
+    files: dict[str, str],
+    waiting: list[str],
+) -> Plan:
+    """The option's ARM objects (dependencies first) and files, with the Databricks actions: the NCC (when
+    created by name), `rule` (None: it waits for the ConfluentPrivateLink) and the workspace bindings."""
+    spec = sxt.spec
+    ncc_status = sxt.status.ncc if sxt.status else None
+    databricks = build_databricks_actions(
+        spec.databricks,
+        default_region=spec.azure.location,
+        rule=rule,
+        ncc_id=ncc_status.id if ncc_status else None,
+    )
+    return Plan(
+        kind=KIND,
+        namespace=owner.namespace,
+        name=owner.name,
+        azure=azure,
+        databricks=databricks,
+        files=files,
+        waiting=waiting,
+    )
