@@ -1,12 +1,28 @@
-"""ServerlessTransit: validate, wait for the ConfluentPrivateLink, dispatch on `spec.option`.
+"""ServerlessTransit: one level-based pass for every `spec.option`; the option supplies only what differs.
 
     reconcile(body, cpl, ctx) -> Outcome     `cpl` is the referenced ConfluentPrivateLink as a dict (the
                                              runtime's index lookup), or None when it does not exist
     finalize(body, ctx) -> Outcome
 
-What is option-independent lives here and in `reconcile.ncc` (NCC, rule, approval, bindings) and
-`reconcile.transit_common` (status assembly); each option is one module with `reconcile(TransitInput)` and
-`finalize(TransitInput)`, registered in `OPTIONS`.
+One pass, never waiting on a long-running operation:
+
+    1. validate the body; wait for the ConfluentPrivateLink to be Ready (its endpoint IPs are the backends)
+    2. the option's plan (pure) and the Databricks preflight (`reconcile.ncc`, reads only: credentials,
+       workspaces, NCC): nothing is written anywhere before both pass; a region mismatch stops here
+    3. the option's Azure resources, dependencies first (`OptionPass.ensure_resources`) -> the private link
+       target of the NCC rule
+    4. Databricks (`reconcile.ncc`): NCC, the rule to that target, approval of exactly the rule's connection
+       (read from the option's GET of step 3: no extra call), workspace bindings
+    5. the option's finish (`OptionPass.finish`: haproxy pushes its config to the instances)
+    6. status + conditions: Ready only when the option's resources are provisioned, the rule is ESTABLISHED
+       and the option reports itself complete
+
+`finalize`: `Orphan` removes our ownership tags from the option's resources and leaves Databricks as it is;
+`Delete` removes the NCC rule first, then the option's resources (`TransitOption.delete`, each layer once
+the one above is gone), then the NCC if we created it and nothing else uses it.
+
+To add an option: one module with an `OPTION: TransitOption` (`reconcile.transit_common`), one line in
+`OPTIONS`.
 
 An invalid body is `Stalled` with reason `InvalidSpec` and the camelCase field path; nothing is read or
 written in the cloud. A ConfluentPrivateLink that is missing, invalid or not Ready is waited for
@@ -15,28 +31,41 @@ written in the cloud. A ConfluentPrivateLink that is missing, invalid or not Rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
+from transit_operator.cloud.errors import classify
 from transit_operator.plan.confluent import owner_of_object
+from transit_operator.plan.ncc import derive_domain_names
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile import transit_appgw, transit_haproxy
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Outcome
-from transit_operator.reconcile.transit_common import Clock, TransitInput, field_path, outcome_with, utcnow
+from transit_operator.reconcile.ownership import OwnedBy
+from transit_operator.reconcile.transit_common import (
+    Clock,
+    Teardown,
+    TransitInput,
+    TransitOption,
+    TransitPass,
+    error_events,
+    field_path,
+    outcome_with,
+    utcnow,
+)
 
 __all__ = ["OPTIONS", "finalize", "reconcile"]
 
-OptionHandler = Callable[[TransitInput], Outcome]
-
-# spec.option -> (reconcile, finalize). One line per option.
-OPTIONS: dict[str, tuple[OptionHandler, OptionHandler]] = {
-    "haproxy": (transit_haproxy.reconcile, transit_haproxy.finalize),
-    "applicationGateway": (transit_appgw.reconcile, transit_appgw.finalize),
+# spec.option -> what the option does differently. One line per option.
+OPTIONS: dict[str, TransitOption] = {
+    "haproxy": transit_haproxy.OPTION,
+    "applicationGateway": transit_appgw.OPTION,
 }
 
 # While the ConfluentPrivateLink is missing or not Ready: look again this often (its own changes also
@@ -96,8 +125,8 @@ def reconcile(
             events=[Event("Warning", Reason.INVALID_SPEC, sxt)],
         )
     owner = owner_of_object(sxt, uid=(body.get("metadata") or {}).get("uid"))
-    handlers = OPTIONS.get(sxt.spec.option)
-    if handlers is None:
+    option = OPTIONS.get(sxt.spec.option)
+    if option is None:
         message = f"spec.option: {sxt.spec.option!r} is not supported by this operator build"
         return outcome_with(
             _bare_input(body, ctx, clock), cond.stalled(Reason.INVALID_SPEC, message, generation)
@@ -109,7 +138,9 @@ def reconcile(
             cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, f"waiting: {ready}", generation),
             requeue_after=DEPENDENCY_REQUEUE,
         )
-    return handlers[0](TransitInput(body=body, sxt=sxt, owner=owner, cpl=ready, ctx=ctx, clock=clock))
+    return _reconcile_option(
+        option, TransitInput(body=body, sxt=sxt, owner=owner, cpl=ready, ctx=ctx, clock=clock)
+    )
 
 
 def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) -> Outcome:
@@ -125,7 +156,165 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
             events=[Event("Warning", "NothingReleased", f"invalid spec ({sxt}): cloud resources left as is")],
         )
     owner = owner_of_object(sxt, uid=(body.get("metadata") or {}).get("uid"))
-    handlers = OPTIONS.get(sxt.spec.option)
-    if handlers is None:
+    option = OPTIONS.get(sxt.spec.option)
+    if option is None:
         return Outcome(status=dict(body.get("status") or {}), done=True)
-    return handlers[1](TransitInput(body=body, sxt=sxt, owner=owner, cpl=None, ctx=ctx, clock=clock))
+    return _finalize_option(
+        option, TransitInput(body=body, sxt=sxt, owner=owner, cpl=None, ctx=ctx, clock=clock)
+    )
+
+
+# --- one pass of an option ----------------------------------------------------------------------------------
+
+
+def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
+    spec, ctx, owner = inp.sxt.spec, inp.ctx, inp.owner
+    assert inp.cpl is not None
+    generation = inp.generation
+    previous_conditions = inp.previous.get("conditions") or []
+    run = TransitPass()
+
+    # 2. plan (pure) and the Databricks preflight (reads only): nothing is written before both pass.
+    try:
+        part = option.start(inp)
+        domain_names = derive_domain_names(inp.cpl.spec.confluent, spec.databricks.extra_domain_names)
+    except ValueError as exc:
+        message = f"spec: {exc}"
+        return outcome_with(
+            inp,
+            cond.stalled(Reason.INVALID_SPEC, message, generation),
+            events=[Event("Warning", "InvalidSpec", message)],
+        )
+    try:
+        pre = dbx.preflight(spec, owner.namespace, ctx, inp.previous_ncc)
+    except dbx.DatabricksProblem as problem:
+        new = (
+            cond.reconciling(problem.reason, problem.message, generation)
+            if problem.retry_after is not None
+            else cond.stalled(problem.reason, problem.message, generation)
+        )
+        return outcome_with(
+            inp, new, events=error_events(previous_conditions, new), requeue_after=problem.retry_after
+        )
+    except Exception as exc:
+        run.fail("Databricks account", exc)
+        summary, requeue = run.summary(generation, inp.soon, "")
+        return outcome_with(
+            inp, summary, events=error_events(previous_conditions, summary), requeue_after=requeue
+        )
+
+    # 3. the option's Azure resources -> the target of the NCC rule.
+    target = part.ensure_resources(run)
+
+    # 4. Databricks: NCC, rule to the target, approval of exactly its connection, bindings.
+    ncc_status: dict[str, Any] = dict(inp.previous.get("ncc") or {})
+    established = False
+    try:
+        dpass = dbx.reconcile_databricks(spec, pre, target, domain_names=domain_names)
+        ncc_status = dpass.ncc
+        established = dpass.established
+        run.writes += dpass.writes
+        run.events += dpass.events
+        if dpass.problem is not None:
+            run.stalled.append((dpass.problem.reason, dpass.problem.message))
+        elif dpass.waiting is not None:
+            reason = Reason.WAITING_FOR_APPROVAL if target.ready else Reason.PROVISIONING
+            run.wait(reason, dpass.waiting, dpass.requeue_after or inp.soon)
+    except Exception as exc:
+        run.fail("Databricks NCC", exc)
+
+    # 5. what the option does after the Databricks side.
+    report = part.finish(run)
+
+    # 6. status and conditions.
+    fields: dict[str, Any] = {
+        "privateLinkResourceId": target.resource_id,
+        "privateLinkGroupId": target.group_id,
+        "backendIps": report.backend_ips,
+        "ncc": ncc_status,
+        **report.fields,
+    }
+    summary, requeue = run.summary(generation, inp.soon, report.ready_message)
+    if summary[0]["status"] == "True" and not (established and report.complete):  # belt and braces
+        summary = cond.reconciling(Reason.PROVISIONING, "not every part is ready yet", generation)
+        requeue = inp.soon
+    if report.requeue_floor is not None:
+        requeue = max(requeue or 0.0, report.requeue_floor)
+    rule_message = (
+        f"NCC rule {ncc_status.get('ruleId') or '-'}: {ncc_status.get('connectionState') or 'not created'}"
+    )
+    rule_established = cond.domain(
+        cond.NCC_RULE_ESTABLISHED,
+        established,
+        Reason.APPROVED if established else Reason.WAITING_FOR_APPROVAL,
+        rule_message,
+        generation,
+    )
+    events = run.events + error_events(previous_conditions, summary)
+    return outcome_with(
+        inp,
+        [*summary, rule_established, *report.conditions],
+        fields=fields,
+        events=events,
+        requeue_after=requeue,
+    )
+
+
+def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
+    spec, owner = inp.sxt.spec, inp.owner
+    generation = inp.generation
+    arm = Arm(inp.ctx)
+    rule = OwnedBy(owner)
+    events: list[Event] = []
+    try:
+        if spec.deletion_policy == "Orphan":
+            released = sum(arm.release(rid, rule) == "Released" for rid in option.owned_ids(spec, owner))
+            if released:
+                events.append(
+                    Event("Normal", "Released", f"removed ownership tags from {released} resource(s)")
+                )
+            new = cond.reconciling(
+                Reason.DELETING, "Orphan: cloud resources released, Databricks left as is", generation
+            )
+            return outcome_with(inp, new, events=events, done=True)
+        done = _delete_all(option, inp, arm, rule, events)
+    except Exception as exc:
+        classified = classify(exc)
+        message = f"deleting: {classified.code}: {classified.message}"
+        new = (
+            cond.reconciling(Reason.TRANSIENT_ERROR, message, generation)
+            if classified.retryable
+            else cond.stalled(Reason.CLOUD_ERROR, message, generation)
+        )
+        delay = classified.delay if classified.retryable and classified.delay else inp.soon * 5
+        return outcome_with(
+            inp, new, events=[*events, Event("Warning", new[0]["reason"], message)], requeue_after=delay
+        )
+    message = "cloud resources deleted" if done else "Delete: waiting for deletions to finish"
+    return outcome_with(
+        inp,
+        cond.reconciling(Reason.DELETING, message, generation),
+        events=events,
+        requeue_after=None if done else inp.soon,
+        done=done,
+    )
+
+
+def _delete_all(
+    option: TransitOption, inp: TransitInput, arm: Arm, rule: OwnedBy, events: list[Event]
+) -> bool:
+    """NCC rule -> the option's resources -> NCC; each layer once the one above is gone."""
+    spec, owner = inp.sxt.spec, inp.owner
+    target_id = option.private_link_id(spec, owner)
+    # The rule first: its endpoint's connection keeps the target from being deleted.
+    removal = dbx.finalize_databricks(
+        spec, owner.namespace, inp.ctx, inp.previous_ncc, resource_id=target_id, delete_ncc=False
+    )
+    events += removal.events
+    if not option.delete(Teardown(inp, arm, rule, removal.endpoint_name, events)):
+        return False
+    last = dbx.finalize_databricks(
+        spec, owner.namespace, inp.ctx, inp.previous_ncc, resource_id=target_id, delete_ncc=True
+    )
+    events += last.events
+    return True

@@ -1,37 +1,36 @@
 """ServerlessTransit option `applicationGateway`: App Gateway v2 as an L4 proxy with its own Private Link.
 
-One pass (`reconcile`), level-based, never waiting on a long-running operation:
+What this option adds to the ServerlessTransit pass (`reconcile.transit`), as its `OPTION`:
 
-    1. Databricks preflight (reads only, `reconcile.ncc`): credentials, workspaces, NCC; a region
-       mismatch stops here, before anything is created anywhere
-    2. ARM, dependencies first: the public IP and the gateway subnet's NSG (one GET each, a PUT only on a
-       difference), the NSG's association with the gateway subnet (one GET; a subnet PUT only when unset),
-       then the Application Gateway (one GET; one full PUT on a difference). The PUT is started with
-       `polling=False`: App Gateway takes ~20 minutes in Azure, so the pass returns `requeue_after` and a
-       later one reads `provisioningState` (Updating: nothing to do; Succeeded: go on). An endpoint IP change
-       is a change of the backend pool only: exactly one gateway PUT.
-    3. Databricks (`reconcile.ncc`): NCC, the rule to the gateway's id with `group_id` = the private
-       frontend's name, approval of exactly that rule's connection on the gateway (`begin_update`, an LRO,
-       not awaited; the connections come from the gateway GET of step 2: no extra call), workspace bindings
-    4. status + conditions: Ready only when the gateway is provisioned and in sync and the rule is
-       ESTABLISHED; `backendIps` are the ones the gateway really has
+    ensure_resources  ARM, dependencies first: the public IP and the gateway subnet's NSG (one GET each, a
+                      PUT only on a difference), the NSG's association with the gateway subnet (one GET; a
+                      subnet PUT only when unset), then the Application Gateway (one GET; one full PUT on a
+                      difference). The PUT is started with `polling=False`: App Gateway takes ~20 minutes in
+                      Azure, so the pass returns `requeue_after` and a later one reads `provisioningState`
+                      (Updating: nothing to do; Succeeded: go on). An endpoint IP change is a change of the
+                      backend pool only: exactly one gateway PUT. The NCC rule's target is the gateway's id
+                      with `group_id` = the private frontend's name; its connections are approved with
+                      `begin_update` (an LRO, not awaited) and come from the gateway GET: no extra call
+    finish            `backendIps` are the ones the gateway really has; an empty pool is waited for
 
-`finalize`: `Delete` removes the NCC rule, then the gateway (its private endpoint connections go with it:
-no separate connection removal, which would be one more ~20-minute gateway update), then - once the
-gateway is gone - detaches our NSG from the subnet and deletes the NSG and the public IP, then the NCC if we
-created it and nothing else uses it. `Orphan` only removes our ownership tags and leaves Databricks and
-the subnet association as they are. Objects not tagged as ours are never deleted.
+`delete` (after the NCC rule): the gateway (its private endpoint connections go with it: no separate
+connection removal, which would be one more ~20-minute gateway update), then - once the gateway is gone -
+detaches our NSG from the subnet and deletes the NSG and the public IP. `Orphan` releases the gateway, the
+NSG and the public IP, and leaves the subnet association as it is. Objects not tagged as ours are never
+deleted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from transit_operator.cloud.approval import ApplicationGatewayTarget, connection_from_rest
-from transit_operator.cloud.arm import Arm, DeleteResult, EnsureResult
+from transit_operator.api.v1alpha1 import ServerlessTransitSpec
+from transit_operator.cloud.approval import ApplicationGatewayTarget
+from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import Classified, CloudError, classify
+from transit_operator.cloud.errors import Classified, CloudError
 from transit_operator.plan.appgw_transit import (
     APPLICATION_GATEWAYS,
     BACKEND_POOL_NAME,
@@ -43,15 +42,24 @@ from transit_operator.plan.appgw_transit import (
     public_ip_id,
 )
 from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, parse_resource_id, same_id
-from transit_operator.plan.ncc import derive_domain_names
-from transit_operator.reconcile import conditions as cond
+from transit_operator.plan.model import Plan
+from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
-from transit_operator.reconcile.transit_common import TransitInput, TransitPass, error_events, outcome_with
+from transit_operator.reconcile.transit_common import (
+    OptionReport,
+    Teardown,
+    TransitInput,
+    TransitOption,
+    TransitPass,
+    connections_on,
+    private_link_target,
+    provisioned,
+)
 
-__all__ = ["GATEWAY_POLL_FACTOR", "finalize", "reconcile"]
+__all__ = ["GATEWAY_POLL_FACTOR", "OPTION"]
 
 # Polls of a gateway LRO are spaced wider than other resources': it takes ~20 minutes (transit.md rule 9)
 # and every GET counts against the Network read budget (rule 13).
@@ -69,14 +77,6 @@ _SUBNET_READ_ONLY = (
 )
 
 
-def _provisioned(result: EnsureResult | None) -> bool:
-    return (
-        result is not None
-        and not result.in_flight
-        and (result.provisioning_state or "").lower() == "succeeded"
-    )
-
-
 def _pool_ips(gateway: Mapping[str, Any] | None) -> list[str]:
     """The IPs the gateway forwards to, as Azure reports them (not as we wish them)."""
     props = (gateway or {}).get("properties") or {}
@@ -90,161 +90,92 @@ def _pool_ips(gateway: Mapping[str, Any] | None) -> list[str]:
 # --- reconcile ----------------------------------------------------------------------------------------------
 
 
-def reconcile(inp: TransitInput) -> Outcome:
-    sxt, ctx, owner = inp.sxt, inp.ctx, inp.owner
-    spec = sxt.spec
-    assert spec.application_gateway is not None and inp.cpl is not None
-    generation = inp.generation
-    previous = inp.previous
-    run = TransitPass()
+def _start(inp: TransitInput) -> _GatewayPass:
+    assert inp.sxt.spec.application_gateway is not None and inp.cpl is not None
+    return _GatewayPass(inp, build_appgw_transit_plan(inp.sxt, cpl=inp.cpl, uid=inp.owner.uid))
 
-    # 1. plan (pure) and the Databricks preflight (reads only): nothing is written before both pass.
-    try:
-        plan = build_appgw_transit_plan(sxt, cpl=inp.cpl, uid=owner.uid)
-        domain_names = derive_domain_names(inp.cpl.spec.confluent, spec.databricks.extra_domain_names)
-    except ValueError as exc:
-        message = f"spec: {exc}"
-        return outcome_with(
-            inp,
-            cond.stalled(Reason.INVALID_SPEC, message, generation),
-            events=[Event("Warning", "InvalidSpec", message)],
-        )
-    try:
-        pre = dbx.preflight(spec, owner.namespace, ctx, inp.previous_ncc)
-    except dbx.DatabricksProblem as problem:
-        new = (
-            cond.reconciling(problem.reason, problem.message, generation)
-            if problem.retry_after is not None
-            else cond.stalled(problem.reason, problem.message, generation)
-        )
-        return outcome_with(
-            inp,
-            new,
-            events=error_events(previous.get("conditions") or [], new),
-            requeue_after=problem.retry_after,
-        )
-    except Exception as exc:
-        run.fail("Databricks account", exc)
-        summary, requeue = run.summary(generation, inp.soon, "")
-        return outcome_with(
-            inp,
-            summary,
-            events=error_events(previous.get("conditions") or [], summary),
-            requeue_after=requeue,
-        )
 
-    # 2. ARM: what the gateway references must exist first (Azure refuses references to missing ones).
-    arm = Arm(ctx)
-    rule = OwnedBy(owner)
-    public_ip = plan.resources_of_type(PUBLIC_IP_ADDRESSES)[0]
-    nsg = plan.resources_of_type(NETWORK_SECURITY_GROUPS)[0]
-    gateway = plan.resources_of_type(APPLICATION_GATEWAYS)[0]
-    prerequisites_ok = True
-    for resource, what in (
-        (public_ip, f"public IP {public_ip.name}"),
-        (nsg, f"network security group {nsg.name}"),
-    ):
-        try:
-            result = arm.ensure(resource, rule)
-        except Exception as exc:
-            run.fail(what, exc)
-            prerequisites_ok = False
-            continue
-        run.note(what, result)
-        prerequisites_ok = prerequisites_ok and _provisioned(result)
-    if prerequisites_ok:
-        prerequisites_ok = _ensure_subnet_nsg(ctx, arm, spec.network.frontend_subnet_id, nsg.id, run)
-    gateway_what = f"application gateway {gateway.name}"
+@dataclass
+class _GatewayPass:
+    """This option's part of one pass: public IP, NSG (+ subnet association), then the gateway."""
+
+    inp: TransitInput
+    plan: Plan
     gateway_result: EnsureResult | None = None
     observed_gateway: dict[str, Any] | None = None
-    if prerequisites_ok:
-        try:
-            gateway_result = arm.ensure(gateway, rule)
-            observed_gateway = gateway_result.observed
-            run.note(gateway_what, gateway_result)
-            failed = (gateway_result.provisioning_state or "").lower() == "failed"
-            if failed and not gateway_result.wrote:
-                run.stalled.append((Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed"))
-        except Exception as exc:
-            run.fail(gateway_what, exc)
-    else:
-        run.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", inp.soon)
-        try:
-            observed_gateway = arm.observe(gateway.id)
-        except CloudError:
-            observed_gateway = None
+    gateway_what: str = ""
 
-    # 3. Databricks: NCC, rule to the gateway (group id = the private frontend), approval, bindings.
-    gw = parse_resource_id(gateway.id)
-    connections = ((observed_gateway or {}).get("properties") or {}).get("privateEndpointConnections")
-    target = dbx.PrivateLinkTarget(
-        resource_id=gateway.id,
-        group_id=PRIVATE_FRONTEND_NAME,
-        connections=ApplicationGatewayTarget(
-            ctx.network(gw.subscription_id), gw.resource_group, gw.name, gateway.id
-        ),
-        ready=_provisioned(gateway_result),
-        observed_connections=[connection_from_rest(c) for c in connections or []]
-        if gateway_result is not None and not gateway_result.wrote
-        else None,
-    )
-    ncc_status: dict[str, Any] = dict(previous.get("ncc") or {})
-    established = False
-    try:
-        dpass = dbx.reconcile_databricks(spec, pre, target, domain_names=domain_names)
-        ncc_status = dpass.ncc
-        established = dpass.established
-        run.writes += dpass.writes
-        run.events += dpass.events
-        if dpass.problem is not None:
-            run.stalled.append((dpass.problem.reason, dpass.problem.message))
-        elif dpass.waiting is not None:
-            reason = Reason.WAITING_FOR_APPROVAL if target.ready else Reason.PROVISIONING
-            run.wait(reason, dpass.waiting, dpass.requeue_after or inp.soon)
-    except Exception as exc:
-        run.fail("Databricks NCC", exc)
+    def ensure_resources(self, run: TransitPass) -> dbx.PrivateLinkTarget:
+        # What the gateway references must exist first (Azure refuses references to missing ones).
+        inp, plan = self.inp, self.plan
+        ctx = inp.ctx
+        arm = Arm(ctx)
+        rule = OwnedBy(inp.owner)
+        public_ip = plan.resources_of_type(PUBLIC_IP_ADDRESSES)[0]
+        nsg = plan.resources_of_type(NETWORK_SECURITY_GROUPS)[0]
+        gateway = plan.resources_of_type(APPLICATION_GATEWAYS)[0]
+        prerequisites_ok = True
+        for resource, what in (
+            (public_ip, f"public IP {public_ip.name}"),
+            (nsg, f"network security group {nsg.name}"),
+        ):
+            try:
+                result = arm.ensure(resource, rule)
+            except Exception as exc:
+                run.fail(what, exc)
+                prerequisites_ok = False
+                continue
+            run.note(what, result)
+            prerequisites_ok = prerequisites_ok and provisioned(result)
+        if prerequisites_ok:
+            prerequisites_ok = _ensure_subnet_nsg(
+                ctx, arm, inp.sxt.spec.network.frontend_subnet_id, nsg.id, run
+            )
+        self.gateway_what = gateway_what = f"application gateway {gateway.name}"
+        if prerequisites_ok:
+            try:
+                self.gateway_result = result = arm.ensure(gateway, rule)
+                self.observed_gateway = result.observed
+                run.note(gateway_what, result)
+                failed = (result.provisioning_state or "").lower() == "failed"
+                if failed and not result.wrote:
+                    run.stalled.append(
+                        (Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
+                    )
+            except Exception as exc:
+                run.fail(gateway_what, exc)
+        else:
+            run.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", inp.soon)
+            try:
+                self.observed_gateway = arm.observe(gateway.id)
+            except CloudError:
+                self.observed_gateway = None
+        return private_link_target(
+            connections_on(ApplicationGatewayTarget, ctx, gateway.id),
+            PRIVATE_FRONTEND_NAME,
+            self.gateway_result,
+        )
 
-    # 4. status and conditions.
-    backend_ips = _pool_ips(observed_gateway)
-    if not backend_ips and _provisioned(gateway_result):
-        run.wait(
-            Reason.WAITING_FOR_DEPENDENCY,
-            "the backend pool is empty: no Approved endpoint IP in the ConfluentPrivateLink yet",
-            inp.soon * 2,
+    def finish(self, run: TransitPass) -> OptionReport:
+        soon = self.inp.soon
+        backend_ips = _pool_ips(self.observed_gateway)
+        if not backend_ips and provisioned(self.gateway_result):
+            run.wait(
+                Reason.WAITING_FOR_DEPENDENCY,
+                "the backend pool is empty: no Approved endpoint IP in the ConfluentPrivateLink yet",
+                soon * 2,
+            )
+        # Only the gateway is in flight: its update takes ~20 minutes, poll it less often.
+        gateway_only = run.in_flight == [self.gateway_what]
+        slow = self.gateway_result is not None and self.gateway_result.in_flight and gateway_only
+        return OptionReport(
+            backend_ips=backend_ips,
+            ready_message=(
+                f"gateway provisioned with {len(backend_ips)} backend(s); NCC rule ESTABLISHED (group id "
+                f"{PRIVATE_FRONTEND_NAME})"
+            ),
+            requeue_floor=soon * GATEWAY_POLL_FACTOR if slow else None,
         )
-    fields: dict[str, Any] = {
-        "privateLinkResourceId": gateway.id,
-        "privateLinkGroupId": PRIVATE_FRONTEND_NAME,
-        "backendIps": backend_ips,
-        "ncc": ncc_status,
-    }
-    summary, requeue = run.summary(
-        generation,
-        inp.soon,
-        f"gateway provisioned with {len(backend_ips)} backend(s); NCC rule ESTABLISHED (group id "
-        f"{PRIVATE_FRONTEND_NAME})",
-    )
-    if summary[0]["status"] == "True" and not established:  # belt and braces
-        summary = cond.reconciling(Reason.PROVISIONING, "not every part is ready yet", generation)
-        requeue = inp.soon
-    if gateway_result is not None and gateway_result.in_flight and run.in_flight == [gateway_what]:
-        requeue = max(requeue or 0.0, inp.soon * GATEWAY_POLL_FACTOR)
-    rule_message = (
-        f"NCC rule {ncc_status.get('ruleId') or '-'}: {ncc_status.get('connectionState') or 'not created'}"
-    )
-    domain_conditions = [
-        cond.domain(
-            cond.NCC_RULE_ESTABLISHED,
-            established,
-            Reason.APPROVED if established else Reason.WAITING_FOR_APPROVAL,
-            rule_message,
-            generation,
-        )
-    ]
-    events = run.events + error_events(previous.get("conditions") or [], summary)
-    return outcome_with(
-        inp, [*summary, *domain_conditions], fields=fields, events=events, requeue_after=requeue
-    )
 
 
 # --- the gateway subnet's NSG -----------------------------------------------------------------------
@@ -324,88 +255,35 @@ def _put_subnet(
 # --- finalize -------------------------------------------------------------------------------------------
 
 
-def finalize(inp: TransitInput) -> Outcome:
-    sxt, ctx, owner = inp.sxt, inp.ctx, inp.owner
-    spec = sxt.spec
-    generation = inp.generation
-    arm = Arm(ctx)
-    rule = OwnedBy(owner)
-    events: list[Event] = []
-    try:
-        if spec.deletion_policy == "Orphan":
-            ids = (
-                application_gateway_id(spec, owner),
-                gateway_nsg_id(spec, owner),
-                public_ip_id(spec, owner),
-            )
-            released = sum(arm.release(rid, rule) == "Released" for rid in ids)
-            if released:
-                events.append(
-                    Event("Normal", "Released", f"removed ownership tags from {released} resource(s)")
-                )
-            new = cond.reconciling(
-                Reason.DELETING, "Orphan: cloud resources released, Databricks left as is", generation
-            )
-            return outcome_with(inp, new, events=events, done=True)
-        done = _delete_all(inp, arm, rule, events)
-    except Exception as exc:
-        classified = classify(exc)
-        message = f"deleting: {classified.code}: {classified.message}"
-        new = (
-            cond.reconciling(Reason.TRANSIENT_ERROR, message, generation)
-            if classified.retryable
-            else cond.stalled(Reason.CLOUD_ERROR, message, generation)
-        )
-        delay = classified.delay if classified.retryable and classified.delay else inp.soon * 5
-        return outcome_with(
-            inp, new, events=[*events, Event("Warning", new[0]["reason"], message)], requeue_after=delay
-        )
-    message = "cloud resources deleted" if done else "Delete: waiting for deletions to finish"
-    return outcome_with(
-        inp,
-        cond.reconciling(Reason.DELETING, message, generation),
-        events=events,
-        requeue_after=None if done else inp.soon,
-        done=done,
-    )
+def _owned_ids(spec: ServerlessTransitSpec, owner: Owner) -> list[str]:
+    return [application_gateway_id(spec, owner), gateway_nsg_id(spec, owner), public_ip_id(spec, owner)]
 
 
-def _delete_all(inp: TransitInput, arm: Arm, rule: OwnedBy, events: list[Event]) -> bool:
-    """NCC rule -> gateway -> NSG association -> NSG, public IP -> NCC; each layer once the one above is gone."""
+def _delete(teardown: Teardown) -> bool:
+    """Gateway -> NSG association -> NSG, public IP; each layer once the one above is gone."""
+    inp, arm = teardown.inp, teardown.arm
     spec, owner, ctx = inp.sxt.spec, inp.owner, inp.ctx
-    gw_id = application_gateway_id(spec, owner)
-    removal = dbx.finalize_databricks(
-        spec, owner.namespace, ctx, inp.previous_ncc, resource_id=gw_id, delete_ncc=False
-    )
-    events += removal.events
-
-    def gone(result: DeleteResult, what: str) -> bool:
-        if result.action == "NotOwned":
-            events.append(Event("Warning", "NotDeleted", f"{what} is not tagged as ours: left in place"))
-        return result.gone or result.action == "NotOwned"
-
-    if not gone(arm.delete(gw_id, rule), "application gateway"):
+    if not teardown.delete(application_gateway_id(spec, owner), "application gateway"):
         return False
     # An NSG still associated with a subnet cannot be deleted (InUseNetworkSecurityGroupCannotBeDeleted).
     nsg_id = gateway_nsg_id(spec, owner)
     nsg = arm.observe(nsg_id)
-    if nsg is not None and rule.is_ours(nsg.get("tags")):
+    if nsg is not None and teardown.rule.is_ours(nsg.get("tags")):
         subnet_id = spec.network.frontend_subnet_id
         subnet = arm.observe(subnet_id)
         attached = ((subnet or {}).get("properties") or {}).get("networkSecurityGroup") or {}
         if subnet is not None and attached.get("id") and same_id(attached["id"], nsg_id):
             run = TransitPass()
             _put_subnet(ctx, subnet_id, subnet, None, run, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
-            events.extend(run.events)
+            teardown.events.extend(run.events)
             if run.errors:
                 raise run.errors[0][1].as_error()
             return False
-    nsg_gone = gone(arm.delete(nsg_id, rule, observed=nsg), "network security group")
-    pip_gone = gone(arm.delete(public_ip_id(spec, owner), rule), "public IP")
-    if not (nsg_gone and pip_gone):
-        return False
-    last = dbx.finalize_databricks(
-        spec, owner.namespace, ctx, inp.previous_ncc, resource_id=gw_id, delete_ncc=True
-    )
-    events += last.events
-    return True
+    nsg_gone = teardown.delete(nsg_id, "network security group", observed=nsg)
+    pip_gone = teardown.delete(public_ip_id(spec, owner), "public IP")
+    return nsg_gone and pip_gone
+
+
+OPTION = TransitOption(
+    start=_start, private_link_id=application_gateway_id, owned_ids=_owned_ids, delete=_delete
+)

@@ -1,27 +1,62 @@
-"""What every ServerlessTransit option shares: the input of a pass, the pass's bookkeeping, and turning
-both into an `Outcome` (status + conditions + requeue).
+"""The seam between `reconcile.transit` (the one ServerlessTransit pass) and its options.
 
-An option module (`transit_haproxy`, `transit_appgw`) exposes
-`reconcile(inp: TransitInput) -> Outcome` and `finalize(inp: TransitInput) -> Outcome`; `reconcile.transit`
-validates the body, waits for the ConfluentPrivateLink and dispatches on `spec.option`.
+    TransitInput      one pass's validated input
+    TransitPass       what the pass saw and did; `summary()` turns it into Ready/Reconciling/Stalled + requeue
+    TransitOption     what an option provides; everything else is `reconcile.transit`'s:
+      start(inp)          build the option's plan (pure; ValueError: the spec cannot be planned), returning
+      -> OptionPass         the pass's option part:
+           ensure_resources(run)  its Azure resources, dependencies first -> the `PrivateLinkTarget` the
+                                  NCC rule points at (`private_link_target` builds it from the GET)
+           finish(run)            what comes after the Databricks side (haproxy: the config rollout)
+                                  -> `OptionReport` (backend IPs, status fields, domain conditions)
+      private_link_id     the rule's target id, from the spec alone (finalize)
+      owned_ids           our Azure resources, released in this order on `deletionPolicy: Orphan`
+      delete(teardown)    `Delete`: its Azure resources, once the NCC rule is gone; True when all are gone
+
+An option module (`transit_haproxy`, `transit_appgw`) exposes one `OPTION: TransitOption`, registered in
+`reconcile.transit.OPTIONS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, NccStatus, ServerlessTransit
+from transit_operator.api.v1alpha1 import (
+    ConfluentPrivateLink,
+    NccStatus,
+    ServerlessTransit,
+    ServerlessTransitSpec,
+)
+from transit_operator.cloud.approval import ConnectionTarget, connection_from_rest
+from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import OwnershipConflict
+from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import MAX_RETRY_DELAY, Clock, PassRecord, field_path, utcnow
 
-__all__ = ["Clock", "TransitInput", "TransitPass", "field_path", "outcome_with", "utcnow"]
+__all__ = [
+    "Clock",
+    "OptionPass",
+    "OptionReport",
+    "Teardown",
+    "TransitInput",
+    "TransitOption",
+    "TransitPass",
+    "connections_on",
+    "error_events",
+    "field_path",
+    "outcome_with",
+    "private_link_target",
+    "provisioned",
+    "utcnow",
+]
 
 
 @dataclass(frozen=True)
@@ -111,8 +146,95 @@ class TransitPass(PassRecord):
         return cond.ready(generation, ready_message), None
 
 
-def ownership_conflict(exc: BaseException) -> bool:
-    return isinstance(exc, OwnershipConflict)
+def provisioned(result: EnsureResult | None) -> bool:
+    """Ensured, nothing in flight, and `provisioningState` Succeeded: what references it may go on."""
+    return (
+        result is not None
+        and not result.in_flight
+        and (result.provisioning_state or "").lower() == "succeeded"
+    )
+
+
+def private_link_target(
+    connections: ConnectionTarget, group_id: str | None, result: EnsureResult | None
+) -> dbx.PrivateLinkTarget:
+    """The NCC rule's target from this pass's `ensure` of it: provisioned or not, and its private endpoint
+    connections as that GET saw them (None after a write, or when not ensured: listed when needed)."""
+    observed = (result.observed if result else {}).get("properties") or {}
+    return dbx.PrivateLinkTarget(
+        resource_id=connections.resource_id,
+        group_id=group_id,
+        connections=connections,
+        ready=provisioned(result),
+        observed_connections=[
+            connection_from_rest(c) for c in observed.get("privateEndpointConnections") or []
+        ]
+        if result is not None and not result.wrote
+        else None,
+    )
+
+
+def connections_on(
+    target_type: Callable[[Any, str, str, str], ConnectionTarget], ctx: CloudContext, resource_id: str
+) -> ConnectionTarget:
+    """`cloud.approval`'s target of type `target_type` (PLS or gateway) for a resource id."""
+    parsed = parse_resource_id(resource_id)
+    return target_type(ctx.network(parsed.subscription_id), parsed.resource_group, parsed.name, resource_id)
+
+
+@dataclass(frozen=True)
+class OptionReport:
+    """An option's part of the status, at the end of a pass."""
+
+    backend_ips: list[str]  # status.backendIps: where the proxy forwards to
+    ready_message: str  # the Ready condition's message when everything is
+    fields: dict[str, Any] = field(default_factory=dict)  # its own status fields (status.haproxy)
+    conditions: list[dict[str, Any]] = field(default_factory=list)  # its domain conditions (ConfigApplied)
+    complete: bool = True  # belt and braces: Ready needs this too (every instance runs the config)
+    requeue_floor: float | None = None  # look again no sooner (a gateway update takes ~20 minutes)
+
+
+class OptionPass(Protocol):
+    """An option's part of one pass, made by `TransitOption.start` from the option's plan."""
+
+    def ensure_resources(self, run: TransitPass) -> dbx.PrivateLinkTarget:
+        """The option's Azure resources (one GET each, a write only on a difference) -> the rule's target."""
+        ...
+
+    def finish(self, run: TransitPass) -> OptionReport:
+        """What comes after the Databricks side, and the option's part of the status."""
+        ...
+
+
+@dataclass
+class Teardown:
+    """One finalize pass over an option's Azure resources (`deletionPolicy: Delete`), after the NCC rule."""
+
+    inp: TransitInput
+    arm: Arm
+    rule: OwnedBy
+    endpoint_name: str | None  # the NCC rule's endpoint: its connection on the target is ours to remove
+    events: list[Event]
+
+    def delete(
+        self, resource_id: str, what: str, *, observed: dict[str, Any] | Literal[False] | None = False
+    ) -> bool:
+        """Start deleting `resource_id` if ours. True once nothing is left to wait for: gone, or not ours
+        (left in place, with a Warning)."""
+        result = self.arm.delete(resource_id, self.rule, observed=observed)
+        if result.action == "NotOwned":
+            self.events.append(Event("Warning", "NotDeleted", f"{what} is not tagged as ours: left in place"))
+        return result.gone or result.action == "NotOwned"
+
+
+@dataclass(frozen=True)
+class TransitOption:
+    """One `spec.option`: only what differs between options (see the module docstring)."""
+
+    start: Callable[[TransitInput], OptionPass]
+    private_link_id: Callable[[ServerlessTransitSpec, Owner], str]
+    owned_ids: Callable[[ServerlessTransitSpec, Owner], Sequence[str]]
+    delete: Callable[[Teardown], bool]
 
 
 def error_events(previous_conditions: list[dict[str, Any]], summary: list[dict[str, Any]]) -> list[Event]:
