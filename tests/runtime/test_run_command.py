@@ -97,3 +97,11 @@ def _health(address: str, port: int) -> int | None:
         except OSError:
             time.sleep(0.1)
     return None
+
+
+def test_emulated_cloud_timing_caps_requeues_and_replaces_drift_intervals() -> None:
+    real = Runtime(None, StatusFromSpecDouble().reconcilers())
+    fast = Runtime(None, StatusFromSpecDouble().reconcilers(), max_requeue_seconds=1.0, drift_seconds=2.0)
+    body = {"spec": {"driftCheckIntervalSeconds": 60}}
+    assert (real.requeue_delay(10.0), real.drift_delay(body), real.drift_delay({})) == (10.0, 60.0, 300.0)
+    assert (fast.requeue_delay(10.0), fast.requeue_delay(0.2), fast.drift_delay(body)) == (1.0, 0.2, 2.0)

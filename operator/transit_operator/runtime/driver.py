@@ -15,6 +15,12 @@ Scheduling besides kopf's own change handling (resume, create, spec update, dele
   reconciles them with the fresh ConfluentPrivateLink body. One operator replica is active (kopf
   peering), so an in-memory kick reaches every object it must; after a restart, `resume` reconciles all.
   (Chosen over patching an annotation on each transit: no extra API writes, no second client.)
+
+Two timing knobs for an emulated cloud, where minutes of Azure/Databricks progress take milliseconds (the
+sandbox command and the end-to-end tests; `run` leaves both unset): `max_requeue_seconds` caps every
+requeue delay a reconciler asks for (they are tuned to the real cloud, e.g. 10 s for a rule to turn
+ESTABLISHED), and `drift_seconds` replaces every object's `spec.driftCheckIntervalSeconds` (the CRD's
+minimum is 30 s).
 """
 
 from __future__ import annotations
@@ -121,12 +127,15 @@ class Runtime:
 
     def __init__(self, cloud: Any, reconcilers: Reconcilers, metrics: Metrics | None = None, *,
                  tick_seconds: float = DEFAULT_TICK_SECONDS, backoff_seconds: float = 5.0,
+                 max_requeue_seconds: float | None = None, drift_seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.cloud = cloud
         self.reconcilers = reconcilers
         self.metrics = metrics if metrics is not None else Metrics()
         self.tick_seconds = tick_seconds
         self.backoff_seconds = backoff_seconds
+        self.max_requeue_seconds = max_requeue_seconds
+        self.drift_seconds = drift_seconds
         self.clock = clock
         self._states: dict[tuple[str, str, str], ObjectState] = {}
         self._states_lock = threading.Lock()
@@ -137,6 +146,12 @@ class Runtime:
     def state(self, kind: str, namespace: str | None, name: str) -> ObjectState:
         with self._states_lock:
             return self._states.setdefault((kind, namespace or "", name), ObjectState())
+
+    def requeue_delay(self, seconds: float) -> float:
+        return seconds if self.max_requeue_seconds is None else min(seconds, self.max_requeue_seconds)
+
+    def drift_delay(self, body: Mapping[str, Any]) -> float:
+        return self.drift_seconds if self.drift_seconds is not None else drift_interval(body)
 
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         with self._states_lock:
@@ -160,9 +175,10 @@ class Runtime:
             self._write(body, patch, outcome)
             if outcome.requeue_after is not None:
                 state.next_due = None
-                raise kopf.TemporaryError(f"requeue in {outcome.requeue_after:g}s", delay=outcome.requeue_after)
+                delay = self.requeue_delay(outcome.requeue_after)
+                raise kopf.TemporaryError(f"requeue in {delay:g}s", delay=delay)
             state.failures = 0
-            state.next_due = self.clock() + drift_interval(body)
+            state.next_due = self.clock() + self.drift_delay(body)
 
     def tick(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
              confluent: Body | None = None) -> None:
@@ -185,7 +201,8 @@ class Runtime:
                 return
             self._write(body, patch, outcome)
             state.failures = 0
-            delay = outcome.requeue_after if outcome.requeue_after is not None else drift_interval(body)
+            delay = (self.requeue_delay(outcome.requeue_after) if outcome.requeue_after is not None
+                     else self.drift_delay(body))
             state.next_due = self.clock() + delay
         finally:
             state.lock.release()
@@ -205,7 +222,7 @@ class Runtime:
             if not outcome.done:
                 self._write(body, patch, outcome, events=False)
                 raise kopf.TemporaryError("cloud resources are still being removed",
-                                          delay=outcome.requeue_after or 5.0)
+                                          delay=self.requeue_delay(outcome.requeue_after or 5.0))
         self.forget(kind, meta.get("namespace"), meta.get("name", ""))
 
     def confluent_changed(self, namespace: str, name: str, body: Mapping[str, Any] | None,

@@ -285,7 +285,9 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
 
         context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
         context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
-        runtime = Runtime(context, reconcilers or Reconcilers.load())
+        # The emulated cloud finishes in milliseconds what Azure takes minutes for: look again after at most
+        # a second instead of the real-cloud delays the reconcilers ask for.
+        runtime = Runtime(context, reconcilers or Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0)
         settings = build_settings(standalone=True)
         return asyncio.run(_run(runtime, settings, kube, args, out))
 
