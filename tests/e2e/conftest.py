@@ -1,0 +1,191 @@
+"""End-to-end: the whole operator (kopf runtime + the real reconcilers + the real SDK clients) against the
+emulated Kubernetes API and the sandbox cloud, with the examples' CRs.
+
+Each test gets a fresh `System`: a `SandboxCloud` (ARM + Databricks over HTTPS, instances that answer the
+apply script's contract), a `KubeEmulator` with the CRDs generated from the API models, the customer's
+side prepared exactly as `transit-operator sandbox` does (Databricks accounts and workspaces, VNets and
+subnets, credentials Secrets with the sandbox token), and the operator running in the test's event loop.
+Timing only: LROs take 50 ms, requeues are capped at 0.5 s and drift checks run every second
+(`Runtime(max_requeue_seconds=, drift_seconds=)`), so the emulated cloud converges in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from transit_operator.api.crd import render_crds_yaml
+from transit_operator.cloud.context import CloudContext
+from transit_operator.runtime.driver import Reconcilers, Runtime
+from transit_operator.runtime.main import build_settings, decode_secret, operate
+from transit_operator.runtime.sandbox import (
+    accounts_of,
+    load_documents,
+    prepare_networks,
+    with_sandbox_credentials,
+    workspaces_of,
+)
+from transit_sandbox.executor import ConfigExecutor
+from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.server import SandboxCloud
+
+API_VERSION = "transit.privatelink.io/v1alpha1"
+CPL, SXT = "ConfluentPrivateLink", "ServerlessTransit"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# One example per option: a single-zone HAProxy transit, and the Application Gateway transit.
+OPTION_EXAMPLES = {
+    "haproxy": [EXAMPLES / "02-single-zone-haproxy" / "transit.yaml"],
+    "applicationGateway": [EXAMPLES / "03-appgw-transit" / "confluent-private-link.yaml",
+                           EXAMPLES / "03-appgw-transit" / "serverless-transit.yaml"],
+}
+T = TypeVar("T")
+
+
+def example(option: str) -> list[dict[str, Any]]:
+    """The option's example CRs (ConfluentPrivateLink first), without the status the files carry."""
+    documents = copy.deepcopy(load_documents(OPTION_EXAMPLES[option]))
+    for doc in documents:
+        doc.pop("status", None)
+    return documents
+
+
+def of_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(doc for doc in documents if doc["kind"] == kind)
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            return dict(item)
+    return {}
+
+
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    ready = condition(obj, "Ready")
+    return ready.get("status") == "True" and ready.get("observedGeneration") == (obj or {})["metadata"]["generation"]
+
+
+class System:
+    """The emulated cluster and cloud, and the operator running against them."""
+
+    def __init__(self, cloud: SandboxCloud, kube: KubeEmulator, executor: ConfigExecutor) -> None:
+        self.cloud, self.kube, self.executor = cloud, kube, executor
+        self.operator: asyncio.Task[None] | None = None
+        self.runtime: Runtime | None = None
+
+    # --- the customer's side and the CRs -------------------------------------------------------------
+    def prepare(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """What `transit-operator sandbox` does before applying: accounts, workspaces, VNets, Secrets."""
+        for account_id in accounts_of(documents):
+            self.cloud.databricks.add_account(account_id)
+        for workspace_id, (region, account_id) in workspaces_of(documents).items():
+            if workspace_id not in self.cloud.databricks.workspaces:
+                self.cloud.databricks.add_workspace(workspace_id, region, f"ws-{workspace_id}",
+                                                    account_id=account_id)
+        prepare_networks(self.cloud, documents)
+        for namespace in sorted({doc["metadata"]["namespace"] for doc in documents}):
+            if self.kube.get("v1", "Namespace", namespace) is None:
+                self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        return with_sandbox_credentials(documents, self.cloud.token)[0]
+
+    def apply_all(self, documents: list[dict[str, Any]]) -> None:
+        for doc in self.prepare(documents):
+            self.kube.apply(doc)
+
+    def get(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        meta = doc["metadata"]
+        return self.kube.get(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
+
+    def delete(self, doc: dict[str, Any]) -> None:
+        meta = doc["metadata"]
+        self.kube.call(lambda api: api.delete(api.find(doc["apiVersion"], doc["kind"]), meta["namespace"],
+                                              meta["name"]))
+
+    def patch_spec(self, doc: dict[str, Any], spec: dict[str, Any]) -> None:
+        meta = doc["metadata"]
+        self.kube.call(lambda api: api.patch(api.find(doc["apiVersion"], doc["kind"]), meta["namespace"],
+                                             meta["name"], {"spec": spec}, "merge"))
+
+    async def ready(self, doc: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
+        return await eventually(lambda: (obj := self.get(doc)) is not None and is_ready(obj) and obj, timeout)
+
+    # --- the operator -------------------------------------------------------------------------------
+    async def start_operator(self) -> Runtime:
+        """A fresh operator process: its own CloudContext (SDK clients), runtime state and kopf."""
+        context = CloudContext.for_sandbox(self.cloud.arm_url, self.cloud.ca_bundle, self.cloud.token,
+                                           self.cloud.databricks_url, polling_interval=0.05)
+        context.read_secret = lambda namespace, name: decode_secret(self.kube.get("v1", "Secret", name, namespace))
+        runtime = Runtime(context, Reconcilers.load(), tick_seconds=0.2, backoff_seconds=0.2,
+                          max_requeue_seconds=0.5, drift_seconds=1.0)
+        ready = asyncio.Event()
+        self.operator = asyncio.create_task(
+            operate(runtime, build_settings(standalone=True), server=self.kube.url, ready_flag=ready))
+        await asyncio.wait_for(ready.wait(), 15)
+        self.runtime = runtime
+        return runtime
+
+    async def kill_operator(self) -> None:
+        """Cancel the operator's task, as a killed process would stop: no clean-up, no goodbye."""
+        if self.operator is not None:
+            self.operator.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self.operator, 15)
+            self.operator = None
+
+    # --- what the cloud holds -------------------------------------------------------------------------
+    def arm_resources(self, resource_group: str | None = None) -> dict[str, dict[str, Any]]:
+        """Stored ARM resources by id (lower-cased), optionally of one resource group."""
+        with self.cloud.arm.lock:
+            return {rid: copy.deepcopy(doc) for rid, doc in self.cloud.arm.resources.items()
+                    if resource_group is None or f"/resourcegroups/{resource_group.lower()}/" in rid}
+
+    def arm_counts(self, resource_group: str) -> Counter[str]:
+        return Counter(doc["type"] for doc in self.arm_resources(resource_group).values())
+
+    def arm_creates(self) -> Counter[str]:
+        """ARM PUTs answered 201 Created, by resource path."""
+        return Counter(r.path.lower() for r in self.cloud.admin.requests("PUT") if r.status == 201)
+
+    def databricks_creates(self) -> Counter[str]:
+        """Databricks POSTs (NCC and rule creation) by kind of object."""
+        kinds: Counter[str] = Counter()
+        for request in self.cloud.databricks.requests():
+            if request.method == "POST" and request.status == 200:
+                kinds["rule" if request.path.endswith("private-endpoint-rules") else "ncc"] += 1
+        return kinds
+
+
+async def eventually(probe: Callable[[], T | bool | None], timeout: float = 20.0) -> T:
+    """Poll `probe` until it returns something truthy (without blocking the operator's event loop)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[System]:
+    executor = ConfigExecutor()
+    with SandboxCloud(executor=executor) as cloud, KubeEmulator() as kube:
+        cloud.admin.set_lro_seconds(None, 0.05)
+        for crd in yaml.safe_load_all(render_crds_yaml()):
+            kube.create(crd)
+        made = System(cloud, kube, executor)
+        await made.start_operator()
+        try:
+            yield made
+        finally:
+            await made.kill_operator()
