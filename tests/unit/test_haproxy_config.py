@@ -327,3 +327,19 @@ def test_cloud_init_writes_config_and_script_and_runs_it() -> None:
     assert files[APPLY_SCRIPT_PATH]["permissions"] == "0755"
     (cmd,) = doc["runcmd"]
     assert f"CONFIG_HASH={config_hash(config)}" in cmd and APPLY_SCRIPT_PATH in cmd and "CONFIG_B64=" in cmd
+
+
+@pytest.mark.skipif(not hasattr(yaml, "CSafeDumper"), reason="PyYAML built without libyaml")
+@pytest.mark.parametrize("zones", [pytest.param(THREE, id="three-zones"), pytest.param(THREE[:1], id="one-zone")])
+def test_cloud_init_is_the_same_bytes_with_or_without_libyaml(
+    zones: tuple[ZoneBackend, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The VMSS carries the cloud-init's hash in a tag: a different emitter must not make every scale set
+    # look changed.
+    import transit_operator.plan.haproxy_config as haproxy_config
+
+    config = render(zones=zones)
+    fast = render_cloud_init(config=config, apply_script=render_apply_script())
+    monkeypatch.setattr(haproxy_config, "_YAML_DUMPER", yaml.SafeDumper)
+    slow = render_cloud_init(config=config, apply_script=render_apply_script())
+    assert fast == slow

@@ -462,5 +462,14 @@ def render_cloud_init(*, config: str, apply_script: Sequence[str]) -> str:
             f'CONFIG_HASH={shlex.quote(digest)} CONFIG_B64="$(base64 -w0 {CONFIG_PATH})" {APPLY_SCRIPT_PATH}',
         ],
     }
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1_000_000)
-    return "#cloud-config\n" + body
+    return "#cloud-config\n" + _dump_yaml(doc)
+
+
+# libyaml's emitter when PyYAML was built with it: the pure-Python one spends ~13 ms per transit on the
+# base64 scalars, 95% of planning a haproxy transit on every pass (bench/memory.py). Both emit the same
+# bytes for this document (tests/unit/test_haproxy_config.py), so the cloud-init hash does not depend on it.
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _dump_yaml(doc: dict[str, object]) -> str:
+    return yaml.dump(doc, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=False, width=1_000_000)
