@@ -6,13 +6,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 import urllib.request
 from typing import Any
 
+import pytest
+
 from transit_operator.runtime.driver import Runtime
-from transit_operator.runtime.main import build_settings, operate
+from transit_operator.runtime.main import build_settings, configure_logging, operate
 from transit_operator.runtime.metrics import Metrics
 from transit_operator.runtime.options import add_run_arguments
 from transit_sandbox.kube import KubeEmulator
@@ -105,3 +108,13 @@ def test_emulated_cloud_timing_caps_requeues_and_replaces_drift_intervals() -> N
     body = {"spec": {"driftCheckIntervalSeconds": 60}}
     assert (real.requeue_delay(10.0), real.drift_delay(body), real.drift_delay({})) == (10.0, 60.0, 300.0)
     assert (fast.requeue_delay(10.0), fast.requeue_delay(0.2), fast.drift_delay(body)) == (1.0, 0.2, 2.0)
+
+
+def test_requeues_are_logged_at_debug_and_reconciler_errors_stay_errors(caplog: pytest.LogCaptureFixture) -> None:
+    configure_logging("text", "info")
+    logger = logging.getLogger("kopf.objects")
+    with caplog.at_level(logging.INFO):
+        logger.error("Handler 'reconcile' failed temporarily: requeue in 1s")
+        logger.error("Handler 'reconcile' failed temporarily: reconcile failed: boom")
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "Handler 'reconcile' failed temporarily: reconcile failed: boom")]

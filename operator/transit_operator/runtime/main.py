@@ -48,10 +48,24 @@ def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", s
     return settings
 
 
+class RequeueIsNotAnError(logging.Filter):
+    """kopf logs every `TemporaryError` at ERROR. Ours saying "requeue in" are the normal wait for the
+    cloud (the driver's requeue), so they become DEBUG; a reconciler's exception stays an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "failed temporarily: requeue in" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure_logging(log_format: str, log_level: str) -> None:
     kopf.configure(log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
                    verbose=log_level == "debug", debug=log_level == "debug")
     logging.getLogger().setLevel(_LEVELS[log_level])
+    objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, RequeueIsNotAnError) for f in objects.filters):
+        objects.addFilter(RequeueIsNotAnError())
 
 
 async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespaces: Collection[str] = (),
