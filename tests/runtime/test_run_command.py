@@ -10,11 +10,9 @@ import logging
 import socket
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from transit_operator.runtime.driver import Runtime
 from transit_operator.runtime.main import build_settings, configure_logging, operate
@@ -22,9 +20,7 @@ from transit_operator.runtime.metrics import Metrics
 from transit_operator.runtime.options import add_run_arguments
 from transit_sandbox.kube import KubeEmulator
 
-from .conftest import eventually
 from .doubles import StatusFromSpecDouble
-from .test_operator_wiring import cpl, get, ready
 
 
 def free_port() -> int:
@@ -123,30 +119,3 @@ def test_requeues_are_logged_at_debug_and_reconciler_errors_stay_errors(caplog: 
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("ERROR", "Handler 'reconcile' failed temporarily: reconcile failed: boom")]
 
-
-PEERING_CRDS = Path(__file__).resolve().parents[2] / "charts" / "transit-operator" / "crds" / "kopf.dev_peerings.yaml"
-
-
-async def test_of_two_replicas_with_their_own_priorities_only_the_higher_one_acts(kube: KubeEmulator) -> None:
-    for crd in yaml.safe_load_all(PEERING_CRDS.read_text()):
-        if crd:
-            kube.create(crd)
-    kube.create({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "transit"}})
-    doubles = {priority: StatusFromSpecDouble() for priority in (100, 200)}
-    tasks = [await run_operator(kube, Runtime(None, double.reconcilers(), tick_seconds=0.3),
-                                build_settings(peering="transit", priority=priority))
-             for priority, double in doubles.items()]
-    try:
-        def peers() -> list[int]:
-            status = (kube.get("kopf.dev/v1", "ClusterKopfPeering", "transit") or {}).get("status") or {}
-            return sorted(peer["priority"] for peer in status.values() if peer)
-
-        await eventually(lambda: peers() == [100, 200])
-        await asyncio.sleep(0.5)  # the lower one pauses on the peering event it watches
-        kube.create(cpl("c1"))
-        await eventually(lambda: ready(get(kube, "ConfluentPrivateLink", "c1")), timeout=10)
-        assert doubles[200].calls[("ConfluentPrivateLink", "reconcile", "c1")] >= 1
-        assert sum(doubles[100].calls.values()) == 0  # the standby never acted
-    finally:
-        for task in tasks:
-            await stop(task)
