@@ -36,7 +36,7 @@ from .arm import compute, network, privatedns, routing
 from .arm.core import Arm, ArmError, Response
 from .arm.faults import Admin, RequestRecord
 from .arm.privatelink import ArmPrivateLinkBroker, advance_links
-from .executor import InstanceExecutor
+from .executor import ConfigExecutor, InstanceExecutor
 from .tls import create_certificates
 
 DEFAULT_SUBSCRIPTION = "2b5e2c1a-7f4d-4c59-9a8e-5a0d1c9e0001"
@@ -271,15 +271,22 @@ def _port_of(runner: web.AppRunner) -> int:
 
 
 def serve_forever(port: int = 0, state_dir: str | None = None, dataplane: bool = False) -> int:
-    """`transit-operator emulator`: serve until SIGINT/SIGTERM; print one JSON line with the endpoints."""
-    executor: InstanceExecutor | None = None
+    """`transit-operator emulator`: serve until SIGINT/SIGTERM; print one JSON line with the endpoints.
+
+    VMSS instances answer run-command like the HAProxy apply script (`ConfigExecutor`), so an operator
+    pointed at the emulator converges; with `dataplane` they are network namespaces running real HAProxy.
+    """
+    executor: InstanceExecutor
     if dataplane:
-        try:
-            from .dataplane import NetnsExecutor  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:
-            print(f"transit-operator emulator: --dataplane needs transit_sandbox.dataplane ({exc})", file=sys.stderr)
+        from .dataplane import NetnsExecutor, dataplane_unavailable_reason
+
+        reason = dataplane_unavailable_reason()
+        if reason:
+            print(f"transit-operator emulator: --dataplane is unavailable: {reason}", file=sys.stderr)
             return 2
         executor = NetnsExecutor()
+    else:
+        executor = ConfigExecutor()
     cloud = SandboxCloud(state_dir, executor, port=port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -292,4 +299,7 @@ def serve_forever(port: int = 0, state_dir: str | None = None, dataplane: bool =
         stop.wait()
     finally:
         cloud.stop()
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()  # NetnsExecutor: remove the instances' network namespaces
     return 0
