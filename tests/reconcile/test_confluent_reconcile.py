@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import ALIASES, DOMAIN, Env, condition, converge, run_pass
 
@@ -93,6 +95,33 @@ def test_rejected_connection_is_a_clear_stalled_status_and_its_zone_leaves_dns(e
     env.cloud.admin.clear_requests()
     run_pass(body, ctx)
     assert env.writes() == []
+
+
+def test_a_zone_rejected_before_the_others_are_decided_keeps_the_pass_coming_back(
+    env: Env, ctx: CloudContext
+) -> None:
+    # Confluent decides zone by zone: here az2 is rejected while az1 and az3 are still Pending. The
+    # Stalled status must not stop the requeue, or the approved zones reach DNS only at the drift check.
+    env.cloud.admin.set_confluent_approval_seconds(3600)
+    body = env.body(zones=3)
+    for _ in range(40):
+        run_pass(body, ctx)
+        if condition(body, "Ready")["reason"] == "WaitingForApproval":  # nothing else in flight
+            break
+        time.sleep(0.05)
+    decide = {
+        z["name"]: env.cloud.admin.connections(endpoint_id=z["privateEndpointId"])[0] for z in body["status"]["zones"]
+    }
+    env.cloud.admin.set_connection_state(decide["az2"]["target"], decide["az2"]["name"], "Rejected", "no")
+    outcome = run_pass(body, ctx)
+    assert condition(body, "Stalled")["reason"] == "ConnectionRejected"
+    assert outcome.requeue_after is not None and outcome.requeue_after <= 10  # az1, az3 still Pending
+    for zone in ("az1", "az3"):
+        env.cloud.admin.set_connection_state(decide[zone]["target"], decide[zone]["name"], "Approved", "ok")
+    outcomes = converge(body, ctx)
+    assert outcomes[-1].requeue_after is None  # only the rejected zone is left: nothing to look at soon
+    assert condition(body, "Stalled")["reason"] == "ConnectionRejected"
+    assert len(records(env, ctx)["* A"]) == 2
 
 
 def test_connection_rejected_after_approval_removes_its_zone_from_dns(env: Env, ctx: CloudContext) -> None:

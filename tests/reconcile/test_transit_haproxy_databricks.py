@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
@@ -33,30 +35,41 @@ def pass_until(env: Env, predicate, passes: int = 30) -> None:  # type: ignore[n
 
 def test_only_the_rules_connection_is_approved_when_a_foreign_one_is_pending_first(transit_env: Env) -> None:
     env = transit_env
+    stranger: dict[str, object] = {}
 
-    def pls_provisioned() -> bool:
-        pls = env.cloud.admin.resource(env.pls_id) if env.status.get("privateLinkResourceId") else None
-        return bool(pls) and pls["properties"]["provisioningState"] == "Succeeded"
-
-    pass_until(env, pls_provisioned)
-    assert not env.status.get("ncc", {}).get("ruleId"), "the foreign endpoint must come first"
-    env.network.private_endpoints.begin_create_or_update(
-        env.rg,
-        "pe-stranger",
-        {
+    def foreign_endpoint_first(method: str, url: str) -> None:
+        # The operator is about to GET its PLS: the pass that sees it provisioned creates the NCC rule
+        # right after. So the foreign endpoint connects here, before that GET, once the PLS exists and is
+        # Succeeded: first in the PLS's connection list whatever the timing.
+        pls_id = urlsplit(url).path
+        if stranger or method != "GET" or pls_id.count("/") != 8 or "/privatelinkservices/" not in pls_id.lower():
+            return
+        pls = env.cloud.admin.resource(pls_id)
+        if pls is None:
+            return
+        for _ in range(500):  # its PUT's LRO (50 ms in this sandbox)
+            if pls and pls["properties"]["provisioningState"] == "Succeeded":
+                break
+            time.sleep(0.01)
+            pls = env.cloud.admin.resource(pls_id)
+        stranger["pls"] = pls and pls["properties"]["provisioningState"]
+        stranger["rules"] = [r for r in env.cloud.databricks.rules.values() if r["resource_id"] == pls_id]
+        endpoint: dict[str, Any] = {
             "location": "eastus2",
             "properties": {
                 "subnet": {"id": f"{env.vnet_id}/subnets/consumers"},
                 "manualPrivateLinkServiceConnections": [
-                    {
-                        "name": "conn",
-                        "properties": {"privateLinkServiceId": env.pls_id, "requestMessage": "hi"},
-                    }
+                    {"name": "conn", "properties": {"privateLinkServiceId": pls_id, "requestMessage": "hi"}}
                 ],
             },
-        },
-    ).result()
+        }
+        env.network.private_endpoints.begin_create_or_update(  # type: ignore[call-overload]
+            env.rg, "pe-stranger", endpoint
+        ).result()
+
+    env.on_call.append(foreign_endpoint_first)
     env.until_ready()
+    assert stranger.get("pls") == "Succeeded" and stranger["rules"] == [], "the foreign endpoint must come first"
     by_endpoint = {c["endpointId"].rsplit("/", 1)[1]: c["status"] for c in env.connections()}
     assert by_endpoint == {"pe-stranger": "Pending", env.status["ncc"]["endpointName"]: "Approved"}
     approvals = [w for w in env.arm_writes() if w[0] == "PUT" and "/privateEndpointConnections/" in w[1]]

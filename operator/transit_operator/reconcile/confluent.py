@@ -422,6 +422,16 @@ def _summary(
         return cond.stalled(_reason_of(classified), _error_text(what, classified), generation), requeue
     broken = [z for z in current if (z.get("connectionState") or "").lower() in BROKEN_STATES]
     if broken:
+        # The broken zone waits for a person; the other zones must not: one still Pending (or Approved
+        # without an IP yet) is looked at again soon, so it reaches DNS when it is decided, not at the
+        # next drift check.
+        others_waiting = any(
+            z not in broken and (z.get("connectionState") != APPROVED or not z.get("privateIp")) for z in current
+        )
+        if run.retryable:
+            requeue = min(max(c.delay or soon for _, c in run.retryable), MAX_RETRY_DELAY)
+        elif others_waiting:
+            requeue = soon
         reason = BROKEN_STATES[broken[0]["connectionState"].lower()]
         return cond.stalled(reason, _broken_message(broken), generation), requeue
     if run.retryable:
