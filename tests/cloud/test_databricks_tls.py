@@ -4,6 +4,7 @@ certificate fails at once instead of being retried as a connection error for the
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,15 +27,31 @@ def cloud() -> Iterator[SandboxCloud]:
 @pytest.fixture(autouse=True)
 def no_ca_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "DATABRICKS_HOST", "DATABRICKS_TOKEN"):
-        monkeypatch.setenv(var, "")  # recorded, so what build_account_client sets is undone afterwards
-        monkeypatch.delenv(var)
+        monkeypatch.delenv(var, raising=False)  # the ambient environment plays no part here
 
 
 def test_the_context_ca_bundle_is_trusted_by_the_account_client(cloud: SandboxCloud) -> None:
+    environ = dict(os.environ)
+    started = time.monotonic()
     ctx = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url)
-    account = DatabricksAccount(ctx.databricks(cloud.databricks_url, cloud.databricks.account_id, None))
-    assert account.observe_ncc(name="absent") is None
-    assert os.environ["REQUESTS_CA_BUNDLE"] == cloud.ca_bundle  # for the SDK's host-metadata probe
+    client = ctx.databricks(cloud.databricks_url, cloud.databricks.account_id, None)
+    assert time.monotonic() - started < 5  # the SDK's host-metadata probe trusted the bundle too
+    assert client.config.is_azure  # what the probe reads from the host
+    assert DatabricksAccount(client).observe_ncc(name="absent") is None
+    assert dict(os.environ) == environ  # the bundle is the client's, not the process's
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_stale_ca_in_the_environment_does_not_override_the_client_bundle(
+        cloud: SandboxCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    # requests lets these variables override `session.verify` (psf/requests#3829): a bundle left there by
+    # someone else (another sandbox, a shell) must not decide what this client trusts.
+    monkeypatch.setenv(variable, str(create_certificates(tmp_path).ca_pem))
+    started = time.monotonic()
+    client = build_account_client(cloud.databricks_url, cloud.databricks.account_id, {"token": cloud.token},
+                                  ca_bundle=cloud.ca_bundle)
+    assert time.monotonic() - started < 5 and client.config.is_azure
+    assert DatabricksAccount(client).observe_ncc(name="absent") is None
 
 
 @pytest.mark.parametrize("trust", ["system", "another-ca"])
@@ -48,11 +65,13 @@ def test_an_untrusted_certificate_fails_at_once_naming_the_host(
     assert time.monotonic() - started < 5
 
 
-def test_api_calls_do_not_retry_ssl_errors(
-        cloud: SandboxCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_calls_do_not_retry_ssl_errors(cloud: SandboxCloud, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    shutil.copyfile(cloud.ca_bundle, bundle)
     client = build_account_client(cloud.databricks_url, cloud.databricks.account_id, {"token": cloud.token},
-                                  ca_bundle=cloud.ca_bundle)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(create_certificates(tmp_path).ca_pem))  # trust now broken
+                                  ca_bundle=str(bundle))
+    # Trust now broken: the bundle is read when the client connects.
+    shutil.copyfile(create_certificates(tmp_path / "other").ca_pem, bundle)
     started = time.monotonic()
     with pytest.raises(requests.exceptions.SSLError):
         list(client.network_connectivity.list_network_connectivity_configurations())

@@ -12,8 +12,8 @@ Client settings, and why:
   later, so this only matters to callers that do poll.
 - `per_call_policies`: an optional hook sees every logical call (method, URL) for metrics.
 - `ca_bundle` (`--ca-bundle`): azure-core gets it per client (`connection_verify`). databricks-sdk has no
-  per-client CA option: `cloud.databricks.build_account_client` sets `REQUESTS_CA_BUNDLE` for the process
-  (one CA bundle per process: the flag is process-wide) and fails fast on SSL errors.
+  per-client CA option: `cloud.databricks.build_account_client` pins it on the client's `requests`
+  session (and its host-metadata probe's), never in the process environment, and fails fast on SSL errors.
   The bundle replaces the system store for `requests`: in a cluster, give a bundle that also holds the
   public roots when the endpoints are public.
 """

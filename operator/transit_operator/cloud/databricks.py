@@ -27,13 +27,14 @@ update_mask=)`) of the installed SDK.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
 from databricks.sdk import AccountClient
+from databricks.sdk import config as sdk_config
 from databricks.sdk.config import Config
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.provisioning import Workspace
@@ -69,7 +70,6 @@ CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
 # a reconcile worker must not sit that long; the reconciler requeues instead.
 RETRY_TIMEOUT_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 30
-REQUESTS_CA_ENV = "REQUESTS_CA_BUNDLE"  # the only CA setting databricks-sdk honours (through requests)
 
 # Rule states in which the rule's endpoint still exists (or will) and the rule is usable or can become so.
 LIVE_RULE_STATES = frozenset({"INIT", "CREATING", "PENDING", "ESTABLISHED", "REJECTED"})
@@ -91,15 +91,13 @@ def build_account_client(
     chain from the environment (DATABRICKS_*, ARM_*, workload identity federation via `file-oidc`).
     Raises ValueError naming the missing keys (never their values).
 
-    `ca_bundle`: a PEM to trust (`--ca-bundle`). databricks-sdk has no CA setting of its own: this sets
-    `REQUESTS_CA_BUNDLE` for the process (read by `requests` at every call; the SDK's host-metadata
-    probe in `Config()` is a `requests` session nothing else reaches; one bundle per process, as the flag
-    is) and gives this client's session the bundle as `verify`. Trust is checked once here (`check_tls_trust`), and SSL errors are never retried by this
-    client: the SDK retries them as connection errors until its retry timeout, and its host-metadata
-    probe swallows them, so an untrusted certificate would otherwise hold a worker for minutes.
+    `ca_bundle`: a PEM to trust (`--ca-bundle`). databricks-sdk has no CA setting of its own, and the process
+    environment is left alone: the bundle is pinned on this client's `requests` session and on the session
+    of the SDK's host-metadata probe in `Config()` (`_pin_trust`). Trust is checked once here
+    (`check_tls_trust`), and SSL errors are never retried by this client: the SDK retries them as
+    connection errors until its retry timeout, and its host-metadata probe swallows them, so an untrusted
+    certificate would otherwise hold a worker for minutes.
     """
-    if ca_bundle:
-        os.environ[REQUESTS_CA_ENV] = ca_bundle
     check_tls_trust(host, ca_bundle)
     kwargs: dict[str, Any] = {
         "host": host,
@@ -117,13 +115,18 @@ def build_account_client(
             present = sorted(k for k, v in credentials.items() if v)
             expected = " or ".join("+".join(keys) for keys in CREDENTIAL_KEYS.values())
             raise ValueError(f"the credentials Secret has keys {present}; expected {expected}")
-    client = AccountClient(config=Config(**kwargs))
-    # Private attributes of the SDK's `_BaseClient`, guarded: an SDK change degrades to the environment
-    # variable (trust) and to the SDK's own retries (SSL errors then wait out RETRY_TIMEOUT_SECONDS).
+    token = _PROBE_CA.set(ca_bundle)
+    try:
+        config = Config(**kwargs)
+    finally:
+        _PROBE_CA.reset(token)
+    client = AccountClient(config=config)
+    # Private attributes of the SDK's `_BaseClient`, guarded: an SDK change degrades to the SDK's own trust
+    # (the system store or $REQUESTS_CA_BUNDLE) and retries (SSL errors then wait out RETRY_TIMEOUT_SECONDS).
     base = getattr(client.api_client, "_api_client", None)
     session = getattr(base, "_session", None)
-    if ca_bundle and session is not None:
-        session.verify = ca_bundle
+    if ca_bundle and isinstance(session, requests.Session):
+        _pin_trust(session, ca_bundle)
     sdk_is_retryable = getattr(base, "_is_retryable", None)
     if sdk_is_retryable is not None:
         def is_retryable(err: BaseException) -> str | None:
@@ -134,6 +137,50 @@ def build_account_client(
 
         base._is_retryable = is_retryable  # type: ignore[union-attr]
     return client
+
+
+def _pin_trust(session: requests.Session, ca_bundle: str) -> None:
+    """`session` trusts `ca_bundle` whatever the environment says. `session.verify` alone is not enough:
+    `requests` lets `$REQUESTS_CA_BUNDLE`/`$CURL_CA_BUNDLE` override it (psf/requests#3829), so the bundle
+    is also handed in per request, where the environment is not consulted. Proxies from the environment
+    still apply."""
+    session.verify = ca_bundle
+    merge = session.merge_environment_settings
+
+    def merge_environment_settings(url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        return merge(url, proxies, stream, ca_bundle if verify is None or verify is True else verify, cert)
+
+    session.merge_environment_settings = merge_environment_settings  # type: ignore[method-assign]
+
+
+# The CA bundle for the SDK's host-metadata probe, which `Config()` runs on a `_BaseClient` of its own (from
+# `databricks.sdk.config`'s namespace) that no caller can reach: set by `build_account_client` around
+# `Config()` only, per thread (a context variable), so concurrent clients with other bundles do not mix.
+_PROBE_CA: ContextVar[str | None] = ContextVar("transit_databricks_probe_ca", default=None)
+
+
+def _install_probe_trust() -> None:
+    """Wrap `databricks.sdk.config._BaseClient` once so the probe's session gets `_PROBE_CA` pinned. Guarded:
+    an SDK without that name keeps its own probe (then an untrusted probe waits out its retry timeout and
+    the SDK falls back to the explicit configuration, as it does for any probe failure)."""
+    sdk_base = getattr(sdk_config, "_BaseClient", None)
+    if sdk_base is None or getattr(sdk_base, "_transit_probe_trust", False):
+        return
+
+    class _ProbeClient(sdk_base):  # type: ignore[misc,valid-type]
+        _transit_probe_trust = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            ca_bundle = _PROBE_CA.get()
+            session = getattr(self, "_session", None)
+            if ca_bundle and isinstance(session, requests.Session):
+                _pin_trust(session, ca_bundle)
+
+    setattr(sdk_config, "_BaseClient", _ProbeClient)  # noqa: B010 (a module global of the SDK)
+
+
+_install_probe_trust()
 
 
 def check_tls_trust(host: str, ca_bundle: str | None) -> None:
