@@ -44,10 +44,7 @@ def build_registry(runtime: Runtime, *, server: str | None = None,
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if server is not None:
             return kopf.ConnectionInfo(server=server, default_namespace="default")
-        if kubeconfig is not None:
-            import os
-
-            os.environ["KUBECONFIG"] = kubeconfig  # read by kopf's kubeconfig login at call time
+        if kubeconfig is not None:  # `run --kubeconfig` has put it in $KUBECONFIG, which kopf reads
             return kopf.login_with_kubeconfig(**kwargs)
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 

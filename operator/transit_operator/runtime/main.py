@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -115,6 +116,9 @@ def run_operator(args: argparse.Namespace) -> int:
     from transit_operator.cloud.context import CloudContext
 
     configure_logging(args.log_format, args.log_level)
+    if args.kubeconfig:
+        # kopf's kubeconfig login reads only $KUBECONFIG: the flag sets it once, for this process.
+        os.environ["KUBECONFIG"] = args.kubeconfig
     metrics = Metrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port)
