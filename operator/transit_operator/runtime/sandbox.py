@@ -252,44 +252,49 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
         from transit_sandbox.executor import ConfigExecutor
 
         executor = ConfigExecutor()  # instances answer the apply script's contract, without HAProxy
-    with SandboxCloud(executor=executor) as cloud, KubeEmulator() as kube:
-        for crd in yaml.safe_load_all(render_crds_yaml()):
-            kube.create(crd)
-        if cloud.databricks is not None:
-            for account_id in accounts_of(documents):
-                cloud.databricks.add_account(account_id)
-            for workspace_id, (region, account_id) in workspaces_of(documents).items():
-                if workspace_id not in cloud.databricks.workspaces:
-                    cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}",
-                                                   account_id=account_id or None)
-        prepare_networks(cloud, documents)
-        documents, replaced = with_sandbox_credentials(documents, cloud.token)
-        for secret in replaced:
-            print(f"Secret {secret}: applied with the sandbox's Databricks token (key `token`) instead of the "
-                  "file's credentials: the sandbox emulates no Entra ID sign-in", file=out, flush=True)
-        namespaces = {doc["metadata"].get("namespace") for doc in documents} - {None, "default"}
-        for namespace in sorted(namespaces):
-            if kube.get("v1", "Namespace", namespace) is None:
-                kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        for doc in documents:
-            try:
-                kube.apply(doc)
-            except ApiError as exc:
-                print(f"transit-operator sandbox: {doc['kind']} {doc['metadata'].get('name')}: {exc.message}",
-                      file=sys.stderr)
-                return 1
+    try:
+        with SandboxCloud(executor=executor) as cloud, KubeEmulator() as kube:
+            for crd in yaml.safe_load_all(render_crds_yaml()):
+                kube.create(crd)
+            if cloud.databricks is not None:
+                for account_id in accounts_of(documents):
+                    cloud.databricks.add_account(account_id)
+                for workspace_id, (region, account_id) in workspaces_of(documents).items():
+                    if workspace_id not in cloud.databricks.workspaces:
+                        cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}",
+                                                       account_id=account_id or None)
+            prepare_networks(cloud, documents)
+            documents, replaced = with_sandbox_credentials(documents, cloud.token)
+            for secret in replaced:
+                print(f"Secret {secret}: applied with the sandbox's Databricks token (key `token`) instead of the "
+                      "file's credentials: the sandbox emulates no Entra ID sign-in", file=out, flush=True)
+            namespaces = {doc["metadata"].get("namespace") for doc in documents} - {None, "default"}
+            for namespace in sorted(namespaces):
+                if kube.get("v1", "Namespace", namespace) is None:
+                    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            for doc in documents:
+                try:
+                    kube.apply(doc)
+                except ApiError as exc:
+                    print(f"transit-operator sandbox: {doc['kind']} {doc['metadata'].get('name')}: {exc.message}",
+                          file=sys.stderr)
+                    return 1
 
-        kubeconfig = kube.write_kubeconfig(cloud.dir / "kubeconfig")
-        print(f"Kubernetes API: {kube.url}   ARM: {cloud.arm_url}   Databricks: {cloud.databricks_url or '-'}\n"
-              f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,sxt -A -w", file=out, flush=True)
+            kubeconfig = kube.write_kubeconfig(cloud.dir / "kubeconfig")
+            print(f"Kubernetes API: {kube.url}   ARM: {cloud.arm_url}   Databricks: {cloud.databricks_url or '-'}\n"
+                  f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,sxt -A -w", file=out, flush=True)
 
-        context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
-        context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
-        # The emulated cloud finishes in milliseconds what Azure takes minutes for: look again after at most
-        # a second instead of the real-cloud delays the reconcilers ask for.
-        runtime = Runtime(context, reconcilers or Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0)
-        settings = build_settings(standalone=True)
-        return asyncio.run(_run(runtime, settings, kube, args, out))
+            context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
+            context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
+            # The emulated cloud finishes in milliseconds what Azure takes minutes for: look again after at most
+            # a second instead of the real-cloud delays the reconcilers ask for.
+            runtime = Runtime(context, reconcilers or Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0)
+            settings = build_settings(standalone=True)
+            return asyncio.run(_run(runtime, settings, kube, args, out))
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()  # NetnsExecutor: remove the instances' network namespaces, also on Ctrl-C
 
 
 async def _run(runtime: Runtime, settings: Any, kube: Any, args: argparse.Namespace, out: TextIO) -> int:
