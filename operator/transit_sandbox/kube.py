@@ -54,10 +54,10 @@ from transit_sandbox.kube_patch import (
     json_patch,
     jsonpath_values,
     label_selector_matches,
-    merge_patch,
     strip_strategic_directives,
 )
 from transit_sandbox.kube_schema import FieldError, apply_defaults, prune, validate
+from transit_sandbox.merge_patch import merge_patch
 
 __all__ = ["ApiError", "KubeApi", "KubeEmulator", "ResourceType"]
 

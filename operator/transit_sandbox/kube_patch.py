@@ -1,8 +1,9 @@
 """The small languages of the Kubernetes API: patches, selectors and printer-column JSONPath.
 
-- JSON merge patch (RFC 7386), JSON patch (RFC 6902; kopf's finalizer writes start with a `test` op on
-  `/metadata/resourceVersion`), strategic merge patch treated as a merge patch (what the API server does
-  for custom resources, which have no patch strategies) after dropping its `$directives`.
+- JSON patch (RFC 6902; kopf's finalizer writes start with a `test` op on `/metadata/resourceVersion`),
+  strategic merge patch treated as a merge patch (what the API server does for custom resources, which
+  have no patch strategies) after dropping its `$directives`. The JSON merge patch itself (RFC 7386) is
+  `transit_sandbox.merge_patch`, shared with the ARM emulator.
 - label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`) and field selectors
   (`metadata.name=x`, any dotted path, `=`/`==`/`!=`).
 - the JSONPath subset printer columns use: `.a.b`, `[0]`, `[*]`, `[?(@.type=="Ready")]`.
@@ -23,20 +24,7 @@ class PatchError(Exception):
         self.status = status
 
 
-# ------------------------------------------------------------------------------------------ merge patch
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge recursively, `null` removes, everything else (lists too) replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
+# ------------------------------------------------------------------------------- strategic merge patch
 
 def strip_strategic_directives(patch: Any) -> Any:
     """Drop `$setElementOrder/...`, `$retainKeys`, `$patch`, `$deleteFromPrimitiveList/...` keys."""

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..executor import InstanceExecutor, RecordingExecutor
+from ..merge_patch import merge_patch  # what ARM PATCH does: objects merge, lists are replaced
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -202,19 +203,6 @@ def public(value: Any) -> Any:
     if isinstance(value, list):
         return [public(v) for v in value]
     return value
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396 JSON merge patch (what ARM PATCH does: objects merge, lists are replaced)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def find_named(items: list[dict[str, Any]] | None, name: str) -> dict[str, Any] | None:
