@@ -2,13 +2,13 @@
 ServerlessTransits driven to Ready through the real reconcilers and SDK clients, request counting from the
 emulators' logs, and the printing conventions (a table, then `ratio ...` lines).
 
-Not a library: the few lines borrowed from tests/reconcile/ (bodies, a VNet per resource group, an
-instance executor that answers like the apply script) are copied here so bench/ never imports tests/.
+Not a library. What it shares with tests/reconcile/ comes from the sandbox package (the VNet per resource
+group: `transit_sandbox.world`; reading an instance's haproxy.cfg from cloud-init:
+`transit_sandbox.executor`), so bench/ never imports tests/.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
 import threading
@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from _bodies import (  # noqa: F401 (re-exported for the benchmarks)
     LOCATION,
@@ -29,10 +27,12 @@ from _bodies import (  # noqa: F401 (re-exported for the benchmarks)
     table,
 )
 from transit_operator.cloud.context import CloudContext
-from transit_operator.plan.haproxy_config import CONFIG_PATH, config_hash
+from transit_operator.plan.haproxy_config import config_hash
 from transit_operator.reconcile import confluent, transit
 from transit_operator.reconcile.outcome import Outcome
+from transit_sandbox.executor import cloud_init_config
 from transit_sandbox.server import SandboxCloud
+from transit_sandbox.world import create_transit_vnet
 
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -53,12 +53,8 @@ class ScriptedExecutor:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
-        digest = None
-        if custom_data:
-            doc = yaml.safe_load(custom_data.decode().removeprefix("#cloud-config\n"))
-            for item in doc.get("write_files", []):
-                if item["path"] == CONFIG_PATH:
-                    digest = config_hash(base64.b64decode(item["content"]).decode())
+        config = cloud_init_config(custom_data)
+        digest = config_hash(config) if config is not None else None
         with self.lock:
             self.hashes[(vmss_id.lower(), instance_id)] = digest
 
@@ -92,27 +88,7 @@ class Pair:
         cloud = world.cloud
         self.rg = f"rg-bench-{index}"
         sub = cloud.subscription_id
-        world.ctx.network(sub).virtual_networks.begin_create_or_update(
-            self.rg,
-            "vnet",
-            {
-                "location": LOCATION,
-                "properties": {
-                    "addressSpace": {"addressPrefixes": ["10.20.0.0/16"]},
-                    "subnets": [
-                        {"name": "transit", "properties": {"addressPrefix": "10.20.1.0/24"}},
-                        {
-                            "name": "pls",
-                            "properties": {
-                                "addressPrefix": "10.20.2.0/24",
-                                "privateLinkServiceNetworkPolicies": "Disabled",
-                            },
-                        },
-                        {"name": "consumers", "properties": {"addressPrefix": "10.20.3.0/24"}},
-                    ],
-                },
-            },
-        ).result()
+        create_transit_vnet(world.ctx.network(sub), self.rg, LOCATION)
         self.workspace_id = 7_100_000_000_000_000 + index
         cloud.databricks.add_workspace(self.workspace_id, LOCATION, f"ws-bench-{index}")
         self.cpl = cpl_body(index, sub, self.rg)

@@ -8,7 +8,8 @@ otherwise it prints `skipped: <reason>` and exits 0.
 The set-up is the one tests/dataplane/ uses (`transit_sandbox.dataplane`): a VNet of network namespaces;
 per Confluent zone an endpoint namespace with a TLS terminator (HAProxy) in front of one in-memory broker;
 one transit instance (`NetnsExecutor`) whose haproxy.cfg is `transit_operator.plan.haproxy_config`'s,
-applied with the operator's own apply script; a client namespace running confluent-kafka (TLS).
+applied with the operator's own apply script; a client namespace running confluent-kafka (TLS) through
+`transit_sandbox.kafka_client`, the client the tests use.
 
 - throughput: N messages as fast as the producer goes (acks=all), direct (every name resolves to the
   broker zone's endpoint IP) vs proxied (every name resolves to the transit instance), alternating, R
@@ -44,6 +45,7 @@ from transit_operator.plan.haproxy_config import (
     render_apply_script,
     render_haproxy_config,
 )
+from transit_sandbox import kafka_client
 from transit_sandbox.dataplane import (
     ConfluentZones,
     NetnsExecutor,
@@ -54,7 +56,6 @@ from transit_sandbox.dataplane import (
     remove_stale_namespaces,
 )
 
-HERE = Path(__file__).resolve().parent
 DOMAIN = "n1bench.westeurope.azure.confluent.cloud"
 SUBNET = "10.214.0.0/24"  # only ever exists inside the namespaces
 ENDPOINTS = {"az1": "10.214.0.201", "az2": "10.214.0.202", "az3": "10.214.0.203"}
@@ -99,8 +100,8 @@ class Bench:
 
     def argv(self, mode: str, *args: object) -> list[str]:
         topic = f"bench-{uuid.uuid4().hex[:8]}"
-        return [sys.executable, str(HERE / "_kafka_load.py"), mode, f"{self.zones.bootstrap_host}:9092",
-                str(self.zones.ca_file), topic, *(str(a) for a in args)]  # fmt: skip
+        bootstrap = f"{self.zones.bootstrap_host}:9092"
+        return kafka_client.argv(mode, bootstrap, str(self.zones.ca_file), topic, *args)
 
     def kafka(self, mode: str, *args: object) -> dict[str, float]:
         proc = self.vnet.exec(self.client, self.argv(mode, *args), timeout=180)
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace, bench: Bench) -> int:
     bench.zones.change_endpoint_ip(BROKER_ZONE, second, keep_old=True)
     ips_b = {**ENDPOINTS, BROKER_ZONE: second}
     log = bench.logs / "load.log"
-    producer = bench.vnet.popen(bench.client, bench.argv("load", load_seconds, rate), log=log)
+    producer = bench.vnet.popen(bench.client, bench.argv("produce", load_seconds, rate), log=log)
     results: list[str] = []
     try:
         deadline = time.monotonic() + 30

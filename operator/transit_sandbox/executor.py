@@ -83,6 +83,18 @@ _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _CLOUD_INIT_CONFIG = "/etc/haproxy/haproxy.cfg"
 
 
+def cloud_init_config(custom_data: bytes | None) -> str | None:
+    """The `haproxy.cfg` an instance's cloud-init customData writes (`write_files`, base64 or plain), or
+    None when it writes none. Raises (YAML, base64, UTF-8, shape errors) on customData it cannot read."""
+    config = None
+    doc = yaml.safe_load((custom_data or b"").decode()) or {}
+    for item in doc.get("write_files", []) if isinstance(doc, dict) else []:
+        if item.get("path") == _CLOUD_INIT_CONFIG:
+            content = item.get("content", "")
+            config = base64.b64decode(content).decode() if item.get("encoding") == "b64" else content
+    return config
+
+
 def _config_hash(config: str) -> str:
     return hashlib.sha256(config.encode("utf-8")).hexdigest()[:16]
 
@@ -102,13 +114,8 @@ class ConfigExecutor:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
-        config = None
         try:
-            doc = yaml.safe_load((custom_data or b"").decode()) or {}
-            for item in doc.get("write_files", []) if isinstance(doc, dict) else []:
-                if item.get("path") == _CLOUD_INIT_CONFIG:
-                    content = item.get("content", "")
-                    config = base64.b64decode(content).decode() if item.get("encoding") == "b64" else content
+            config = cloud_init_config(custom_data)
         except (yaml.YAMLError, ValueError, UnicodeDecodeError, AttributeError):
             config = None  # not a cloud-config we understand: the instance starts without a config
         with self._lock:

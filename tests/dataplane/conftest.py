@@ -26,6 +26,7 @@ from transit_operator.plan.haproxy_config import (
     render_apply_script,
     render_haproxy_config,
 )
+from transit_sandbox import kafka_client
 from transit_sandbox.dataplane import (
     ConfluentZones,
     NetnsExecutor,
@@ -135,17 +136,16 @@ class Client:
         proc = self.vnet.exec(self.ns, [sys.executable, "-c", code, url], timeout=10)
         return int(proc.stdout.strip() or 0)
 
+    def kafka_argv(self, mode: str, *args: str) -> list[str]:
+        return kafka_client.argv(mode, f"{self.zones.bootstrap_host}:9092", str(self.zones.ca_file), *args)
+
     def kafka(self, *args: str, timeout: float = 60) -> dict[str, object]:
-        argv = [sys.executable, str(HERE / "kafka_client.py"), args[0], f"{self.zones.bootstrap_host}:9092",
-                str(self.zones.ca_file), *args[1:]]  # fmt: skip
-        proc = self.vnet.exec(self.ns, argv, timeout=timeout)
+        proc = self.vnet.exec(self.ns, self.kafka_argv(*args), timeout=timeout)
         assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
         return json.loads(proc.stdout.splitlines()[-1])
 
     def kafka_popen(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, str(HERE / "kafka_client.py"), args[0], f"{self.zones.bootstrap_host}:9092",
-                str(self.zones.ca_file), *args[1:]]  # fmt: skip
-        return self.vnet.popen(self.ns, argv, log=log)
+        return self.vnet.popen(self.ns, self.kafka_argv(*args), log=log)
 
 
 @pytest.fixture(scope="package")

@@ -21,15 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import yaml
 from azure.mgmt.network import NetworkManagementClient
 
 from transit_operator.cloud.context import CloudContext, StaticTokenCredential
-from transit_operator.plan.haproxy_config import CONFIG_PATH, config_hash, render_apply_script
+from transit_operator.plan.haproxy_config import config_hash, render_apply_script
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import transit
 from transit_operator.reconcile.outcome import Outcome
+from transit_sandbox.executor import cloud_init_config
 from transit_sandbox.server import SandboxCloud
+from transit_sandbox.world import create_transit_vnet
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -56,12 +57,7 @@ class ApplyingExecutor:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
-        config = None
-        if custom_data:
-            doc = yaml.safe_load(custom_data.decode().removeprefix("#cloud-config\n"))
-            for item in doc.get("write_files", []):
-                if item["path"] == CONFIG_PATH:
-                    config = base64.b64decode(item["content"]).decode()
+        config = cloud_init_config(custom_data)
         with self.lock:
             self.configs[(vmss_id.lower(), instance_id)] = config
 
@@ -173,27 +169,7 @@ class Env:
             polling_interval=0.05,
         )
         self.vnet_id = f"/subscriptions/{self.sub}/resourceGroups/{self.rg}/providers/Microsoft.Network/virtualNetworks/vnet"
-        self.network.virtual_networks.begin_create_or_update(
-            self.rg,
-            "vnet",
-            {
-                "location": LOCATION,
-                "properties": {
-                    "addressSpace": {"addressPrefixes": ["10.20.0.0/16"]},
-                    "subnets": [
-                        {"name": "transit", "properties": {"addressPrefix": "10.20.1.0/24"}},
-                        {
-                            "name": "pls",
-                            "properties": {
-                                "addressPrefix": "10.20.2.0/24",
-                                "privateLinkServiceNetworkPolicies": "Disabled",
-                            },
-                        },
-                        {"name": "consumers", "properties": {"addressPrefix": "10.20.3.0/24"}},
-                    ],
-                },
-            },
-        ).result()
+        create_transit_vnet(self.network, self.rg, LOCATION)
         self.workspace_id = next(_workspace_ids)
         cloud.databricks.add_workspace(self.workspace_id, LOCATION, f"ws-{name}"[:60])
         self.calls: list[tuple[str, str]] = []
