@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from conftest import VMSS, Client, apply, render
 
 from transit_operator.plan.haproxy_config import (
     CONFIG_PATH,
@@ -14,6 +13,8 @@ from transit_operator.plan.haproxy_config import (
     render_cloud_init,
 )
 from transit_sandbox.dataplane import ConfluentZones, NetnsExecutor
+
+from .conftest import VMSS, Client, apply, render
 
 
 def healthz(client: Client, executor: NetnsExecutor, instance: str) -> int:

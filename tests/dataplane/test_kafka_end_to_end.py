@@ -8,9 +8,9 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import VMSS, Client, apply, eventually, render
-
 from transit_sandbox.dataplane import ConfluentZones, NetnsExecutor, VNet
+
+from .conftest import VMSS, Client, apply, eventually, render
 
 
 def test_produce_and_consume_through_the_transit_across_an_endpoint_ip_change(

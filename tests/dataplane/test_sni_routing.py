@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import DOMAIN, VMSS, Client, apply, eventually, render
 
 from transit_sandbox.dataplane import ConfluentZones, NetnsExecutor
+
+from .conftest import DOMAIN, VMSS, Client, apply, eventually, render
 
 
 @pytest.fixture

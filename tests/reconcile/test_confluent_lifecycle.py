@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ALIASES, DOMAIN, Env, condition, converge, finalize_until_done, run_pass
 
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan import naming
 from transit_operator.plan.ownership import MANAGED_BY_TAG, OWNER_TAG, UID_TAG
+
+from .conftest import ALIASES, DOMAIN, Env, condition, converge, finalize_until_done, run_pass
 
 pytestmark = pytest.mark.slow
 

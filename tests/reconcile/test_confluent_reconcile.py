@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ALIASES, DOMAIN, Env, condition, converge, run_pass
 
 from transit_operator.cloud.context import CloudContext
+
+from .conftest import ALIASES, DOMAIN, Env, condition, converge, run_pass
 
 pytestmark = pytest.mark.slow
 

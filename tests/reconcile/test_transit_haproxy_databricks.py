@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
+
+from .transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
     Env,
     haproxy_cloud_fixture,
     haproxy_cloud_module_fixture,

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
+from transit_operator.plan.ownership import OWNER_TAG
+from transit_operator.reconcile import transit
+
+from .transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
     Env,
     haproxy_cloud_fixture,
     haproxy_cloud_module_fixture,
     haproxy_executor_fixture,
     transit_env_fixture,
 )
-
-from transit_operator.plan.ownership import OWNER_TAG
-from transit_operator.reconcile import transit
 
 
 def resource_ids(env: Env) -> list[str]:

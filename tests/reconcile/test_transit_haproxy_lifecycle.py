@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
+from .transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
     Env,
     haproxy_cloud_fixture,
     haproxy_cloud_module_fixture,

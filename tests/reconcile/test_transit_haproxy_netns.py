@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from transit_haproxy_env import Env
 
 from transit_operator.plan.haproxy_config import CONFIG_PATH, config_hash
 from transit_sandbox.dataplane import NetnsExecutor, dataplane_unavailable_reason, remove_stale_namespaces
 from transit_sandbox.server import SandboxCloud
+
+from .transit_haproxy_env import Env
 
 _REASON = dataplane_unavailable_reason()
 pytestmark = [
