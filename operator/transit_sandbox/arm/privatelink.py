@@ -125,7 +125,7 @@ def create_link(
     subscription = endpoint.subscription if endpoint else ""
     name = f"{endpoint.name if endpoint else 'pe'}.{uuid.uuid4()}"
     status = initial_status(kind, doc, subscription, manual)
-    link = {
+    link: dict[str, Any] = {
         "id": f"{target}/privateEndpointConnections/{name}",
         "target": target,
         "targetKind": kind,
