@@ -44,7 +44,7 @@ from transit_operator.plan.confluent import healthy_endpoint_ips, owner_of_objec
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
 from transit_operator.plan.ownership import Owner, build_ownership_tags
-from transit_operator.plan.transit import KIND, build_transit_plan, endpoint_waiting
+from transit_operator.plan.transit import KIND, build_security_rule, build_transit_plan, endpoint_waiting
 
 __all__ = [
     "APPLICATION_GATEWAYS",
@@ -152,66 +152,45 @@ def build_public_ip(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResour
     )
 
 
-def _security_rule(
-    name: str, priority: int, access: str, protocol: str, source: str, ports: list[str], description: str
-) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "description": description,
-        "priority": priority,
-        "direction": "Inbound",
-        "access": access,
-        "protocol": protocol,
-        "sourceAddressPrefix": source,
-        "sourcePortRange": "*",
-        "destinationAddressPrefix": "*",
-    }
-    # Azure refuses a rule carrying both the singular and the plural port field.
-    if len(ports) == 1:
-        properties["destinationPortRange"] = ports[0]
-    else:
-        properties["destinationPortRanges"] = ports
-    return {"name": name, "properties": properties}
-
-
 def build_appgw_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
     """The gateway subnet's NSG: control plane and probes in, Kafka from the VNet only, Internet out."""
     listener_ports = [str(port) for port in sorted(spec.ports)]
     rules = [
-        _security_rule(
+        build_security_rule(
             "allow-gateway-manager",
             _NSG_PRIORITY_GATEWAY_MANAGER,
             "Allow",
-            "Tcp",
-            "GatewayManager",
-            ["65200-65535"],
-            "App Gateway v2 infrastructure ports; required for the gateway to provision",
+            protocol="Tcp",
+            source="GatewayManager",
+            ports=["65200-65535"],
+            description="App Gateway v2 infrastructure ports; required for the gateway to provision",
         ),
-        _security_rule(
+        build_security_rule(
             "allow-azure-load-balancer",
             _NSG_PRIORITY_LOAD_BALANCER,
             "Allow",
-            "*",
-            "AzureLoadBalancer",
-            ["*"],
-            "Azure health probes",
+            protocol="*",
+            source="AzureLoadBalancer",
+            ports=["*"],
+            description="Azure health probes",
         ),
-        _security_rule(
+        build_security_rule(
             "allow-vnet-listeners",
             _NSG_PRIORITY_LISTENERS,
             "Allow",
-            "Tcp",
-            "VirtualNetwork",
-            listener_ports,
-            "Kafka through the private frontend (private link NAT IPs are in the VNet)",
+            protocol="Tcp",
+            source="VirtualNetwork",
+            ports=listener_ports,
+            description="Kafka through the private frontend (private link NAT IPs are in the VNet)",
         ),
-        _security_rule(
+        build_security_rule(
             "deny-internet",
             _NSG_PRIORITY_DENY_INTERNET,
             "Deny",
-            "*",
-            "Internet",
-            ["*"],
-            "The mandatory public frontend serves nothing",
+            protocol="*",
+            source="Internet",
+            ports=["*"],
+            description="The mandatory public frontend serves nothing",
         ),
     ]
     return AzureResource(

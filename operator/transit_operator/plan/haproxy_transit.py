@@ -37,7 +37,7 @@ from transit_operator.plan.haproxy_config import (
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
 from transit_operator.plan.ownership import Owner, build_ownership_tags
-from transit_operator.plan.transit import KIND, build_transit_plan, endpoint_waiting
+from transit_operator.plan.transit import KIND, build_security_rule, build_transit_plan, endpoint_waiting
 
 __all__ = [
     "APPLY_SCRIPT_FILE",
@@ -121,27 +121,16 @@ def build_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
     ports = sorted(spec.ports)
     health = health_port_for(ports)
 
-    def rule(
-        name: str, priority: int, access: str, source: str, protocol: str, dest_ports: list[str]
-    ) -> dict[str, Any]:
-        return {
-            "name": name,
-            "properties": {
-                "priority": priority,
-                "direction": "Inbound",
-                "access": access,
-                "protocol": protocol,
-                "sourceAddressPrefix": source,
-                "sourcePortRange": "*",
-                "destinationAddressPrefix": "*",
-                "destinationPortRanges": dest_ports,
-            },
-        }
-
     rules = [
-        rule("allow-lb-probe", 100, "Allow", "AzureLoadBalancer", "Tcp", [str(health)]),
-        rule("allow-vnet-kafka", 110, "Allow", "VirtualNetwork", "Tcp", [str(p) for p in ports]),
-        rule("deny-internet-inbound", 4000, "Deny", "Internet", "*", ["0-65535"]),
+        build_security_rule(
+            "allow-lb-probe", 100, "Allow", protocol="Tcp", source="AzureLoadBalancer", ports=[str(health)]
+        ),
+        build_security_rule(
+            "allow-vnet-kafka", 110, "Allow", protocol="Tcp", source="VirtualNetwork", ports=[str(p) for p in ports]
+        ),
+        build_security_rule(
+            "deny-internet-inbound", 4000, "Deny", protocol="*", source="Internet", ports=["0-65535"]
+        ),
     ]
     return AzureResource(
         type=ids.NETWORK_SECURITY_GROUPS,

@@ -15,9 +15,35 @@ from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ncc import build_databricks_actions
 from transit_operator.plan.ownership import Owner
 
-__all__ = ["KIND", "build_transit_plan", "cpl_key", "endpoint_waiting"]
+__all__ = ["KIND", "build_security_rule", "build_transit_plan", "cpl_key", "endpoint_waiting"]
 
 KIND = "ServerlessTransit"
+
+
+def build_security_rule(
+    name: str,
+    priority: int,
+    access: str,
+    *,
+    protocol: str,
+    source: str,
+    ports: list[str],
+    description: str | None = None,
+) -> dict[str, Any]:
+    """One inbound NSG rule, as both options' NSGs carry them. Ports always go in the plural
+    `destinationPortRanges` (valid with one item; Azure refuses a rule carrying both forms)."""
+    properties: dict[str, Any] = {"description": description} if description else {}
+    properties |= {
+        "priority": priority,
+        "direction": "Inbound",
+        "access": access,
+        "protocol": protocol,
+        "sourceAddressPrefix": source,
+        "sourcePortRange": "*",
+        "destinationAddressPrefix": "*",
+        "destinationPortRanges": ports,
+    }
+    return {"name": name, "properties": properties}
 
 
 def cpl_key(sxt: ServerlessTransit, owner: Owner) -> str:
