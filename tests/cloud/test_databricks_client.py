@@ -16,6 +16,7 @@ from aiohttp import web
 from databricks.sdk.errors import InvalidParameterValue
 
 from transit_operator.cloud.databricks import DatabricksAccount, build_account_client
+from transit_operator.cloud.errors import FatalError
 from transit_sandbox.databricks import DatabricksState, create_databricks_app
 from transit_sandbox.links import LinkError
 
@@ -178,8 +179,10 @@ def test_bind_workspace_writes_only_when_not_bound(
 
 def test_binding_across_regions_is_refused_by_databricks(account: DatabricksAccount) -> None:
     ncc, _ = account.ensure_ncc(name="transit-eastus", region="eastus")
-    with pytest.raises(InvalidParameterValue, match="same region"):
+    with pytest.raises(FatalError, match="same region") as info:
         account.bind_workspace(account.observe_workspace(OTHER_REGION_WORKSPACE), ncc.id)
+    assert info.value.classified.code == "INVALID_PARAMETER_VALUE"
+    assert isinstance(info.value.__cause__, InvalidParameterValue)
 
 
 def test_deletes_of_missing_objects_succeed(account: DatabricksAccount) -> None:

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from transit_operator.cloud.context import CloudContext
+from transit_operator.cloud.errors import SLOW
 
 from .conftest import ALIASES, DOMAIN, Env, condition, converge, run_pass
 
@@ -182,12 +183,16 @@ def test_unknown_alias_is_stalled_with_azures_code(env: Env, ctx: CloudContext) 
     assert any(e.type == "Warning" for e in outcome.events)
 
 
-def test_missing_subnet_is_stalled(env: Env, ctx: CloudContext) -> None:
+def test_a_missing_subnet_is_waited_for_slowly_without_any_write(env: Env, ctx: CloudContext) -> None:
+    # The customer may create the subnet after the CR: nothing is written meanwhile, never Stalled for it.
     body = env.body(zones=1)
     body["spec"]["privateEndpoints"]["subnetId"] = f"{env.vnet_id}/subnets/nope"
-    run_pass(body, ctx)
-    stalled = condition(body, "Stalled")
-    assert stalled["status"] == "True" and stalled["reason"] == "CloudError"
+    outcome = run_pass(body, ctx)
+    ready = condition(body, "Ready")
+    assert ready["reason"] == "WaitingForDependency" and "spec.privateEndpoints.subnetId" in ready["message"]
+    assert condition(body, "Stalled")["status"] == "False"
+    assert outcome.requeue_after == SLOW and outcome.failure is not None and outcome.failure.stall_after is None
+    assert env.writes() == []
 
 
 def test_throttling_is_a_transient_error_with_the_servers_delay(env: Env, ctx: CloudContext) -> None:

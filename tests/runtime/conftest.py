@@ -45,7 +45,7 @@ def kube() -> Iterator[KubeEmulator]:
 
 @pytest.fixture
 def double() -> StatusFromSpecDouble:
-    return StatusFromSpecDouble(fail_once=("flaky",))
+    return StatusFromSpecDouble(fail_once=("flaky",), always_failing=("doomed",))
 
 
 @pytest.fixture

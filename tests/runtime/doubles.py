@@ -10,15 +10,19 @@ wiring can be checked end to end against the emulated Kubernetes API:
   with the CPL's endpoint IPs as `backendIps` — so only the cross-object kick can make it Ready quickly.
 - finalize: not done on the first call (short requeue), done on the second.
 - a name in `fail_once` raises on its first reconcile.
+- a name in `always_failing` ends every reconcile on the same failure (`Outcome.failure`), asking to be
+  called again almost at once (`requeue_after` 0.05 s): only the runtime's backoff spaces the passes out.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
-from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.conditions import Reason
+from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.runtime.driver import Reconcilers
 
 
@@ -37,16 +41,19 @@ def _waiting(generation: int, reason: str, message: str) -> list[dict[str, Any]]
 class StatusFromSpecDouble:
     """Test double: see the module docstring."""
 
-    def __init__(self, fail_once: tuple[str, ...] = ()) -> None:
+    def __init__(self, fail_once: tuple[str, ...] = (), always_failing: tuple[str, ...] = ()) -> None:
         self.calls: Counter[tuple[str, str, str]] = Counter()  # (kind, operation, name) -> count
+        self.call_times: dict[tuple[str, str, str], list[float]] = {}  # monotonic time of each call
         self.cpl_seen_by_transit: list[dict[str, Any] | None] = []
         self._fail_once = set(fail_once)
+        self._always_failing = set(always_failing)
         self._lock = threading.Lock()
 
     def _count(self, kind: str, operation: str, body: dict[str, Any]) -> int:
         with self._lock:
             key = (kind, operation, body["metadata"]["name"])
             self.calls[key] += 1
+            self.call_times.setdefault(key, []).append(time.monotonic())
             return self.calls[key]
 
     def reconcile_confluent(self, body: dict[str, Any], ctx: Any) -> Outcome:
@@ -54,6 +61,12 @@ class StatusFromSpecDouble:
         name, generation = body["metadata"]["name"], body["metadata"]["generation"]
         if name in self._fail_once and n == 1:
             raise RuntimeError("injected failure")
+        if name in self._always_failing:
+            message = "endpoint: provisioningState Failed; written again"
+            return Outcome(status={"observedGeneration": generation,
+                                   "conditions": _waiting(generation, "ProvisioningFailed", message)},
+                           requeue_after=0.05,
+                           failure=Failure(Reason.PROVISIONING_FAILED, message, key="endpoint failed"))
         if n == 1:
             return Outcome(status={"observedGeneration": generation,
                                    "conditions": _waiting(generation, "Creating", "creating endpoints"),

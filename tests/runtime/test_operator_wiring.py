@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from typing import Any
 
 from transit_operator.runtime.driver import Runtime
@@ -116,3 +117,20 @@ async def test_an_exception_in_a_reconciler_is_retried_with_backoff(
     await eventually(lambda: ready(get(kube, "ConfluentPrivateLink", "flaky")))
     assert sample(runtime, "transit_operator_reconcile_errors_total",
                   {"kind": "ConfluentPrivateLink", "operation": "reconcile"}) == 1
+
+
+async def test_a_repeated_failure_backs_off_exponentially_and_turns_stalled(
+        kube: KubeEmulator, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    # The reconciler asks to be called again after 0.05 s every time; unbounded, that is ~20 passes a second.
+    kube.create(cpl("doomed"))
+    obj = await eventually(lambda: (o := get(kube, "ConfluentPrivateLink", "doomed")) and any(
+        c["type"] == "Stalled" and c["status"] == "True" for c in o.get("status", {}).get("conditions", [])) and o,
+        timeout=10)
+    stalled = next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")
+    assert stalled["reason"] == "ProvisioningFailed" and "5 identical failures in a row" in stalled["message"]
+    times = double.call_times[("ConfluentPrivateLink", "reconcile", "doomed")]
+    gaps = [b - a for a, b in pairwise(times[:5])]
+    # backoff_seconds 0.2: 0.2, 0.4, 0.8, 1.6 (+-20 % jitter), not 0.05
+    assert len(times) in (5, 6) and all(gap >= 0.15 for gap in gaps)
+    assert all(later > earlier * 1.3 for earlier, later in pairwise(gaps))
+    await eventually(lambda: "Stalled" in events_of(kube, "doomed"))

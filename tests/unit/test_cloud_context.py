@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from transit_operator.cloud.context import PUBLIC_ARM_URL, CloudContext, StaticTokenCredential
+from transit_operator.cloud.redact import RedactingCredential
 from transit_operator.runtime.options import add_run_arguments
 
 
@@ -27,7 +28,8 @@ def test_sandbox_flags_and_token_give_a_static_credential() -> None:
 def test_without_flags_the_public_cloud_and_default_credential_are_used() -> None:
     ctx = CloudContext.from_options(parse(), environ={"TRANSIT_ARM_TOKEN": "ignored-without-endpoint"})
     assert ctx.arm_url == PUBLIC_ARM_URL
-    assert type(ctx.credential).__name__ == "DefaultAzureCredential"
+    assert isinstance(ctx.credential, RedactingCredential)
+    assert type(ctx.credential.wrapped).__name__ == "DefaultAzureCredential"
     assert ctx.databricks_token is None
 
 

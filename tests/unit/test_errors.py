@@ -16,6 +16,7 @@ from databricks.sdk.errors import (
 )
 
 from transit_operator.cloud.errors import (
+    SLOW,
     CloudError,
     FatalError,
     OwnershipConflict,
@@ -57,30 +58,24 @@ def arm_error(status: int, code: str | None, message: str = "msg", headers: dict
                      id="run-command-conflict-retry-after-ms"),
         pytest.param(arm_error(503, None), True, "HTTP503", 15.0, id="5xx-without-body"),
         pytest.param(arm_error(500, "InternalServerError"), True, "InternalServerError", 15.0, id="internal-error"),
-        pytest.param(arm_error(400, "InvalidResourceReference"), False, "InvalidResourceReference", None,
-                     id="bad-reference-fatal"),
-        pytest.param(arm_error(403, "LinkedAuthorizationFailed"), False, "LinkedAuthorizationFailed", None,
-                     id="linked-authorization-fatal"),
-        pytest.param(arm_error(403, "AuthorizationFailed", headers={"Retry-After": "3"}), False,
-                     "AuthorizationFailed", None, id="authorization-fatal-even-with-retry-after"),
         pytest.param(arm_error(400, "InvalidParameter"), False, "InvalidParameter", None, id="invalid-parameter"),
-        pytest.param(arm_error(400, "subnetnotfound"), False, "subnetnotfound", None, id="codes-case-insensitive"),
+        pytest.param(arm_error(400, "invalidparameter"), False, "invalidparameter", None, id="codes-case-insensitive"),
+        pytest.param(arm_error(400, "PrivateIPAddressNotInSubnet"), False, "PrivateIPAddressNotInSubnet", None,
+                     id="frontend-ip-outside-subnet-fatal"),
         pytest.param(arm_error(400, "SomethingNewAndUnknown"), False, "SomethingNewAndUnknown", None,
                      id="unknown-4xx-fatal"),
         pytest.param(arm_error(502, "SomethingNewAndUnknown"), True, "SomethingNewAndUnknown", 15.0,
                      id="unknown-5xx-retryable"),
         pytest.param(ServiceRequestError("connection refused"), True, "ServiceRequestError", 15.0,
                      id="no-connection-retryable"),
-        pytest.param(ClientAuthenticationError("no identity"), False, "AuthenticationFailed", None,
-                     id="credential-failure-fatal"),
+
         pytest.param(TooManyRequests("slow", error_code="REQUEST_LIMIT_EXCEEDED", retry_after_secs=9), True,
                      "REQUEST_LIMIT_EXCEEDED", 9.0, id="databricks-throttled"),
         pytest.param(TemporarilyUnavailable("later", error_code="TEMPORARILY_UNAVAILABLE"), True,
                      "TEMPORARILY_UNAVAILABLE", 15.0, id="databricks-unavailable"),
         pytest.param(InvalidParameterValue("bad domain", error_code="INVALID_PARAMETER_VALUE"), False,
                      "INVALID_PARAMETER_VALUE", None, id="databricks-invalid-parameter"),
-        pytest.param(PermissionDenied("no", error_code="PERMISSION_DENIED"), False, "PERMISSION_DENIED", None,
-                     id="databricks-permission-denied"),
+
         pytest.param(OwnershipConflict("/subscriptions/x/rg", "Other/ns/n"), False, "OwnershipConflict", None,
                      id="ownership-conflict-fatal"),
     ],
@@ -88,6 +83,32 @@ def arm_error(status: int, code: str | None, message: str = "msg", headers: dict
 def test_classify(exc: BaseException, retryable: bool, code: str, delay: float | None) -> None:
     classified = classify(exc)
     assert (classified.retryable, classified.code, classified.delay) == (retryable, code, delay)
+    assert not classified.slow
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        # Each resolves without any change to the object: a role assignment propagates, a resource group or
+        # subnet is created by another pipeline, an identity replicates, an admin registers a provider.
+        pytest.param(arm_error(403, "AuthorizationFailed", headers={"Retry-After": "3"}), "AuthorizationFailed",
+                     id="authorization-ignores-retry-after"),
+        pytest.param(arm_error(403, "LinkedAuthorizationFailed"), "LinkedAuthorizationFailed",
+                     id="linked-authorization"),
+        pytest.param(arm_error(404, "ResourceGroupNotFound"), "ResourceGroupNotFound", id="resource-group"),
+        pytest.param(arm_error(400, "InvalidResourceReference"), "InvalidResourceReference", id="reference"),
+        pytest.param(arm_error(400, "subnetnotfound"), "subnetnotfound", id="subnet-case-insensitive"),
+        pytest.param(arm_error(409, "MissingSubscriptionRegistration"), "MissingSubscriptionRegistration",
+                     id="provider-registration"),
+        pytest.param(arm_error(403, "SomethingNewAndUnknown"), "SomethingNewAndUnknown", id="unknown-403"),
+        pytest.param(ClientAuthenticationError("no identity"), "AuthenticationFailed", id="no-token-yet"),
+        pytest.param(PermissionDenied("no", error_code="PERMISSION_DENIED"), "PERMISSION_DENIED",
+                     id="databricks-permission-denied"),
+    ],
+)
+def test_errors_that_resolve_by_themselves_are_retried_slowly(exc: BaseException, code: str) -> None:
+    classified = classify(exc)
+    assert (classified.retryable, classified.slow, classified.code, classified.delay) == (True, True, code, SLOW)
 
 
 def test_azure_message_is_kept_verbatim() -> None:

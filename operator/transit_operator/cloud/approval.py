@@ -25,6 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from transit_operator.cloud.context import writing_to
+from transit_operator.cloud.errors import RefusedWrite, sdk_errors
+from transit_operator.plan.ids import child_id, valid_segment
+
 __all__ = [
     "ApplicationGatewayTarget",
     "ApprovalResult",
@@ -109,12 +113,20 @@ def _approved(connection: EndpointConnection, description: str) -> dict[str, Any
 
 @dataclass
 class _TargetResource:
-    """Where a target's connections live: its network client, resource group and name (and full id)."""
+    """Where a target's connections live: its network client, resource group and name (and full id).
+
+    Every call leaves SDK errors as `CloudError`; every write is declared for exactly the connection it
+    changes (`cloud.context.writing_to`), whose name must be a plain id segment."""
 
     network: Any  # azure.mgmt.network.NetworkManagementClient
     resource_group: str
     name: str
     resource_id: str = ""
+
+    def _connection_id(self, connection: EndpointConnection) -> str:
+        if not valid_segment(connection.name):
+            raise RefusedWrite(f"private endpoint connection name {connection.name[:80]!r} is not a valid name")
+        return child_id(self.resource_id, "privateEndpointConnections", connection.name)
 
 
 @dataclass
@@ -123,20 +135,23 @@ class PrivateLinkServiceTarget(_TargetResource):
     `update_private_endpoint_connection` (a PUT of the connection's state; no LRO)."""
 
     def list_connections(self) -> list[EndpointConnection]:
-        pages = self.network.private_link_services.list_private_endpoint_connections(
-            self.resource_group, self.name
-        )
-        return [connection_from_rest(item) for item in pages]
+        with sdk_errors():
+            pages = self.network.private_link_services.list_private_endpoint_connections(
+                self.resource_group, self.name
+            )
+            return [connection_from_rest(item) for item in pages]
 
     def approve(self, connection: EndpointConnection, description: str) -> None:
-        self.network.private_link_services.update_private_endpoint_connection(
-            self.resource_group, self.name, connection.name, _approved(connection, description)
-        )
+        with writing_to(self._connection_id(connection)), sdk_errors():
+            self.network.private_link_services.update_private_endpoint_connection(
+                self.resource_group, self.name, connection.name, _approved(connection, description)
+            )
 
     def remove(self, connection: EndpointConnection) -> None:
-        self.network.private_link_services.begin_delete_private_endpoint_connection(
-            self.resource_group, self.name, connection.name, polling=False
-        )
+        with writing_to(self._connection_id(connection)), sdk_errors():
+            self.network.private_link_services.begin_delete_private_endpoint_connection(
+                self.resource_group, self.name, connection.name, polling=False
+            )
 
 
 @dataclass
@@ -147,24 +162,27 @@ class ApplicationGatewayTarget(_TargetResource):
     result on its next pass (the rule's `connection_state`, the gateway's `provisioningState`)."""
 
     def list_connections(self) -> list[EndpointConnection]:
-        pages = self.network.application_gateway_private_endpoint_connections.list(
-            self.resource_group, self.name
-        )
-        return [connection_from_rest(item) for item in pages]
+        with sdk_errors():
+            pages = self.network.application_gateway_private_endpoint_connections.list(
+                self.resource_group, self.name
+            )
+            return [connection_from_rest(item) for item in pages]
 
     def approve(self, connection: EndpointConnection, description: str) -> None:
-        self.network.application_gateway_private_endpoint_connections.begin_update(
-            self.resource_group,
-            self.name,
-            connection.name,
-            _approved(connection, description),
-            polling=False,
-        )
+        with writing_to(self._connection_id(connection)), sdk_errors():
+            self.network.application_gateway_private_endpoint_connections.begin_update(
+                self.resource_group,
+                self.name,
+                connection.name,
+                _approved(connection, description),
+                polling=False,
+            )
 
     def remove(self, connection: EndpointConnection) -> None:
-        self.network.application_gateway_private_endpoint_connections.begin_delete(
-            self.resource_group, self.name, connection.name, polling=False
-        )
+        with writing_to(self._connection_id(connection)), sdk_errors():
+            self.network.application_gateway_private_endpoint_connections.begin_delete(
+                self.resource_group, self.name, connection.name, polling=False
+            )
 
 
 ApprovalState = Literal["Approved", "Rejected", "Disconnected", "NotFound"]
@@ -209,7 +227,7 @@ def ensure_connection_approved(
 
     `connections`: the target's connections if the caller already read them (e.g. from the PLS GET it
     made anyway), saving the list call. Writes only when the connection is Pending. Azure errors
-    propagate (classify them with `cloud.errors`).
+    propagate as `cloud.errors.CloudError`.
     """
     listed = connections if connections is not None else target.list_connections()
     found = find_connection(listed, endpoint_name)

@@ -22,6 +22,11 @@ tokens: a GET is what a drift check does anyway, it survives operator restarts a
 in-flight resource per pass. The price: an LRO's failure message is not seen, only `provisioningState:
 Failed`, which `ensure` answers with a fresh PUT (ARM's documented way out of Failed).
 
+Every id is checked before it is used (`plan.ids.parse_resource_id`: each segment a plain name), every
+write is declared (`cloud.context.writing_to`: the SDK's URL, after the HTTP stack's normalisation, must be
+that id), and every body read must carry the id that was asked for: `RefusedWrite` otherwise, so the
+operator never reads one resource and writes what it saw to another. SDK errors leave as `CloudError`.
+
 To support a new ARM type, add one `ArmType` line to `TYPES`.
 """
 
@@ -33,8 +38,15 @@ from typing import Any, Literal, Protocol
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import OwnershipConflict, UnsupportedResourceType, classify
+from transit_operator.cloud.context import CloudContext, writing_to
+from transit_operator.cloud.errors import (
+    CloudError,
+    OwnershipConflict,
+    RefusedWrite,
+    UnsupportedResourceType,
+    sdk_errors,
+)
+from transit_operator.plan.ids import parse_resource_id, same_id
 
 Service = Literal["network", "privatedns", "compute"]
 
@@ -62,9 +74,7 @@ class ArmType:
 
     def arguments(self, resource_id: str) -> tuple[str, ...]:
         """SDK positional arguments from an id: resource group, name, then each child's (type,) name."""
-        parts = resource_id.strip("/").split("/")
-        if len(parts) < 8 or len(parts) % 2 or parts[0].lower() != "subscriptions":
-            raise ValueError(f"{resource_id!r} is not an ARM resource id")
+        parts = checked_id(resource_id).strip("/").split("/")
         out = [parts[3], parts[7]]
         for i in range(8, len(parts), 2):
             if self.type_arg:
@@ -105,10 +115,18 @@ TYPES: dict[str, ArmType] = {
 }
 
 
+def checked_id(resource_id: str) -> str:
+    """The id when every segment is a plain name (`plan.ids.parse_resource_id`); RefusedWrite otherwise."""
+    try:
+        parse_resource_id(resource_id)
+    except ValueError as exc:
+        raise RefusedWrite(f"refusing to use the resource id: {exc}") from None
+    return resource_id
+
+
 def resource_type_of(resource_id: str) -> str:
     """`Microsoft.Network/privateDnsZones/A` from an id (namespace, type, child types)."""
-    parts = resource_id.strip("/").split("/")
-    return "/".join([parts[5], parts[6], *parts[8::2]])
+    return parse_resource_id(checked_id(resource_id)).resource_type
 
 
 def arm_type(resource_type: str) -> ArmType:
@@ -161,6 +179,7 @@ class EnsureResult:
     id: str
     observed: dict[str, Any]
     long_running: bool = True
+    retried_failed: bool = False  # the resource was in provisioningState Failed and was PUT again
 
     @property
     def in_flight(self) -> bool:
@@ -303,50 +322,56 @@ class Arm:
 
     def _operations(self, resource_id: str) -> tuple[ArmType, Any, tuple[str, ...]]:
         entry = arm_type(resource_type_of(resource_id))
-        subscription = resource_id.strip("/").split("/")[1]
+        subscription = parse_resource_id(resource_id).subscription_id
         client = self._ctx.client(entry.service, subscription)
         return entry, getattr(client, entry.operations), entry.arguments(resource_id)
 
     def observe(self, resource_id: str) -> dict[str, Any] | None:
-        """GET as a REST-shaped dict; None when it does not exist."""
+        """GET as a REST-shaped dict; None when it does not exist. RefusedWrite when the body is another
+        resource's (its `id` is not `resource_id`)."""
         _, ops, args = self._operations(resource_id)
         try:
-            model = ops.get(*args)
-        except ResourceNotFoundError:
-            return None
-        except HttpResponseError as exc:
-            if exc.status_code == 404:
+            with sdk_errors():
+                model = ops.get(*args)
+        except CloudError as exc:
+            if _is_404(exc):
                 return None
-            raise classify(exc).as_error() from exc
-        return _as_dict(model)
+            raise
+        return _same_resource(resource_id, _as_dict(model))
 
     def list_children(self, parent_id: str, child: str) -> list[dict[str, Any]]:
-        """List children of a resource in one call: `recordSets` or `virtualNetworkLinks` of a DNS zone."""
-        parts = parent_id.strip("/").split("/")
-        subscription, group, name = parts[1], parts[3], parts[7]
-        client = self._ctx.client("privatedns", subscription)
+        """List children of a resource in one call: `recordSets` or `virtualNetworkLinks` of a DNS zone.
+        Only children of `parent_id` are returned (each child's id must be under it)."""
+        parsed = parse_resource_id(checked_id(parent_id))
+        group, name = parsed.resource_group, parsed.name
+        client = self._ctx.client("privatedns", parsed.subscription_id)
         listers: dict[str, Callable[[], Iterable[Any]]] = {
             "recordSets": lambda: client.record_sets.list(group, name),
             "virtualNetworkLinks": lambda: client.virtual_network_links.list(group, name),
         }
         try:
-            return [_as_dict(item) for item in listers[child]()]
-        except ResourceNotFoundError:
-            return []
-        except HttpResponseError as exc:
-            if exc.status_code == 404:
+            with sdk_errors():
+                items = [_as_dict(item) for item in listers[child]()]
+        except CloudError as exc:
+            if _is_404(exc):
                 return []
-            raise classify(exc).as_error() from exc
+            raise
+        prefix = parent_id.rstrip("/").lower() + "/"
+        return [item for item in items if str(item.get("id", "")).lower().startswith(prefix)]
+
+    def put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One PUT of `body` (started, not awaited): no ownership, no comparison. For the one field the
+        operator sets on a resource it does not own (the gateway subnet's NSG); `ensure` otherwise."""
+        return self._put(resource_id, body)
 
     def _put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
         entry, ops, args = self._operations(resource_id)
-        try:
+        with writing_to(resource_id), sdk_errors():
             if entry.long_running:
-                poller = ops.begin_create_or_update(*args, body, polling=False)
-                return _as_dict(poller.result())
-            return _as_dict(ops.create_or_update(*args, body))
-        except HttpResponseError as exc:
-            raise classify(exc).as_error() from exc
+                written = ops.begin_create_or_update(*args, body, polling=False).result()
+            else:
+                written = ops.create_or_update(*args, body)
+        return _same_resource(resource_id, _as_dict(written))
 
     def ensure(
         self,
@@ -378,7 +403,8 @@ class Arm:
         untagged = _without_path(resource.body, entry.tags_path)
         if not failed and _tags_subset(desired_tags, observed_tags) and is_subset(untagged, current):
             return EnsureResult("InSync", resource.id, current, entry.long_running)
-        return EnsureResult("Updated", resource.id, self._put(resource.id, merged), entry.long_running)
+        written = self._put(resource.id, merged)
+        return EnsureResult("Updated", resource.id, written, entry.long_running, retried_failed=failed)
 
     def delete(
         self,
@@ -398,17 +424,16 @@ class Arm:
         if state is not None and state.lower() == "deleting":
             return DeleteResult("Deleting", resource_id)
         try:
-            if entry.long_running:
-                ops.begin_delete(*args, polling=False)
-                return DeleteResult("Deleting", resource_id)
-            ops.delete(*args)
-            return DeleteResult("Deleted", resource_id)
-        except ResourceNotFoundError:
-            return DeleteResult("Gone", resource_id)
-        except HttpResponseError as exc:
-            if exc.status_code == 404:
+            with writing_to(resource_id), sdk_errors():
+                if entry.long_running:
+                    ops.begin_delete(*args, polling=False)
+                    return DeleteResult("Deleting", resource_id)
+                ops.delete(*args)
+                return DeleteResult("Deleted", resource_id)
+        except CloudError as exc:
+            if _is_404(exc):
                 return DeleteResult("Gone", resource_id)
-            raise classify(exc).as_error() from exc
+            raise
 
     def release(
         self, resource_id: str, owner: OwnerRule, *, observed: dict[str, Any] | Literal[False] | None = False
@@ -426,6 +451,22 @@ class Arm:
         body = _writable(current)
         self._put(resource_id, _with_path(body, entry.tags_path, kept))
         return "Released"
+
+
+def _is_404(exc: CloudError) -> bool:
+    """The `CloudError` was made of an SDK 404 ("not there" for a GET, "already gone" for a DELETE)."""
+    cause = exc.__cause__
+    return isinstance(cause, ResourceNotFoundError) or (
+        isinstance(cause, HttpResponseError) and cause.status_code == 404
+    )
+
+
+def _same_resource(resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` when it is the body of `resource_id` (or carries no id); RefusedWrite otherwise."""
+    seen = body.get("id")
+    if isinstance(seen, str) and seen and not same_id(seen, resource_id):
+        raise RefusedWrite(f"reading {resource_id} returned the body of {seen[:300]}; refusing to use it")
+    return body
 
 
 def _without_path(body: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, Any]:

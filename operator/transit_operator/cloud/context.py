@@ -10,7 +10,16 @@ Client settings, and why:
   should not sit in retries for minutes, the reconcile loop requeues instead (cloud.errors).
 - `polling_interval`: the SDK default is 30 s. Reconcilers start LROs with `polling=False` and come back
   later, so this only matters to callers that do poll.
-- `per_call_policies`: an optional hook sees every logical call (method, URL) for metrics.
+- `per_call_policies`: an optional hook sees every logical call (method, URL) for metrics; and
+  `WriteGuardPolicy` refuses any write (PUT, PATCH, POST, DELETE) whose URL the HTTP stack would
+  normalise to another path (`/subnets/..` is the VNet's URL to `requests`), and any write to another
+  resource than the one the caller declared with `writing_to(resource_id)` (`cloud.arm` declares every
+  write it makes).
+- Credentials: every ARM access token the credential hands out, the static sandbox token and the
+  Databricks credentials read from Secrets are registered with `cloud.redact`, so no text the operator
+  shows can carry them. The Databricks credentials go only to a Databricks account host
+  (`DATABRICKS_ACCOUNT_HOSTS`) or one the operator admin allowed (`--allow-databricks-host`), never to a
+  host a CR names alone.
 - `ca_bundle` (`--ca-bundle`): azure-core gets it per client (`connection_verify`). databricks-sdk has no
   per-client CA option: `cloud.databricks.build_account_client` pins it on the client's `requests`
   session (and its host-metadata probe's), never in the process environment, and fails fast on SSL errors.
@@ -24,17 +33,34 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from urllib3.util import parse_url
+
+from transit_operator.cloud.errors import HostNotAllowed, RefusedWrite, sdk_errors
+from transit_operator.cloud.redact import RedactingCredential, register_secret
+from transit_operator.plan.ids import same_id
 
 PUBLIC_ARM_URL = "https://management.azure.com"
 ARM_TOKEN_ENV = "TRANSIT_ARM_TOKEN"
 ARM_SCOPE = "https://management.azure.com/.default"
+
+# The Databricks account consoles of the Azure clouds databricks-sdk knows (databricks/sdk/environments.py:
+# DNS zones `.azuredatabricks.net` public, `.databricks.azure.us` US Government, `.databricks.azure.cn`
+# China; the account console is `accounts.` in each). Credentials are sent to these, or to a host the
+# operator admin allowed with `--allow-databricks-host`; never to a host a CR names alone (a link-local
+# metadata address, localhost, anyone's server).
+DATABRICKS_ACCOUNT_HOSTS = frozenset(
+    {"accounts.azuredatabricks.net", "accounts.databricks.azure.us", "accounts.databricks.azure.cn"}
+)
 
 CallHook = Callable[[str, str], None]
 """Called with (HTTP method, URL) for every logical cloud call (before azure-core's retries)."""
@@ -44,10 +70,10 @@ class StaticTokenCredential:
     """A bearer token that never changes (the sandbox's). Implements azure-core's `TokenCredential`."""
 
     def __init__(self, token: str) -> None:
-        self._token = token
+        self.token = token
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
     def close(self) -> None:
         pass
@@ -69,6 +95,80 @@ class CallCountingPolicy(SansIOHTTPPolicy[Any, Any]):
             self._hook(method, request.http_request.url)
 
 
+# The resource the current thread means to write to (`writing_to`); read by `WriteGuardPolicy`.
+_WRITE_TARGET: ContextVar[str | None] = ContextVar("transit_write_target", default=None)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@contextmanager
+def writing_to(resource_id: str) -> Iterator[None]:
+    """Declare the one resource the writes inside the block are for (`WriteGuardPolicy` checks it)."""
+    token = _WRITE_TARGET.set(resource_id)
+    try:
+        yield
+    finally:
+        _WRITE_TARGET.reset(token)
+
+
+class WriteGuardPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Refuses a write that would reach another resource than the one meant, before it is sent.
+
+    The path the HTTP stack sends is the *normalised* one (`requests` uses urllib3's `parse_url`, which
+    removes `.` and `..` segments, RFC 3986 section 5.2.4), so a name `..` turns a subnet's URL into its
+    VNet's. Refused: any write whose normalised path differs from the path as built, and - when the caller
+    declared its target with `writing_to` - any write to another path than that resource id."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        method = request.http_request.method.upper()
+        if method in _READS:
+            return
+        url = request.http_request.url
+        built = urlsplit(url).path
+        sent = parse_url(url).path or ""
+        if built != sent:
+            raise RefusedWrite(f"{method} {built}: the HTTP stack would send it to {sent}; refusing the write")
+        target = _WRITE_TARGET.get()
+        if target is not None and not same_id(unquote(sent), target):
+            raise RefusedWrite(f"{method} {sent} is not a write to {target}; refusing it")
+
+
+def databricks_host(url: str, allowed: Collection[str] = ()) -> str:
+    """`https://host[:port]` of a Databricks account URL, when credentials may be sent there.
+
+    Raises `HostNotAllowed` (naming `spec.databricks.accountHost`) unless the host is a Databricks account
+    host (`DATABRICKS_ACCOUNT_HOSTS`, port 443) or in `allowed` (`host` or `host:port`, from the operator's
+    `--allow-databricks-host`). IP literals, loopback and link-local addresses are in neither by default."""
+    field = "spec.databricks.accountHost"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise HostNotAllowed(f"{url!r} is not a URL: {exc}", field=field) from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or parts.username or parts.password or parts.query or parts.fragment \
+            or parts.path not in ("", "/"):
+        raise HostNotAllowed(f"{url!r} is not https://HOST[:PORT]", field=field)
+    named = f"{host}:{port}" if port is not None else host
+    allowed_names = {normalise_allowed_host(a) for a in allowed}
+    if (host in DATABRICKS_ACCOUNT_HOSTS and port in (None, 443)) or named in allowed_names:
+        return f"https://{named}"
+    known = ", ".join(sorted(DATABRICKS_ACCOUNT_HOSTS))
+    raise HostNotAllowed(
+        f"{named!r} is not a Databricks account host ({known}); the operator sends credentials to another "
+        "host only when started with --allow-databricks-host " + named,
+        field=field,
+    )
+
+
+def normalise_allowed_host(value: str) -> str:
+    """`host` or `host:port`, lower-cased, from a `--allow-databricks-host` value (a URL is accepted too)."""
+    text = value.strip().lower()
+    if "://" in text:
+        parts = urlsplit(text)
+        return f"{parts.hostname}:{parts.port}" if parts.port is not None else str(parts.hostname)
+    return text.rstrip("/")
+
+
 @dataclass
 class CloudContext:
     """Credentials, endpoints and SDK clients. Thread-safe: kopf runs sync handlers in a thread pool."""
@@ -80,6 +180,8 @@ class CloudContext:
     retry_total: int = 3
     databricks_host: str | None = None  # overrides every CR's account host (sandbox)
     databricks_token: str | None = None  # used when a CR names no credentials Secret (sandbox)
+    # Hosts (`host` or `host:port`) besides DATABRICKS_ACCOUNT_HOSTS that credentials may be sent to.
+    allowed_databricks_hosts: tuple[str, ...] = ()
     call_hook: CallHook | None = None
     # Reads a Kubernetes Secret's data (decoded) by (namespace, name); None or KeyError when it does not
     # exist. The runtime sets it (kubernetes client); tests pass a dict lookup. Values go to SDK clients only.
@@ -88,18 +190,28 @@ class CloudContext:
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        # Every credential value this context holds or will be handed is kept out of texts (cloud.redact).
+        register_secret(self.databricks_token)
+        if isinstance(self.credential, StaticTokenCredential):
+            register_secret(self.credential.token)
+        elif not isinstance(self.credential, RedactingCredential):
+            self.credential = RedactingCredential(self.credential)  # type: ignore[assignment]
+
     # --- construction -------------------------------------------------------------------------------
 
     @classmethod
     def from_options(cls, args: Any, environ: Mapping[str, str] | None = None) -> CloudContext:
-        """From `transit-operator run` flags (`--arm-endpoint`, `--ca-bundle`, `--databricks-host`).
+        """From `transit-operator run` flags (`--arm-endpoint`, `--arm-token`, `--ca-bundle`,
+        `--databricks-host`, `--allow-databricks-host`, `--time-scale`).
 
-        With `--arm-endpoint` and `$TRANSIT_ARM_TOKEN` set, the token is used as is (the sandbox);
-        otherwise azure-identity's `DefaultAzureCredential` (workload identity in AKS).
+        With `--arm-endpoint` and a static token (`--arm-token`, default `$TRANSIT_ARM_TOKEN`), the token
+        is used as is (the sandbox cloud); otherwise azure-identity's `DefaultAzureCredential` (workload
+        identity in AKS). `--time-scale` scales the SDK's LRO polling interval with every other delay.
         """
         env = os.environ if environ is None else environ
         arm_url = getattr(args, "arm_endpoint", None) or PUBLIC_ARM_URL
-        token = env.get(ARM_TOKEN_ENV)
+        token = getattr(args, "arm_token", None) or env.get(ARM_TOKEN_ENV)
         credential: TokenCredential
         if token and getattr(args, "arm_endpoint", None):
             credential = StaticTokenCredential(token)
@@ -107,20 +219,27 @@ class CloudContext:
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential()
+        scale = float(getattr(args, "time_scale", None) or 1.0)
         return cls(
             credential=credential,
             arm_url=arm_url.rstrip("/"),
             ca_bundle=getattr(args, "ca_bundle", None),
+            polling_interval=5.0 * scale,
             databricks_host=getattr(args, "databricks_host", None),
             databricks_token=token if getattr(args, "databricks_host", None) else None,
+            allowed_databricks_hosts=tuple(getattr(args, "allow_databricks_host", None) or ()),
         )
 
     @classmethod
     def for_sandbox(
         cls, arm_url: str, ca_bundle: str, token: str, databricks_url: str | None = None, **kwargs: Any
     ) -> CloudContext:
-        """Talk to the sandbox cloud: static token, its CA, short polling interval."""
+        """Talk to the sandbox cloud: static token, its CA, short polling interval; the sandbox's Databricks
+        URL is an allowed account host (as `--allow-databricks-host` would make it)."""
         kwargs.setdefault("polling_interval", 1.0)
+        if databricks_url:
+            kwargs["allowed_databricks_hosts"] = (
+                *kwargs.get("allowed_databricks_hosts", ()), normalise_allowed_host(databricks_url))
         return cls(
             credential=StaticTokenCredential(token),
             arm_url=arm_url.rstrip("/"),
@@ -138,7 +257,7 @@ class CloudContext:
             "polling_interval": self.polling_interval,
             "retry_total": self.retry_total,
             "retry_backoff_max": 30,
-            "per_call_policies": [CallCountingPolicy(self.calls, self.call_hook)],
+            "per_call_policies": [CallCountingPolicy(self.calls, self.call_hook), WriteGuardPolicy()],
         }
         if self.arm_url.rstrip("/") != PUBLIC_ARM_URL:
             kwargs["credential_scopes"] = [ARM_SCOPE]
@@ -195,24 +314,36 @@ class CloudContext:
 
     # --- Databricks ---------------------------------------------------------------------------------
 
-    def databricks(self, host: str, account_id: str, secret: Mapping[str, str | bytes] | None) -> Any:
+    def databricks(
+        self,
+        host: str,
+        account_id: str,
+        secret: Mapping[str, str | bytes] | None,
+        *,
+        source: str = "the credentials Secret",
+    ) -> Any:
         """`databricks.sdk.AccountClient` for an account (cached per host, account and credentials).
 
-        `secret` is a Secret's data (decoded, or bytes): see `cloud.databricks.build_account_client`. None:
-        the sandbox token when one is configured, else the operator's own identity (databricks-sdk's
-        default chain). `--databricks-host` overrides `host`. The CA bundle: see the module docstring.
+        `host` must be a Databricks account host or one the operator allows (`databricks_host()`:
+        `HostNotAllowed` otherwise, before anything is sent anywhere). `--databricks-host` then overrides
+        it. `secret` is a Secret's data (decoded, or bytes), named `source` in errors: checked by
+        `cloud.databricks.credentials_from_secret` (`InvalidCredentials` names the key, never the value)
+        and registered with `cloud.redact`. None: the sandbox token when one is configured, else the
+        operator's own identity (databricks-sdk's default chain). The CA bundle: see the module docstring.
         """
-        from transit_operator.cloud.databricks import build_account_client
+        from transit_operator.cloud.databricks import build_account_client, credentials_from_secret
 
-        host = (self.databricks_host or host).rstrip("/")
+        checked = databricks_host(host, self.allowed_databricks_hosts)
+        host = (self.databricks_host or checked).rstrip("/")
         credentials: dict[str, str] | None = None
         if secret is not None:
-            credentials = {k: v.decode() if isinstance(v, bytes) else v for k, v in secret.items()}
+            credentials = credentials_from_secret(secret, source)
         elif self.databricks_token:
             credentials = {"token": self.databricks_token}
         cache_key = repr((host, account_id, sorted((credentials or {}).items())))
-        return self._cached(
-            "databricks",
-            cache_key,
-            lambda: build_account_client(host, account_id, credentials, ca_bundle=self.ca_bundle),
-        )
+        with sdk_errors():  # the TLS trust check talks to the host
+            return self._cached(
+                "databricks",
+                cache_key,
+                lambda: build_account_client(host, account_id, credentials, ca_bundle=self.ca_bundle),
+            )

@@ -15,9 +15,12 @@ gone is success. Every lookup is by content, not by remembered ids alone, so a r
 status finds the same objects instead of creating duplicates: the NCC by name and region, the rule by
 its target `resource_id` (deactivated rules - deleted ones kept for a day - are ignored).
 
-Errors are the SDK's own (`databricks.sdk.errors.DatabricksError` with `error_code`); classification
-(retryable or fatal) is `transit_operator.cloud.errors`' job. Credentials go into the client only: they
-are never part of a returned fact, a message or a log line here.
+Every SDK error (`databricks.sdk.errors.DatabricksError` with `error_code`, or a `requests` error) leaves
+`DatabricksAccount` as a `cloud.errors.CloudError`, classified there. Ids read from status or from the
+API go into URL paths only when they are plain ids (the SDK formats paths with f-strings, unquoted).
+Credentials go into the client only: they are checked (`credentials_from_secret`: one line of printable
+ASCII, the error names the Secret and the key, never the value), registered with `cloud.redact`, and are
+never part of a returned fact, a message or a log line here.
 
 Method names and fields: `databricks/sdk/service/settings.py` (`NetworkConnectivityAPI`,
 `NccPrivateEndpointRule`) and `provisioning.py` (`WorkspacesAPI.update(workspace_id, Workspace,
@@ -26,11 +29,13 @@ update_mask=)`) of the installed SDK.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import requests
 from databricks.sdk import AccountClient
@@ -46,8 +51,12 @@ from databricks.sdk.service.settings import (
     UpdatePrivateEndpointRule,
 )
 
+from transit_operator.cloud.errors import InvalidCredentials, RefusedWrite, sdk_errors
+from transit_operator.cloud.redact import register_secret
+
 __all__ = [
     "CREDENTIAL_KEYS",
+    "SECRET_KEYS",
     "DatabricksAccount",
     "NccFacts",
     "RuleFacts",
@@ -55,6 +64,7 @@ __all__ = [
     "Write",
     "build_account_client",
     "check_tls_trust",
+    "credentials_from_secret",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +75,15 @@ CREDENTIAL_KEYS: dict[str, tuple[str, ...]] = {
     "azure-client-secret": ("azure_client_id", "azure_client_secret", "azure_tenant_id"),
     "oauth-m2m": ("client_id", "client_secret"),
 }
+
+# The keys whose values are secrets (the others are ids): registered with `cloud.redact` when read.
+SECRET_KEYS = frozenset({"token", "azure_client_secret", "client_secret"})
+# A credential value is one token of printable ASCII: no whitespace (a trailing newline from `echo` into a
+# file is the usual accident), no control characters. `requests` refuses such header values and quotes
+# them in its error message, which is how a credential would otherwise reach a condition.
+_CREDENTIAL_VALUE = re.compile(r"^[\x21-\x7e]+$")
+# Ids that go into URL paths (NCC and rule ids are UUIDs; the SDK does not quote path parameters).
+_PATH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
 # The SDK retries 429/503 itself for up to `retry_timeout_seconds` (300 s by default, _base_client.py):
 # a reconcile worker must not sit that long; the reconciler requeues instead.
@@ -114,7 +133,7 @@ def build_account_client(
         else:
             present = sorted(k for k, v in credentials.items() if v)
             expected = " or ".join("+".join(keys) for keys in CREDENTIAL_KEYS.values())
-            raise ValueError(f"the credentials Secret has keys {present}; expected {expected}")
+            raise InvalidCredentials(f"the credentials Secret has keys {present}; expected {expected}")
     token = _PROBE_CA.set(ca_bundle)
     try:
         config = Config(**kwargs)
@@ -137,6 +156,56 @@ def build_account_client(
 
         base._is_retryable = is_retryable  # type: ignore[union-attr]
     return client
+
+
+def credentials_from_secret(secret: Mapping[str, str | bytes], source: str) -> dict[str, str]:
+    """The credential keys of a Secret's data (`CREDENTIAL_KEYS`), as text, each value checked.
+
+    Secret values are registered with `cloud.redact` before anything else. `InvalidCredentials` names
+    `source` (e.g. `Secret ns/name`) and the key, never the value. Other keys are ignored."""
+    known = sorted({key for keys in CREDENTIAL_KEYS.values() for key in keys})
+    out: dict[str, str] = {}
+    for key in known:
+        if key not in secret:
+            continue
+        raw = secret[key]
+        if key in SECRET_KEYS:
+            register_secret(raw)
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidCredentials(f"key `{key}` of {source} is not UTF-8 text") from None
+        if not raw:
+            continue  # an empty key counts as absent (build_account_client names what is missing)
+        if not _CREDENTIAL_VALUE.match(raw):
+            what = "whitespace (a trailing newline?)" if any(c.isspace() for c in raw) else (
+                "a control or non-ASCII character")
+            raise InvalidCredentials(
+                f"key `{key}` of {source} holds {what}; a credential is one line of printable ASCII")
+        out[key] = raw
+    return out
+
+
+def _path_id(value: str, what: str) -> str:
+    """`value` when it is safe in a URL path (the SDK interpolates it unquoted); RefusedWrite otherwise."""
+    if not _PATH_ID.match(value or ""):
+        raise RefusedWrite(f"{what} {value[:80]!r} is not a Databricks id; refusing to use it in a request")
+    return value
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _cloud_errors(method: _F) -> _F:
+    """The method's SDK errors leave as `cloud.errors.CloudError` (see the module docstring)."""
+
+    @functools.wraps(method)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with sdk_errors():
+            return method(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
 
 
 def _pin_trust(session: requests.Session, ca_bundle: str) -> None:
@@ -257,6 +326,7 @@ class DatabricksAccount:
         self._client = client
 
     # --- NCC -------------------------------------------------------------------------------------------
+    @_cloud_errors
     def observe_ncc(
         self, *, ncc_id: str | None = None, name: str | None = None, region: str | None = None
     ) -> NccFacts | None:
@@ -264,6 +334,7 @@ class DatabricksAccount:
         list; None if there is none. A 404 on the id is "not there", other errors propagate."""
         api = self._client.network_connectivity
         if ncc_id:
+            _path_id(ncc_id, "NCC id")
             try:
                 return _ncc_facts(api.get_network_connectivity_configuration(ncc_id))
             except NotFound:
@@ -276,6 +347,7 @@ class DatabricksAccount:
                 return _ncc_facts(ncc)
         return None
 
+    @_cloud_errors
     def ensure_ncc(self, *, name: str, region: str, known_id: str | None = None) -> tuple[NccFacts, Write]:
         """Find the NCC named `name` in `region` (by `known_id` first) or create it."""
         found = self.observe_ncc(ncc_id=known_id, name=name, region=region)
@@ -292,22 +364,27 @@ class DatabricksAccount:
         log.info("created NCC %s (%s) in %s", name, created.network_connectivity_config_id, region)
         return _ncc_facts(created), "created"
 
+    @_cloud_errors
     def delete_ncc(self, ncc_id: str) -> bool:
         """Delete the NCC; False if it was already gone."""
         try:
-            self._client.network_connectivity.delete_network_connectivity_configuration(ncc_id)
+            self._client.network_connectivity.delete_network_connectivity_configuration(_path_id(ncc_id, "NCC id"))
         except NotFound:
             return False
         return True
 
     # --- private endpoint rule ----------------------------------------------------------------------------
+    @_cloud_errors
     def list_rules(self, ncc_id: str) -> list[RuleFacts]:
-        return [_rule_facts(r) for r in self._client.network_connectivity.list_private_endpoint_rules(ncc_id)]
+        rules = self._client.network_connectivity.list_private_endpoint_rules(_path_id(ncc_id, "NCC id"))
+        return [_rule_facts(r) for r in rules]
 
+    @_cloud_errors
     def observe_rule(self, ncc_id: str, resource_id: str) -> RuleFacts | None:
         """The NCC's live (not deactivated) rule to `resource_id` (ARM ids compare case-insensitively)."""
         return _live_rule_for(self.list_rules(ncc_id), resource_id)
 
+    @_cloud_errors
     def ensure_rule(
         self,
         ncc_id: str,
@@ -326,7 +403,7 @@ class DatabricksAccount:
         found = self.observe_rule(ncc_id, resource_id)
         if found is None:
             rule = self._client.network_connectivity.create_private_endpoint_rule(
-                ncc_id,
+                _path_id(ncc_id, "NCC id"),
                 CreatePrivateEndpointRule(
                     resource_id=resource_id, domain_names=list(domain_names) or None, group_id=group_id
                 ),
@@ -335,8 +412,8 @@ class DatabricksAccount:
             return _rule_facts(rule), "created"
         if domain_names and not _same_names(found.domain_names, domain_names):
             rule = self._client.network_connectivity.update_private_endpoint_rule(
-                ncc_id,
-                found.rule_id,
+                _path_id(ncc_id, "NCC id"),
+                _path_id(found.rule_id, "rule id"),
                 UpdatePrivateEndpointRule(domain_names=list(domain_names)),
                 update_mask="domain_names",
             )
@@ -344,17 +421,20 @@ class DatabricksAccount:
             return _rule_facts(rule), "updated"
         return found, "none"
 
+    @_cloud_errors
     def delete_rule(self, ncc_id: str, rule_id: str) -> RuleFacts | None:
         """Delete (PENDING/EXPIRED: at once) or deactivate (others: Databricks deletes it a day later) the
         rule. Returns what Databricks answered, None if the rule or its NCC was already gone."""
         try:
             return _rule_facts(
-                self._client.network_connectivity.delete_private_endpoint_rule(ncc_id, rule_id)
+                self._client.network_connectivity.delete_private_endpoint_rule(
+                    _path_id(ncc_id, "NCC id"), _path_id(rule_id, "rule id"))
             )
         except NotFound:
             return None
 
     # --- workspaces ------------------------------------------------------------------------------------
+    @_cloud_errors
     def observe_workspace(self, workspace_id: int) -> WorkspaceFacts:
         ws = self._client.workspaces.get(workspace_id)
         return WorkspaceFacts(
@@ -364,6 +444,7 @@ class DatabricksAccount:
             status=ws.workspace_status.value if ws.workspace_status is not None else None,
         )
 
+    @_cloud_errors
     def bind_workspace(self, workspace: WorkspaceFacts, ncc_id: str) -> bool:
         """Attach `ncc_id` to the workspace unless it already is (True when a PATCH was sent). Does not
         wait for the workspace to be RUNNING again (`update` returns a waiter we drop)."""

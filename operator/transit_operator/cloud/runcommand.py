@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 from azure.core.exceptions import HttpResponseError
 
-from transit_operator.cloud.errors import classify
+from transit_operator.api.errors import TransitError
+from transit_operator.cloud.errors import SDK_ERRORS, classify, sdk_errors
 from transit_operator.plan.haproxy_config import config_hash, parse_apply_result, render_apply_script
 
 __all__ = [
@@ -56,6 +57,9 @@ ApplyState = Literal[
 OK_STATES = frozenset({"applied", "unchanged"})
 # States worth trying again on the next pass (as opposed to a config the instance refused).
 RETRY_STATES = frozenset({"busy", "pending", "error", "skipped", "unknown", "failed"})
+
+# What one instance's command may fail with (anything else is a bug and propagates).
+_INSTANCE_ERRORS: tuple[type[BaseException], ...] = (TransitError, *SDK_ERRORS)
 
 # Run-command output we keep in a status message (the result line's detail is already short).
 _MAX_ERROR = 300
@@ -82,8 +86,10 @@ class InstanceApply:
 
 
 def list_instance_ids(compute: Any, resource_group: str, vmss_name: str) -> list[str]:
-    """Instance ids of a Uniform VMSS ("0", "1", ...), numerically sorted. One paged GET."""
-    ids = [vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list(resource_group, vmss_name)]
+    """Instance ids of a Uniform VMSS ("0", "1", ...), numerically sorted. One paged GET. SDK errors leave
+    as `cloud.errors.CloudError`."""
+    with sdk_errors():
+        ids = [vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list(resource_group, vmss_name)]
     return sorted((str(i) for i in ids if i is not None), key=lambda i: (len(i), i))
 
 
@@ -150,7 +156,7 @@ def apply_config(
             return InstanceApply(
                 instance_id, "error", digest, f"{classified.code}: {_short(classified.message)}"
             )
-        except Exception as exc:  # network trouble etc.: this instance only, retried next pass
+        except _INSTANCE_ERRORS as exc:  # network trouble etc.: this instance only, next pass
             classified = classify(exc)
             return InstanceApply(
                 instance_id, "error", digest, f"{classified.code}: {_short(classified.message)}"

@@ -15,13 +15,9 @@ from transit_operator.plan.confluent import build_confluent_plan
 from transit_operator.plan.haproxy_transit import build_haproxy_transit_plan
 from transit_operator.plan.model import AzureResource, DatabricksAction, Plan
 
-__all__ = ["AzureResource", "DatabricksAction", "Plan", "PlanNotSupported", "build_plan"]
+__all__ = ["AzureResource", "DatabricksAction", "Plan", "build_plan"]
 
 CONFLUENT_PRIVATE_LINK = "confluentPrivateLink"
-
-
-class PlanNotSupported(Exception):
-    """The input is valid but this version cannot plan it (yet)."""
 
 
 def build_plan(

@@ -20,8 +20,9 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
+from transit_operator.api.errors import InvalidSpec, TransitError
 from transit_operator.api.v1alpha1 import API_VERSION, KINDS, ConfluentPrivateLink, ServerlessTransit
-from transit_operator.plan import CONFLUENT_PRIVATE_LINK, PlanNotSupported, build_plan
+from transit_operator.plan import CONFLUENT_PRIVATE_LINK, build_plan
 from transit_operator.plan.model import Plan
 
 __all__ = ["InputError", "load_documents", "render_plans", "run_plan"]
@@ -33,8 +34,8 @@ _IGNORED = {("v1", "Secret")}
 _MAX_SHOWN_INPUT = 60
 
 
-class InputError(Exception):
-    """Bad input; `lines` are the complete `error: ...` messages."""
+class InputError(TransitError):
+    """Bad input; `lines` are the complete `error: ...` messages (the hierarchy: `cloud.errors`)."""
 
     def __init__(self, lines: list[str]) -> None:
         super().__init__("\n".join(lines))
@@ -202,10 +203,8 @@ def _plans(docs: list[_Doc]) -> Iterator[Plan]:
             )
         try:
             plans.append(build_plan(model, related=related))
-        except PlanNotSupported as exc:
-            errors.append(f"error: {doc.label}: spec.option: {exc}")
-        except ValueError as exc:
-            errors.append(f"error: {doc.label}: {exc}")
+        except InvalidSpec as exc:
+            errors.append(f"error: {doc.label}: {exc if exc.field else f'spec: {exc}'}")
     if errors:
         raise InputError(errors)
     yield from plans

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from transit_operator.api.errors import InvalidSpec
 from transit_operator.api.v1alpha1 import (
     ConfluentPrivateLink,
     ConfluentPrivateLinkSpec,
@@ -55,7 +56,7 @@ def owner_of_object(obj: ConfluentPrivateLink | Any, *, uid: str | None) -> Owne
     metadata = obj.metadata or {}
     name = metadata.get("name")
     if not name:
-        raise ValueError("metadata.name is required")
+        raise InvalidSpec("required", field="metadata.name")
     return Owner(
         obj.kind, metadata.get("namespace") or "default", str(name), uid or metadata.get("uid") or None
     )

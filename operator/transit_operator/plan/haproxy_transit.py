@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from transit_operator.api.errors import InvalidSpec
 from transit_operator.api.v1alpha1 import (
     ConfluentPrivateLink,
     HAProxySpec,
@@ -269,8 +270,10 @@ def build_vmss(spec: ServerlessTransitSpec, *, owner: Owner, cloud_init: str | N
     if cloud_init is not None:
         custom_data = base64.b64encode(cloud_init.encode("utf-8")).decode("ascii")
         if len(cloud_init.encode("utf-8")) > _MAX_CUSTOM_DATA:
-            raise ValueError(
+            raise InvalidSpec(
                 f"cloud-init is {len(cloud_init)} bytes; VMSS customData takes at most {_MAX_CUSTOM_DATA}"
+                " (fewer ports or zones)",
+                field="spec.haproxy",
             )
         os_profile["customData"] = custom_data
     body = {

@@ -3,14 +3,24 @@
 An ARM id is `/subscriptions/{sub}/resourceGroups/{rg}/providers/{Namespace}/{type}/{name}` followed by
 `/{childType}/{childName}` pairs for child resources (subnets, DNS record sets, LB frontends...). ARM
 compares ids case-insensitively; these helpers keep the case they are given.
+
+`parse_resource_id` accepts only ids whose every segment is a plain name: the subscription a GUID, no
+empty, `.` or `..` segment (an HTTP client normalises `/subnets/..` to the VNet's URL), no character that
+a URL would treat specially (`%`, `?`, `#`, `\\`, whitespace, control characters) and no trailing period
+(Azure names never end in one: learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
+The per-type naming rules of that page (lengths, characters, first and last character) are `NAME_RULES`,
+which the API models use for the ids users give.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
     "COMPUTE_API_VERSION",
+    "GUID_PATTERN",
+    "NAME_RULES",
     "NETWORK_API_VERSION",
     "PRIVATE_DNS_API_VERSION",
     "ResourceId",
@@ -20,7 +30,29 @@ __all__ = [
     "resource_group_id",
     "resource_id",
     "same_id",
+    "valid_segment",
 ]
+
+GUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID = re.compile(f"^{GUID_PATTERN}$")
+# Any id segment: word characters (Unicode letters and digits: resource group names allow them) and the
+# punctuation Azure names and DNS record set names use; never a trailing period, never only dots.
+_SEGMENT = re.compile(r"^[\w()*@-]([\w.()*@-]*[\w()*@-])?$")
+
+# Azure naming rules of the resource types users give ids of (learn.microsoft.com/azure/azure-resource-
+# manager/management/resource-name-rules, "Microsoft.Network" and "Microsoft.Resources"): length range,
+# then a regex of the whole name. "Alphanumerics, underscores, periods, and hyphens. Start with
+# alphanumeric. End with alphanumeric or underscore." is `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9_])?`.
+_NETWORK_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9_])?"
+NAME_RULES: dict[str, tuple[int, int, str]] = {
+    # "Underscores, hyphens, periods, parentheses, and letters or digits ... Can't end with period."
+    # (Unicode letters are allowed by Azure; ASCII here, which every example and the CRD regex engine share.)
+    "resourceGroups": (1, 90, r"[-A-Za-z0-9_.()]*[-A-Za-z0-9_()]"),
+    "virtualNetworks": (2, 64, _NETWORK_NAME),
+    "subnets": (1, 80, _NETWORK_NAME),
+    "privateLinkServices": (2, 64, _NETWORK_NAME),
+    "privateEndpoints": (2, 64, _NETWORK_NAME),
+}
 
 # The api-versions the pinned SDKs send by default (azure-api.md §0): the plan shows what goes on the wire.
 NETWORK_API_VERSION = "2026-03-01"  # azure-mgmt-network 33.1
@@ -111,18 +143,29 @@ class ResourceId:
         return out
 
 
+def valid_segment(segment: str) -> bool:
+    """A plain name: safe as one URL path segment, never normalised away (see the module docstring)."""
+    return bool(_SEGMENT.match(segment)) and segment.strip(".") != ""
+
+
 def parse_resource_id(value: str) -> ResourceId:
-    """Take an ARM resource id apart. ValueError when it is not one."""
-    parts = value.strip("/").split("/")
+    """Take an ARM resource id apart. ValueError when it is not one, or a segment is not a plain name."""
+    if not value.startswith("/") or value.endswith("/") or len(value) > 2048:
+        raise ValueError(f"{value[:120]!r} is not an ARM resource id")
+    parts = value[1:].split("/")
     if (
         len(parts) < 8
         or parts[0].lower() != "subscriptions"
         or parts[2].lower() != "resourcegroups"
         or parts[4].lower() != "providers"
         or len(parts) % 2 != 0
-        or any(not p for p in parts)
     ):
-        raise ValueError(f"{value!r} is not an ARM resource id")
+        raise ValueError(f"{value[:120]!r} is not an ARM resource id")
+    if not _GUID.match(parts[1]):
+        raise ValueError(f"{value[:120]!r}: subscription {parts[1][:40]!r} is not a GUID")
+    bad = next((p for p in parts if not valid_segment(p)), None)
+    if bad is not None:
+        raise ValueError(f"{value[:120]!r}: segment {bad[:40]!r} is not a valid name")
     children = tuple((parts[i], parts[i + 1]) for i in range(8, len(parts), 2))
     return ResourceId(parts[1], parts[3], parts[5], parts[6], parts[7], children)
 

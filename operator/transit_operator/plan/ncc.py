@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from transit_operator.api.errors import InvalidSpec
 from transit_operator.api.v1alpha1 import RESERVED_TLDS, ConfluentNetwork, DatabricksSpec
 from transit_operator.plan.model import DatabricksAction
 
@@ -34,12 +35,13 @@ __all__ = [
 
 def _checked(name: str) -> str:
     name = name.strip().lower().rstrip(".")
+    field = "spec.databricks.extraDomainNames"
     if not name:
-        raise ValueError("empty domain name")
+        raise InvalidSpec("empty domain name", field=field)
     tld = name.rsplit(".", 1)[-1]
     if "." not in name or tld in RESERVED_TLDS:
-        raise ValueError(
-            f"domain name {name!r}: top-level domain '.{tld}' is refused by Databricks NCC rules"
+        raise InvalidSpec(
+            f"domain name {name!r}: top-level domain '.{tld}' is refused by Databricks NCC rules", field=field
         )
     return name
 
@@ -47,7 +49,7 @@ def _checked(name: str) -> str:
 def derive_domain_names(confluent: ConfluentNetwork, extra: Iterable[str] = ()) -> list[str]:
     """Bootstrap host, `*.<domain>`, `*.azN.<domain>` per zone, plus `extra`; lowercased, sorted, unique.
 
-    Raises ValueError for a reserved top-level domain (`.internal`, `.local`, ...), which Databricks refuses.
+    Raises InvalidSpec for a reserved top-level domain (`.internal`, `.local`, ...), which Databricks refuses.
     """
     domain = confluent.dns_domain
     names = {

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from transit_operator.api.errors import InvalidSpec
+
 __all__ = [
     "MANAGED_BY",
     "MANAGED_BY_TAG",
@@ -53,9 +55,9 @@ class Owner:
 
 def build_ownership_tags(kind: str, namespace: str, name: str, uid: str | None) -> dict[str, str]:
     """The tags every cloud object of this CR carries. Without a uid (offline plan) the uid tag is left out."""
-    for field, value in (("kind", kind), ("namespace", namespace), ("name", name)):
+    for field, value in (("kind", kind), ("metadata.namespace", namespace), ("metadata.name", name)):
         if not value or "/" in value:
-            raise ValueError(f"{field} {value!r} is empty or contains '/'")
+            raise InvalidSpec(f"{value!r} is empty or contains '/'", field=field)
     tags = {MANAGED_BY_TAG: MANAGED_BY, OWNER_TAG: f"{kind}/{namespace}/{name}"}
     if uid:
         tags[UID_TAG] = uid

@@ -52,9 +52,13 @@ class Reason(StrEnum):
         "WaitingForDependency"  # another object (e.g. the ConfluentPrivateLink) not ready
     )
     TRANSIENT_ERROR = "TransientError"  # throttled, busy, 5xx: retried with a delay
+    # a permission, resource group or referenced resource that appears minutes later (AuthorizationFailed,
+    # ResourceGroupNotFound, InvalidResourceReference): retried slowly, never Stalled for it
+    WAITING_FOR_PROPAGATION = "WaitingForPropagation"
     DELETING = "Deleting"
     # stuck until something changes (Stalled)
     INVALID_SPEC = "InvalidSpec"
+    INVALID_CREDENTIALS = "InvalidCredentials"  # the credentials Secret cannot be used (names the key)
     CONNECTION_REJECTED = "ConnectionRejected"
     CONNECTION_DISCONNECTED = "ConnectionDisconnected"
     OWNERSHIP_CONFLICT = "OwnershipConflict"
@@ -62,6 +66,7 @@ class Reason(StrEnum):
     PROVISIONING_FAILED = "ProvisioningFailed"  # provisioningState Failed after our write
     REGION_MISMATCH = "RegionMismatch"  # the NCC is not in its workspaces' region (ServerlessTransit)
     CONFIG_APPLY_FAILED = "ConfigApplyFailed"  # an instance refused the HAProxy config (haproxy -c, reload)
+    NCC_RULE_FAILED = "NccRuleFailed"  # the NCC rule keeps failing (CREATE_FAILED, EXPIRED) when replaced
 
 
 def _condition(

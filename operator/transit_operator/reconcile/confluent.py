@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ConfluentPrivateLinkSpec
 from transit_operator.cloud.arm import Arm, provisioning_state
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import Classified, CloudError
+from transit_operator.cloud.errors import SLOW, Classified, CloudError
 from transit_operator.plan import naming
 from transit_operator.plan.confluent import (
     build_dns_records,
@@ -46,10 +46,18 @@ from transit_operator.plan.confluent import (
 )
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import preflight
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
-from transit_operator.reconcile.pass_record import MAX_RETRY_DELAY, Clock, PassRecord, field_path, utcnow
+from transit_operator.reconcile.pass_record import (
+    MAX_RETRY_DELAY,
+    Clock,
+    PassRecord,
+    error_reason,
+    field_path,
+    utcnow,
+)
 
 __all__ = ["finalize", "reconcile"]
 
@@ -124,7 +132,7 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow)
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        message = f"{field_path(first['loc'])}: {first['msg']}"
+        message = f"{field_path(first['loc'])}: {first['msg'].removeprefix('Value error, ')}"
         more = len(exc.errors()) - 1
         if more:
             message += f" (and {more} more)"
@@ -142,6 +150,10 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow)
     rule = OwnedBy(owner)
     arm = Arm(ctx)
     run = PassRecord()
+    if preflight.needed(previous, generation):
+        early = _preflight(arm, spec, previous, generation, clock)
+        if early is not None:
+            return early
 
     previous_zones: dict[str, Mapping[str, Any]] = {
         str(z.get("name")): z for z in previous.get("zones") or [] if isinstance(z, Mapping)
@@ -185,6 +197,60 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow)
     )
     outcome.status["dnsZoneId"] = dns_zone_id
     outcome.requeue_after = requeue
+    outcome.failure = run.failure
+    return outcome
+
+
+def _preflight(
+    arm: Arm,
+    spec: ConfluentPrivateLinkSpec,
+    previous: dict[str, Any],
+    generation: int | None,
+    clock: Clock,
+) -> Outcome | None:
+    """`reconcile.preflight` for the endpoints' subnet and the VNets to link: an outcome that writes
+    nothing when something is missing or can never work; None when the pass may go on."""
+    vnets = (
+        [(f"spec.dns.virtualNetworkIds[{i}]", v) for i, v in enumerate(spec.dns.virtual_network_ids)]
+        if spec.dns.manage_zone
+        else []
+    )
+    try:
+        check = preflight.check_network(
+            arm, subnets=[("spec.privateEndpoints.subnetId", spec.private_endpoints.subnet_id)],
+            virtual_networks=vnets,
+        )
+    except CloudError as exc:
+        record = PassRecord()
+        record.fail("reading the network the spec names", exc)
+        what, classified = record.errors[0]
+        message = _error_text(what, classified)
+        new = (
+            cond.reconciling(_reason_of(classified), message, generation)
+            if classified.retryable
+            else cond.stalled(_reason_of(classified), message, generation)
+        )
+        delay = classified.delay if classified.retryable else None
+        failure = record.failure
+    else:
+        if check.ok:
+            return None
+        if check.invalid:
+            message = "; ".join(check.invalid)
+            new, delay, failure = cond.stalled(Reason.INVALID_SPEC, message, generation), None, None
+        else:
+            message = "; ".join(check.missing)
+            new, delay = cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, message, generation), SLOW
+            failure = Failure(Reason.WAITING_FOR_DEPENDENCY, message, key=message, stall_after=None)
+    previous_conditions = previous.get("conditions") or []
+    before = cond.find(previous_conditions, cond.READY) or {}
+    changed = (before.get("reason"), before.get("message")) != (new[0]["reason"], new[0]["message"])
+    outcome = _outcome(
+        previous, generation, new, [], clock(),
+        events=[Event("Warning", new[0]["reason"], message)] if changed else [],
+        previous_conditions=previous_conditions,
+    )
+    outcome.requeue_after, outcome.failure = delay, failure
     return outcome
 
 
@@ -350,9 +416,7 @@ def _record_name(record_id: str) -> str:
 
 
 def _reason_of(classified: Classified) -> Reason:
-    if classified.code == "OwnershipConflict":
-        return Reason.OWNERSHIP_CONFLICT
-    return Reason.TRANSIENT_ERROR if classified.retryable else Reason.CLOUD_ERROR
+    return error_reason(classified)
 
 
 def _endpoints_condition(
@@ -437,7 +501,7 @@ def _summary(
     if run.retryable:
         what, classified = run.retryable[0]
         delay = max(c.delay or soon for _, c in run.retryable)
-        return cond.reconciling(Reason.TRANSIENT_ERROR, _error_text(what, classified), generation), min(
+        return cond.reconciling(_reason_of(classified), _error_text(what, classified), generation), min(
             delay, MAX_RETRY_DELAY
         )
     if run.in_flight:
@@ -486,7 +550,9 @@ def _transition_events(previous: Mapping[str, Mapping[str, Any]], zones: list[di
 def _error_events(previous_conditions: list[dict[str, Any]], summary: list[dict[str, Any]]) -> list[Event]:
     """A Warning when an error condition appears or changes (not on every retry of the same one)."""
     ready_now = summary[0]
-    if ready_now["reason"] not in (Reason.TRANSIENT_ERROR, Reason.CLOUD_ERROR, Reason.OWNERSHIP_CONFLICT):
+    if ready_now["reason"] not in (
+        Reason.TRANSIENT_ERROR, Reason.WAITING_FOR_PROPAGATION, Reason.CLOUD_ERROR, Reason.OWNERSHIP_CONFLICT
+    ):
         return []
     before = cond.find(previous_conditions, cond.READY) or {}
     if before.get("reason") == ready_now["reason"] and before.get("message") == ready_now["message"]:
@@ -547,18 +613,22 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
         new = (
             cond.stalled(_reason_of(classified), message, generation)
             if not classified.retryable
-            else cond.reconciling(Reason.TRANSIENT_ERROR, message, generation)
+            else cond.reconciling(_reason_of(classified), message, generation)
         )
         status = {
             **previous,
             "conditions": cond.set_conditions(previous.get("conditions") or [], new, clock()),
         }
         delay = classified.delay or max(ctx.polling_interval, 1.0) * 5
+        record = PassRecord()
+        record.fail("deleting", exc)
         return Outcome(
             status=status,
             requeue_after=delay,
             done=False,
             events=[Event("Warning", _reason_of(classified), message)],
+            failure=record.failure
+            or Failure(_reason_of(classified), message, key=f"deleting: {classified.code}"),
         )
     verb = "released" if policy == "Orphan" else "deleted"
     message = f"cloud resources {verb}" if done else f"{policy}: waiting for deletions to finish"

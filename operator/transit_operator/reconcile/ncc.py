@@ -25,13 +25,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from transit_operator.api.errors import TransitError
 from transit_operator.api.v1alpha1 import NccStatus, ServerlessTransitSpec
 from transit_operator.cloud.approval import ConnectionTarget, EndpointConnection, ensure_connection_approved
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.databricks import DatabricksAccount, NccFacts, RuleFacts, WorkspaceFacts
+from transit_operator.cloud.errors import SLOW, HostNotAllowed, InvalidCredentials, SecretUnreadable
 from transit_operator.plan.ncc import ncc_region
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import Event
+from transit_operator.reconcile.outcome import Event, Failure
 
 __all__ = [
     "DatabricksPass",
@@ -53,15 +55,19 @@ _UNRECOVERABLE = frozenset({"EXPIRED", "CREATE_FAILED"})
 _DECIDED_AGAINST = {"REJECTED": "Rejected", "DISCONNECTED": "Disconnected"}
 
 
-class DatabricksProblem(Exception):
-    """Something the user must fix before the Databricks side can proceed (a `Stalled` condition), or
-    wait for (`retry_after` set: e.g. the credentials Secret does not exist yet)."""
+class DatabricksProblem(TransitError):
+    """Something the user must fix before the Databricks side can proceed (`stalled`: a `Stalled`
+    condition), or wait for (e.g. the credentials Secret does not exist yet). `retry_after`: look again
+    then (a Secret can be fixed without any change to the object, so only looking again notices it)."""
 
-    def __init__(self, reason: Reason, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: Reason, message: str, *, retry_after: float | None = None, stalled: bool | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.retry_after = retry_after
+        self.stalled = retry_after is None if stalled is None else stalled
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class DatabricksPass:
     requeue_after: float | None = None
     writes: int = 0
     events: list[Event] = field(default_factory=list)
+    failure: Failure | None = None  # a rule replaced because it failed: the runtime backs off
 
 
 def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) -> DatabricksAccount:
@@ -101,8 +108,10 @@ def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) 
     or a test's dict) and handed to the client only."""
     databricks = spec.databricks
     secret: Mapping[str, str | bytes] | None = None
+    source = "the operator's credentials"
     if databricks.credentials_secret_ref is not None:
         name = databricks.credentials_secret_ref.name
+        source = f"Secret {namespace}/{name}"
         reader = getattr(ctx, "read_secret", None)
         if reader is None:
             raise DatabricksProblem(
@@ -114,6 +123,12 @@ def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) 
             secret = reader(namespace, name)
         except KeyError:
             secret = None
+        except SecretUnreadable as exc:
+            raise DatabricksProblem(
+                Reason.WAITING_FOR_DEPENDENCY,
+                f"Secret {namespace}/{name} (spec.databricks.credentialsSecretRef) cannot be read: {exc}",
+                retry_after=SLOW,
+            ) from exc
         if secret is None:
             raise DatabricksProblem(
                 Reason.WAITING_FOR_DEPENDENCY,
@@ -121,9 +136,13 @@ def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) 
                 retry_after=30.0,
             )
     try:
-        client = ctx.databricks(databricks.account_host, databricks.account_id, secret)
-    except ValueError as exc:  # names the missing keys, never values
-        raise DatabricksProblem(Reason.INVALID_SPEC, f"Databricks credentials: {exc}") from exc
+        client = ctx.databricks(databricks.account_host, databricks.account_id, secret, source=source)
+    except HostNotAllowed as exc:  # an operator flag or a spec change fixes it: both re-run the pass
+        raise DatabricksProblem(Reason.INVALID_SPEC, str(exc)) from exc
+    except InvalidCredentials as exc:  # names the Secret and the key, never the value
+        raise DatabricksProblem(
+            Reason.INVALID_CREDENTIALS, f"Databricks credentials: {exc}", retry_after=SLOW, stalled=True
+        ) from exc
     return DatabricksAccount(client)
 
 
@@ -234,24 +253,31 @@ def reconcile_databricks(
         )
     state = rule.connection_state or "CREATING"
 
-    def replace(why: str) -> DatabricksPass:
+    def replace(why: str, key: str) -> DatabricksPass:
+        # Replacing is the only way out of these states, and a replacement can fail the same way (a target
+        # Databricks cannot reach): the `failure` lets the runtime space the attempts out and stall.
         nonlocal writes
         account.delete_rule(ncc.id, rule.rule_id)
         writes += 1
         events.append(
             Event("Warning", "NccRuleReplaced", f"deleted private endpoint rule {rule.rule_id}: {why}")
         )
+        failure = Failure(Reason.NCC_RULE_FAILED, f"NCC private endpoint rule replaced: {why}", key=key)
         return result(
-            None, waiting=f"replacing the private endpoint rule: {why}", requeue_after=RULE_REPLACED_REQUEUE
+            None,
+            waiting=f"replacing the private endpoint rule: {why}",
+            requeue_after=RULE_REPLACED_REQUEUE,
+            failure=failure,
         )
 
     if state in _UNRECOVERABLE:
         detail = f" ({rule.error_message})" if rule.error_message else ""
-        return replace(f"its state is {state}{detail}")
+        return replace(f"its state is {state}{detail}", key=f"NCC rule {state}{detail}")
     if state in _DECIDED_AGAINST:
         if spec.databricks.reapprove_rejected:
             return replace(
-                f"its connection was {state.lower()} out of band and spec.databricks.reapproveRejected is set"
+                f"its connection was {state.lower()} out of band and spec.databricks.reapproveRejected is set",
+                key=f"NCC rule {state}",
             )
         reason = Reason.CONNECTION_REJECTED if state == "REJECTED" else Reason.CONNECTION_DISCONNECTED
         return result(rule, problem=DatabricksProblem(reason, _decided_message(rule, state)))
@@ -273,7 +299,7 @@ def reconcile_databricks(
             )
         if approval.state in ("Rejected", "Disconnected"):
             if spec.databricks.reapprove_rejected:
-                return replace(approval.message)
+                return replace(approval.message, key=f"NCC rule connection {approval.state}")
             reason = (
                 Reason.CONNECTION_REJECTED if approval.state == "Rejected" else Reason.CONNECTION_DISCONNECTED
             )

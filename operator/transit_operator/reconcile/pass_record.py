@@ -1,7 +1,9 @@
 """The bookkeeping of one reconcile pass, the same for every kind.
 
 A pass records what it wrote (`note`: one Normal event per write, and what is still in flight) and which
-cloud calls failed (`fail`: classified once, by `cloud.errors`). Each kind turns the record into conditions
+cloud calls failed (`fail`: classified once, by `cloud.errors`), and what failed in a way the runtime
+should back off from (`failures`: a resource re-PUT out of `provisioningState: Failed`, a replaced NCC rule,
+a refused config; `failure` adds the retryable cloud errors). Each kind turns the record into conditions
 and a requeue delay its own way: `reconcile.confluent`, and `reconcile.transit_common.TransitPass` (which
 adds what a ServerlessTransit pass waits for or has decided against).
 """
@@ -13,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from transit_operator.cloud.arm import EnsureResult
-from transit_operator.cloud.errors import Classified, classify
-from transit_operator.reconcile.outcome import Event
+from transit_operator.cloud.errors import Classified, TransitError, classify
+from transit_operator.reconcile.conditions import Reason
+from transit_operator.reconcile.outcome import STALL_AFTER, Event, Failure
 
-__all__ = ["MAX_RETRY_DELAY", "Clock", "PassRecord", "field_path", "utcnow"]
+__all__ = ["MAX_RETRY_DELAY", "Clock", "PassRecord", "error_reason", "field_path", "utcnow"]
 
 Clock = Callable[[], datetime]
 # The longest requeue a retryable error gets, whatever Retry-After said.
@@ -25,6 +28,15 @@ MAX_RETRY_DELAY = 300.0
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def error_reason(classified: Classified) -> Reason:
+    """The condition reason of a classified cloud error."""
+    if classified.code == "OwnershipConflict":
+        return Reason.OWNERSHIP_CONFLICT
+    if classified.retryable:
+        return Reason.WAITING_FOR_PROPAGATION if classified.slow else Reason.TRANSIENT_ERROR
+    return Reason.CLOUD_ERROR
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -43,6 +55,7 @@ class PassRecord:
     errors: list[tuple[str, Classified]] = field(default_factory=list)  # (what, classified)
     events: list[Event] = field(default_factory=list)
     writes: int = 0
+    failures: list[Failure] = field(default_factory=list)
 
     def note(self, what: str, result: EnsureResult) -> None:
         if result.wrote:
@@ -51,8 +64,16 @@ class PassRecord:
             self.events.append(Event("Normal", verb, f"{verb} {what}"))
         if result.in_flight:
             self.in_flight.append(what)
+        if result.retried_failed:
+            self.failures.append(
+                Failure(
+                    Reason.PROVISIONING_FAILED,
+                    f"{what}: provisioningState Failed; written again",
+                    key=f"{what}: provisioningState Failed",
+                )
+            )
 
-    def fail(self, what: str, exc: BaseException) -> None:
+    def fail(self, what: str, exc: TransitError) -> None:
         self.errors.append((what, classify(exc)))
 
     @property
@@ -62,3 +83,18 @@ class PassRecord:
     @property
     def retryable(self) -> list[tuple[str, Classified]]:
         return [(w, c) for w, c in self.errors if c.retryable]
+
+    @property
+    def failure(self) -> Failure | None:
+        """What the runtime backs off from: the first recorded failure, else the first retryable error."""
+        if self.failures:
+            return self.failures[0]
+        if self.retryable:
+            what, classified = self.retryable[0]
+            return Failure(
+                error_reason(classified),
+                f"{what}: {classified.code}: {classified.message}",
+                key=f"{what}: {classified.code}",
+                stall_after=None if classified.slow else STALL_AFTER,
+            )
+        return None

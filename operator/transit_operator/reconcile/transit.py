@@ -39,15 +39,16 @@ from pydantic import ValidationError
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import classify
+from transit_operator.cloud.errors import SLOW, InvalidSpec, TransitError, classify
 from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.ncc import derive_domain_names
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
-from transit_operator.reconcile import transit_appgw, transit_haproxy
+from transit_operator.reconcile import preflight, transit_appgw, transit_haproxy
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
+from transit_operator.reconcile.pass_record import error_reason
 from transit_operator.reconcile.transit_common import (
     Clock,
     Teardown,
@@ -178,29 +179,37 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
     try:
         part = option.start(inp)
         domain_names = derive_domain_names(inp.cpl.spec.confluent, spec.databricks.extra_domain_names)
-    except ValueError as exc:
-        message = f"spec: {exc}"
+    except InvalidSpec as exc:
+        message = str(exc) if exc.field else f"spec: {exc}"
         return outcome_with(
             inp,
             cond.stalled(Reason.INVALID_SPEC, message, generation),
             events=[Event("Warning", "InvalidSpec", message)],
         )
+    if preflight.needed(inp.previous, generation):
+        early = _network_preflight(inp)
+        if early is not None:
+            return early
     try:
         pre = dbx.preflight(spec, owner.namespace, ctx, inp.previous_ncc)
     except dbx.DatabricksProblem as problem:
         new = (
-            cond.reconciling(problem.reason, problem.message, generation)
-            if problem.retry_after is not None
-            else cond.stalled(problem.reason, problem.message, generation)
+            cond.stalled(problem.reason, problem.message, generation)
+            if problem.stalled
+            else cond.reconciling(problem.reason, problem.message, generation)
         )
         return outcome_with(
             inp, new, events=error_events(previous_conditions, new), requeue_after=problem.retry_after
         )
-    except Exception as exc:
+    except TransitError as exc:
         run.fail("Databricks account", exc)
         summary, requeue = run.summary(generation, inp.soon, "")
         return outcome_with(
-            inp, summary, events=error_events(previous_conditions, summary), requeue_after=requeue
+            inp,
+            summary,
+            events=error_events(previous_conditions, summary),
+            requeue_after=requeue,
+            failure=run.failure,
         )
 
     # 3. the option's Azure resources -> the target of the NCC rule.
@@ -215,12 +224,14 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         established = dpass.established
         run.writes += dpass.writes
         run.events += dpass.events
+        if dpass.failure is not None:
+            run.failures.append(dpass.failure)
         if dpass.problem is not None:
             run.stalled.append((dpass.problem.reason, dpass.problem.message))
         elif dpass.waiting is not None:
             reason = Reason.WAITING_FOR_APPROVAL if target.ready else Reason.PROVISIONING
             run.wait(reason, dpass.waiting, dpass.requeue_after or inp.soon)
-    except Exception as exc:
+    except TransitError as exc:
         run.fail("Databricks NCC", exc)
 
     # 5. what the option does after the Databricks side.
@@ -257,7 +268,51 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         fields=fields,
         events=events,
         requeue_after=requeue,
+        failure=run.failure,
     )
+
+
+def _network_preflight(inp: TransitInput) -> Outcome | None:
+    """`reconcile.preflight` for the transit's subnets (and the gateway's static frontend IP): an outcome
+    that writes nothing when something is missing or can never work; None when the pass may go on."""
+    spec, generation = inp.sxt.spec, inp.generation
+    previous_conditions = inp.previous.get("conditions") or []
+    static_ips = []
+    if spec.application_gateway is not None:
+        static_ips.append(
+            preflight.StaticIp(
+                "spec.applicationGateway.privateFrontendIp",
+                spec.application_gateway.private_frontend_ip,
+                "spec.network.frontendSubnetId",
+            )
+        )
+    run = TransitPass()
+    try:
+        check = preflight.check_network(
+            Arm(inp.ctx),
+            subnets=[
+                ("spec.network.frontendSubnetId", spec.network.frontend_subnet_id),
+                ("spec.network.privateLinkSubnetId", spec.network.private_link_subnet_id),
+            ],
+            static_ips=static_ips,
+        )
+    except TransitError as exc:
+        run.fail("reading the network the spec names", exc)
+        summary, requeue = run.summary(generation, inp.soon, "")
+        return outcome_with(
+            inp, summary, events=error_events(previous_conditions, summary), requeue_after=requeue,
+            failure=run.failure,
+        )
+    if check.invalid:
+        message = "; ".join(check.invalid)
+        new = cond.stalled(Reason.INVALID_SPEC, message, generation)
+        return outcome_with(inp, new, events=error_events(previous_conditions, new))
+    if check.missing:
+        message = "; ".join(check.missing)
+        new = cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, message, generation)
+        failure = Failure(Reason.WAITING_FOR_DEPENDENCY, message, key=message, stall_after=None)
+        return outcome_with(inp, new, requeue_after=SLOW, failure=failure)
+    return None
 
 
 def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
@@ -278,17 +333,32 @@ def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
             )
             return outcome_with(inp, new, events=events, done=True)
         done = _delete_all(option, inp, arm, rule, events)
-    except Exception as exc:
+    except dbx.DatabricksProblem as problem:
+        message = f"deleting: {problem.message}"
+        new = (
+            cond.stalled(problem.reason, message, generation)
+            if problem.stalled
+            else cond.reconciling(problem.reason, message, generation)
+        )
+        return outcome_with(
+            inp, new, events=[*events, Event("Warning", problem.reason, message)],
+            requeue_after=problem.retry_after or inp.soon * 5,
+        )
+    except TransitError as exc:
         classified = classify(exc)
         message = f"deleting: {classified.code}: {classified.message}"
         new = (
-            cond.reconciling(Reason.TRANSIENT_ERROR, message, generation)
+            cond.reconciling(error_reason(classified), message, generation)
             if classified.retryable
-            else cond.stalled(Reason.CLOUD_ERROR, message, generation)
+            else cond.stalled(error_reason(classified), message, generation)
         )
         delay = classified.delay if classified.retryable and classified.delay else inp.soon * 5
         return outcome_with(
-            inp, new, events=[*events, Event("Warning", new[0]["reason"], message)], requeue_after=delay
+            inp,
+            new,
+            events=[*events, Event("Warning", new[0]["reason"], message)],
+            requeue_after=delay,
+            failure=Failure(error_reason(classified), message, key=f"deleting: {classified.code}"),
         )
     message = "cloud resources deleted" if done else "Delete: waiting for deletions to finish"
     return outcome_with(

@@ -30,7 +30,7 @@ from transit_operator.api.v1alpha1 import ServerlessTransitSpec
 from transit_operator.cloud.approval import ApplicationGatewayTarget
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import Classified, CloudError
+from transit_operator.cloud.errors import Classified, CloudError, TransitError
 from transit_operator.plan.appgw_transit import (
     APPLICATION_GATEWAYS,
     BACKEND_POOL_NAME,
@@ -41,7 +41,7 @@ from transit_operator.plan.appgw_transit import (
     gateway_nsg_id,
     public_ip_id,
 )
-from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, parse_resource_id, same_id
+from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, same_id
 from transit_operator.plan.model import Plan
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import ncc as dbx
@@ -121,7 +121,7 @@ class _GatewayPass:
         ):
             try:
                 result = arm.ensure(resource, rule)
-            except Exception as exc:
+            except TransitError as exc:
                 run.fail(what, exc)
                 prerequisites_ok = False
                 continue
@@ -142,7 +142,7 @@ class _GatewayPass:
                     run.stalled.append(
                         (Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
                     )
-            except Exception as exc:
+            except TransitError as exc:
                 run.fail(gateway_what, exc)
         else:
             run.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", inp.soon)
@@ -230,7 +230,6 @@ def _put_subnet(
     Not `Arm.ensure`: a subnet carries no tags (nothing to own), and its PUT must carry the customer's
     own fields back unchanged.
     """
-    parsed = parse_resource_id(subnet_id)
     props = {k: v for k, v in (subnet.get("properties") or {}).items() if k not in _SUBNET_READ_ONLY}
     if nsg_id is None:
         props.pop("networkSecurityGroup", None)
@@ -238,10 +237,8 @@ def _put_subnet(
         props["networkSecurityGroup"] = {"id": nsg_id}
     body = {"properties": props}
     try:
-        ctx.network(parsed.subscription_id).subnets.begin_create_or_update(
-            parsed.resource_group, parsed.name, parsed.leaf_name, body, polling=False
-        )
-    except Exception as exc:  # classified like every other cloud error
+        Arm(ctx).put(subnet_id, body)
+    except CloudError as exc:
         run.fail(what, exc)
         return
     verb = "Associated" if nsg_id else "Detached"

@@ -37,9 +37,16 @@ from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import Event, Outcome
+from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
-from transit_operator.reconcile.pass_record import MAX_RETRY_DELAY, Clock, PassRecord, field_path, utcnow
+from transit_operator.reconcile.pass_record import (
+    MAX_RETRY_DELAY,
+    Clock,
+    PassRecord,
+    error_reason,
+    field_path,
+    utcnow,
+)
 
 __all__ = [
     "Clock",
@@ -121,11 +128,8 @@ class TransitPass(PassRecord):
             requeue = min([*delays, *([requeue] if requeue else [])])
         if fatal:
             what, classified = fatal[0]
-            reason = (
-                Reason.OWNERSHIP_CONFLICT if classified.code == "OwnershipConflict" else Reason.CLOUD_ERROR
-            )
             return cond.stalled(
-                reason, f"{what}: {classified.code}: {classified.message}", generation
+                error_reason(classified), f"{what}: {classified.code}: {classified.message}", generation
             ), requeue
         if self.stalled:
             reason, message = self.stalled[0]
@@ -134,7 +138,7 @@ class TransitPass(PassRecord):
             what, classified = retryable[0]
             delay = min(max(c.delay or soon for _, c in retryable), MAX_RETRY_DELAY)
             return cond.reconciling(
-                Reason.TRANSIENT_ERROR, f"{what}: {classified.code}: {classified.message}", generation
+                error_reason(classified), f"{what}: {classified.code}: {classified.message}", generation
             ), delay
         if self.in_flight:
             return cond.reconciling(
@@ -261,12 +265,15 @@ def outcome_with(
     events: list[Event] | None = None,
     requeue_after: float | None = None,
     done: bool = False,
+    failure: Failure | None = None,
 ) -> Outcome:
     """The complete status: previous fields, overridden by `fields`, conditions set (transition times kept
-    unless a status changed), observedGeneration."""
+    unless a status changed), observedGeneration; `failure` for the runtime's backoff."""
     previous = inp.previous
     status = {k: v for k, v in previous.items() if k not in ("conditions", "observedGeneration")}
     status.update(fields or {})
     status["observedGeneration"] = inp.generation
     status["conditions"] = cond.set_conditions(previous.get("conditions") or [], new_conditions, inp.clock())
-    return Outcome(status=status, requeue_after=requeue_after, done=done, events=list(events or []))
+    return Outcome(
+        status=status, requeue_after=requeue_after, done=done, events=list(events or []), failure=failure
+    )

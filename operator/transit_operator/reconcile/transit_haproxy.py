@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from transit_operator.api.errors import TransitError
 from transit_operator.api.v1alpha1 import HAProxySpec, InstanceStatus, ServerlessTransitSpec
 from transit_operator.cloud import runcommand
 from transit_operator.cloud.approval import PrivateLinkServiceTarget, connection_from_rest, find_connection
@@ -44,7 +45,7 @@ from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import Event
+from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.transit_common import (
     OptionReport,
@@ -144,7 +145,7 @@ class _HAProxyPass:
                     result = arm.ensure(resource, rule, observed=observed)
                 else:
                     result = arm.ensure(resource, rule)
-            except Exception as exc:
+            except TransitError as exc:
                 run.fail(_what(resource), exc)
                 continue
             results[key] = result
@@ -207,7 +208,7 @@ def _rollout(
     compute = inp.ctx.compute(vmss_id.subscription_id)
     try:
         instance_ids = runcommand.list_instance_ids(compute, vmss_id.resource_group, vmss_id.name)
-    except Exception as exc:
+    except TransitError as exc:
         run.fail(f"instances of {vmss_id.name}", exc)
         return _Rollout(
             list(previous.values()), False, Reason.TRANSIENT_ERROR, "could not list the instances"
@@ -266,6 +267,9 @@ def _rollout(
             )
         )
         run.wait(Reason.CONFIG_APPLY_FAILED, message, FAILED_APPLY_REQUEUE)
+        run.failures.append(
+            Failure(Reason.CONFIG_APPLY_FAILED, message, key=f"config {desired_hash} refused by {sorted(refused)}")
+        )
         return _Rollout(instances, False, Reason.CONFIG_APPLY_FAILED, message)
     if unfinished:
         message = f"config {desired_hash} not yet applied on instance(s) {', '.join(unfinished)}; retrying"

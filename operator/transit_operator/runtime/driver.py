@@ -16,11 +16,20 @@ Scheduling besides kopf's own change handling (resume, create, spec update, dele
   peering), so an in-memory kick reaches every object it must; after a restart, `resume` reconciles all.
   (Chosen over patching an annotation on each transit: no extra API writes, no second client.)
 
-Two timing knobs for an emulated cloud, where minutes of Azure/Databricks progress take milliseconds (the
-sandbox command and the end-to-end tests; `run` leaves both unset): `max_requeue_seconds` caps every
-requeue delay a reconciler asks for (they are tuned to the real cloud, e.g. 10 s for a rule to turn
-ESTABLISHED), and `drift_seconds` replaces every object's `spec.driftCheckIntervalSeconds` (the CRD's
-minimum is 30 s).
+Repeated failures back off, per object: a pass that ends on a failure (`Outcome.failure`: a retryable
+cloud error, a resource re-written out of `provisioningState: Failed`, a replaced NCC rule, a refused
+config) is retried after `failure_delay`: the delay the reconciler asked for (at least `backoff_seconds`),
+doubled for each identical failure in a row, with +-20 % jitter, capped at `MAX_BACKOFF_SECONDS`. After
+`Failure.stall_after` identical failures in a row the object is marked `Stalled` with the failure's reason
+(`reconcile.outcome.stalled_after_repeats`) and still retried at that capped pace. A pass that settles (no
+failure, nothing to come back for) or fails differently starts the count again; a pass that only waits
+for something in flight keeps it. An exception that escapes a reconciler (a bug) backs off the same way.
+
+Timing knobs: `time_scale` multiplies every delay the operator uses - requeues, backoff and its cap,
+drift checks (`transit-operator run --time-scale`; the sandbox command and the end-to-end tests make an
+emulated cloud, where minutes of Azure/Databricks progress take milliseconds, run in seconds). Two
+more for tests: `max_requeue_seconds` caps a requeue a reconciler asks for (not the failure backoff), and
+`drift_seconds` replaces every object's `spec.driftCheckIntervalSeconds` (the CRD's minimum is 30 s).
 """
 
 from __future__ import annotations
@@ -29,15 +38,18 @@ import hashlib
 import importlib
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from transit_operator.reconcile.outcome import Outcome
+from transit_operator.cloud.redact import scrub, scrub_tree
+from transit_operator.reconcile.outcome import Outcome, stalled_after_repeats
 from transit_operator.runtime.metrics import Metrics
 
 CONFLUENT = "ConfluentPrivateLink"
@@ -45,6 +57,7 @@ TRANSIT = "ServerlessTransit"
 DEFAULT_DRIFT_SECONDS = 300.0
 DEFAULT_TICK_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 300.0
+JITTER = 0.2  # failure delays are spread +-20 % so objects failing together do not retry together
 
 Body = dict[str, Any]
 ReconcileConfluent = Callable[[Body, Any], Outcome]
@@ -76,7 +89,8 @@ class ObjectState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_due: float | None = None  # monotonic time of the next timer-driven pass; None: kopf owns the retry
     kicked: bool = False  # a referenced object changed: reconcile at the next tick
-    failures: int = 0  # consecutive exceptions in timer-driven passes (backoff)
+    failures: int = 0  # identical failures in a row (failed passes and escaped exceptions): the backoff
+    failure_key: str | None = None  # what failed last (`Failure.key`, or the exception's type)
 
 
 def plain(value: Any) -> Any:
@@ -103,9 +117,9 @@ def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
     return patch
 
 
-def backoff(failures: int, base: float = 5.0) -> float:
-    """Delay before retrying after an exception: base, 2*base, 4*base, ... up to 5 minutes."""
-    return float(min(MAX_BACKOFF_SECONDS, base * 2 ** min(failures, 10)))
+def backoff(failures: int, base: float = 5.0, cap: float = MAX_BACKOFF_SECONDS) -> float:
+    """Delay before retry number `failures` (0-based): base, 2*base, 4*base, ... up to `cap`."""
+    return float(min(cap, base * 2 ** min(failures, 20)))
 
 
 def drift_interval(body: Mapping[str, Any]) -> float:
@@ -128,15 +142,21 @@ class Runtime:
     def __init__(self, cloud: Any, reconcilers: Reconcilers, metrics: Metrics | None = None, *,
                  tick_seconds: float = DEFAULT_TICK_SECONDS, backoff_seconds: float = 5.0,
                  max_requeue_seconds: float | None = None, drift_seconds: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 time_scale: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.cloud = cloud
         self.reconcilers = reconcilers
         self.metrics = metrics if metrics is not None else Metrics()
         self.tick_seconds = tick_seconds
-        self.backoff_seconds = backoff_seconds
+        self.time_scale = time_scale
+        self.backoff_seconds = backoff_seconds * time_scale
+        self.max_backoff_seconds = MAX_BACKOFF_SECONDS * time_scale
         self.max_requeue_seconds = max_requeue_seconds
         self.drift_seconds = drift_seconds
         self.clock = clock
+        self.rng = rng if rng is not None else random.Random()
         self._states: dict[tuple[str, str, str], ObjectState] = {}
         self._states_lock = threading.Lock()
         self._revisions: dict[tuple[str, str], str] = {}
@@ -148,10 +168,36 @@ class Runtime:
             return self._states.setdefault((kind, namespace or "", name), ObjectState())
 
     def requeue_delay(self, seconds: float) -> float:
-        return seconds if self.max_requeue_seconds is None else min(seconds, self.max_requeue_seconds)
+        scaled = seconds * self.time_scale
+        return scaled if self.max_requeue_seconds is None else min(scaled, self.max_requeue_seconds)
 
     def drift_delay(self, body: Mapping[str, Any]) -> float:
-        return self.drift_seconds if self.drift_seconds is not None else drift_interval(body)
+        return self.drift_seconds if self.drift_seconds is not None else drift_interval(body) * self.time_scale
+
+    def failure_delay(self, state: ObjectState, key: str, asked: float | None) -> float:
+        """Count one more failure of `state` (identical to the last when `key` is the same) and return the
+        delay before the next attempt: see the module docstring."""
+        if key == state.failure_key:
+            state.failures += 1
+        else:
+            state.failure_key, state.failures = key, 1
+        first = max(self.requeue_delay(asked) if asked is not None else 0.0, self.backoff_seconds)
+        cap = max(self.max_backoff_seconds, first)
+        delay = backoff(state.failures - 1, first, cap)
+        return min(cap, delay * self.rng.uniform(1.0 - JITTER, 1.0 + JITTER))
+
+    def settle(self, state: ObjectState, outcome: Outcome) -> tuple[Outcome, float | None]:
+        """The outcome to write and the delay before the next pass (None: the drift check's), counting
+        failures: a failed pass backs off (`failure_delay`) and stalls after repeats; a settled pass
+        resets the count; a pass that waits for something in flight keeps it."""
+        failure = outcome.failure
+        if failure is not None:
+            delay = self.failure_delay(state, failure.key, outcome.requeue_after)
+            return stalled_after_repeats(outcome, state.failures, datetime.now(UTC)), delay
+        if outcome.requeue_after is None:
+            state.failures, state.failure_key = 0, None
+            return outcome, None
+        return outcome, self.requeue_delay(outcome.requeue_after)
 
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         with self._states_lock:
@@ -171,13 +217,14 @@ class Runtime:
             except Exception as exc:
                 self._report(body, logger, kind, "reconcile", exc)
                 state.next_due = None
-                raise kopf.TemporaryError(f"reconcile failed: {exc}", delay=backoff(retry, self.backoff_seconds)) from exc
+                backoff_delay = self.failure_delay(state, f"exception {type(exc).__name__}", None)
+                raise kopf.TemporaryError(scrub(f"reconcile failed: {type(exc).__name__}: {exc}"),
+                                          delay=backoff_delay) from exc
+            outcome, delay = self.settle(state, outcome)
             self._write(body, patch, outcome)
-            if outcome.requeue_after is not None:
+            if delay is not None:
                 state.next_due = None
-                delay = self.requeue_delay(outcome.requeue_after)
                 raise kopf.TemporaryError(f"requeue in {delay:g}s", delay=delay)
-            state.failures = 0
             state.next_due = self.clock() + self.drift_delay(body)
 
     def tick(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
@@ -196,14 +243,11 @@ class Runtime:
                 outcome = self._call(kind, "reconcile", plain(body), confluent)
             except Exception as exc:
                 self._report(body, logger, kind, "reconcile", exc)
-                state.next_due = now + backoff(state.failures, self.backoff_seconds)
-                state.failures += 1
+                state.next_due = now + self.failure_delay(state, f"exception {type(exc).__name__}", None)
                 return
+            outcome, delay = self.settle(state, outcome)
             self._write(body, patch, outcome)
-            state.failures = 0
-            delay = (self.requeue_delay(outcome.requeue_after) if outcome.requeue_after is not None
-                     else self.drift_delay(body))
-            state.next_due = self.clock() + delay
+            state.next_due = self.clock() + (delay if delay is not None else self.drift_delay(body))
         finally:
             state.lock.release()
 
@@ -217,12 +261,16 @@ class Runtime:
                 outcome = self._call(kind, "finalize", plain(body), None)
             except Exception as exc:
                 self._report(body, logger, kind, "finalize", exc)
-                raise kopf.TemporaryError(f"finalize failed: {exc}", delay=backoff(retry, self.backoff_seconds)) from exc
-            self._post_events(body, outcome)
+                backoff_delay = self.failure_delay(state, f"exception {type(exc).__name__}", None)
+                raise kopf.TemporaryError(scrub(f"finalize failed: {type(exc).__name__}: {exc}"),
+                                          delay=backoff_delay) from exc
             if not outcome.done:
+                outcome, delay = self.settle(state, outcome)
+                self._post_events(body, outcome)
                 self._write(body, patch, outcome, events=False)
                 raise kopf.TemporaryError("cloud resources are still being removed",
-                                          delay=self.requeue_delay(outcome.requeue_after or 5.0))
+                                          delay=delay if delay is not None else self.requeue_delay(5.0))
+            self._post_events(body, outcome)
         self.forget(kind, meta.get("namespace"), meta.get("name", ""))
 
     def confluent_changed(self, namespace: str, name: str, body: Mapping[str, Any] | None,
@@ -262,7 +310,7 @@ class Runtime:
             self.metrics.observe(kind, operation, result, time.monotonic() - started)
 
     def _write(self, body: Mapping[str, Any], patch: kopf.Patch, outcome: Outcome, *, events: bool = True) -> None:
-        changes = status_patch(body.get("status"), outcome.status)
+        changes = status_patch(body.get("status"), scrub_tree(outcome.status))
         if changes:
             patch["status"] = changes
         if events:
@@ -271,12 +319,14 @@ class Runtime:
     @staticmethod
     def _report(body: Mapping[str, Any], logger: logging.Logger | Any, kind: str, operation: str,
                 exc: Exception) -> None:
-        """An exception escaped the reconciler (it should have become a condition): log, tell, retry."""
+        """An exception escaped the reconciler (a bug: the project's own errors become conditions): log,
+        tell, retry. The texts are scrubbed of credentials (`cloud.redact`)."""
         logger.error(f"{kind} {operation} raised; retrying with backoff", exc_info=exc)
         kopf.event(body, type="Warning", reason="ReconcileError",  # type: ignore[arg-type]
-                   message=f"{operation} raised {type(exc).__name__}: {exc}")
+                   message=scrub(f"{operation} raised {type(exc).__name__}: {exc}"))
 
     @staticmethod
     def _post_events(body: Mapping[str, Any], outcome: Outcome) -> None:
         for event in outcome.events:
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)  # type: ignore[arg-type]
+            kopf.event(body, type=event.type, reason=event.reason,  # type: ignore[arg-type]
+                       message=scrub(event.message))

@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from transit_operator.cloud.redact import install_log_redaction
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.handlers import FINALIZER, GROUP, build_registry
 from transit_operator.runtime.metrics import Metrics
@@ -72,7 +73,9 @@ def configure_logging(log_format: str, log_level: str) -> None:
 async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespaces: Collection[str] = (),
                   server: str | None = None, kubeconfig: str | None = None, health_port: int | None = None,
                   stop_flag: Any = None, ready_flag: Any = None) -> None:
-    """Run the operator in the current event loop until `stop_flag` (or a signal)."""
+    """Run the operator in the current event loop until `stop_flag` (or a signal). Every log record of the
+    process is scrubbed of credentials from here on (`cloud.redact.install_log_redaction`)."""
+    install_log_redaction()
     registry = build_registry(runtime, server=server, kubeconfig=kubeconfig)
     await kopf.operator(
         # Peering comes from `settings` (name, priority, mandatory/standalone); kopf sets its

@@ -1,0 +1,74 @@
+"""The runtime's per-object backoff: repeated failures space passes out exponentially, with jitter, capped,
+and stall after a bounded number of identical ones; progress starts the count again."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from transit_operator.reconcile.conditions import Reason
+from transit_operator.reconcile.outcome import STALL_AFTER, Failure, Outcome
+from transit_operator.runtime.driver import JITTER, MAX_BACKOFF_SECONDS, ObjectState, Runtime
+
+
+def runtime(**kwargs: Any) -> Runtime:
+    return Runtime(None, None, rng=random.Random(7), **kwargs)  # type: ignore[arg-type]
+
+
+def failed(key: str = "endpoint: Failed", asked: float | None = 5.0, stall_after: int | None = STALL_AFTER) -> Outcome:
+    status = {"observedGeneration": 3, "conditions": []}
+    return Outcome(status=status, requeue_after=asked,
+                   failure=Failure(Reason.PROVISIONING_FAILED, "endpoint failed", key=key, stall_after=stall_after))
+
+
+def stalled(outcome: Outcome) -> bool:
+    return any(c["type"] == "Stalled" and c["status"] == "True" for c in outcome.status["conditions"])
+
+
+def test_identical_failures_double_the_delay_within_the_jitter_up_to_the_cap() -> None:
+    rt, state = runtime(), ObjectState()
+    delays = [rt.settle(state, failed())[1] for _ in range(12)]
+    for n, delay in enumerate(delays):
+        nominal = min(5.0 * 2**n, MAX_BACKOFF_SECONDS)
+        assert nominal * (1 - JITTER) <= delay <= min(nominal * (1 + JITTER), MAX_BACKOFF_SECONDS)  # type: ignore[operator]
+    assert max(delays) <= MAX_BACKOFF_SECONDS  # type: ignore[type-var]
+    assert len({round(d, 6) for d in delays[:4]}) == 4  # jittered, not one fixed schedule
+
+
+def test_stalled_after_the_bounded_number_of_identical_failures_with_one_event() -> None:
+    rt, state = runtime(), ObjectState()
+    outcomes = [rt.settle(state, failed())[0] for _ in range(STALL_AFTER + 2)]
+    assert [stalled(o) for o in outcomes] == [False] * (STALL_AFTER - 1) + [True] * 3
+    assert [e.reason for o in outcomes for e in o.events] == ["Stalled"]
+    condition = next(c for c in outcomes[-1].status["conditions"] if c["type"] == "Stalled")
+    assert condition["reason"] == "ProvisioningFailed" and condition["observedGeneration"] == 3
+
+
+def test_failures_that_resolve_by_themselves_back_off_but_never_stall() -> None:
+    rt, state = runtime(), ObjectState()
+    outcomes = [rt.settle(state, failed(asked=120.0, stall_after=None)) for _ in range(8)]
+    assert not any(stalled(o) for o, _ in outcomes)
+    assert outcomes[0][1] >= 120 * (1 - JITTER) and outcomes[-1][1] == MAX_BACKOFF_SECONDS  # type: ignore[operator]
+
+
+def test_a_different_failure_or_a_settled_pass_starts_again_and_waiting_keeps_the_count() -> None:
+    rt, state = runtime(), ObjectState()
+    for _ in range(3):
+        rt.settle(state, failed())
+    assert state.failures == 3
+    rt.settle(state, Outcome(status={}, requeue_after=1.0))  # in flight: neither progress nor failure
+    assert state.failures == 3
+    rt.settle(state, failed(key="another"))
+    assert state.failures == 1
+    rt.settle(state, Outcome(status={}))  # settled
+    assert (state.failures, state.failure_key) == (0, None)
+
+
+def test_time_scale_scales_every_delay_and_the_cap() -> None:
+    rt, state = runtime(time_scale=0.01), ObjectState()
+    delays = [rt.settle(state, failed())[1] for _ in range(12)]
+    assert max(delays) <= MAX_BACKOFF_SECONDS * 0.01  # type: ignore[type-var]
+    assert rt.requeue_delay(10.0) == pytest.approx(0.1)
+    assert rt.drift_delay({"spec": {"driftCheckIntervalSeconds": 300}}) == pytest.approx(3.0)
