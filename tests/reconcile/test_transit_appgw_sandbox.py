@@ -88,7 +88,7 @@ class World:
         self.body: dict[str, Any] = {
             "apiVersion": "transit.privatelink.io/v1alpha1",
             "kind": "ServerlessTransit",
-            "metadata": {"name": "kafka", "namespace": name[:60], "uid": str(uuid.uuid4()), "generation": 1},
+            "metadata": {"name": "kafka", "namespace": name[:60].strip("-"), "uid": str(uuid.uuid4()), "generation": 1},
             "spec": {
                 "option": "applicationGateway",
                 "confluentPrivateLinkRef": {"name": "confluent"},

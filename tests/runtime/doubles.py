@@ -72,7 +72,7 @@ class StatusFromSpecDouble:
                                    "conditions": _waiting(generation, "Creating", "creating endpoints"),
                                    "zones": []},
                            requeue_after=0.3, events=[Event("Normal", "Creating", "creating endpoints")])
-        spec_zones = body["spec"].get("zones") or ["1"]  # the wiring CRD's `zones`; anything else: one
+        spec_zones = body["spec"].get("zones") or ["az1"]  # the wiring CRD's `zones`; anything else: one
         zones = [{"name": str(zone), "privateIp": f"10.0.0.{i + 1}"} for i, zone in enumerate(spec_zones)]
         return Outcome(status={"observedGeneration": generation, "conditions": _ready(generation, "endpoints up"),
                                "zones": zones},

@@ -117,7 +117,7 @@ def test_bootstrap_host_property():
                 {
                     "name": "az1",
                     "privateLinkServiceAlias": f"{NET}/x".replace(
-                        "virtualNetworks/hub/x", "privateLinkServices/p"
+                        "virtualNetworks/hub/x", "privateLinkServices/pls"
                     ),
                 }
             ],

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from transit_operator.api.meta import MAX_NAME_LENGTH
 from transit_operator.api.v1alpha1 import GROUP, VERSION, ConfluentPrivateLink, ServerlessTransit
 
 _DROP = {"title", "additionalProperties", "examples", "$defs"}
@@ -64,7 +65,18 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     schema = _structural(raw, raw.get("$defs", {}))
     props = schema["properties"]
-    props["metadata"] = {"type": "object", "description": "Standard object metadata."}
+    props["metadata"] = {
+        "type": "object",
+        "description": "Standard object metadata.",
+        # The only restriction a CRD may put on ObjectMeta; see api.meta.MAX_NAME_LENGTH for why.
+        "properties": {
+            "name": {
+                "type": "string",
+                "maxLength": MAX_NAME_LENGTH,
+                "description": f"Object name (at most {MAX_NAME_LENGTH} characters: the Azure ownership tag carries it).",
+            }
+        },
+    }
     # The status is written by the operator only; keep unknown status fields rather than pruning them.
     props["status"]["x-kubernetes-preserve-unknown-fields"] = True
     props["status"].pop("nullable", None)

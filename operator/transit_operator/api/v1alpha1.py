@@ -5,7 +5,17 @@ models (`transit_operator.api.crd`). Every field carries a description; every fi
 validated here, so `plan`, the reconcilers and the API server (through the generated openAPIV3Schema)
 refuse bad input with the field's path.
 
-Spec holds what the user wants; cloud facts (ids, IPs, states) live in status only.
+Spec holds what the user wants; cloud facts (ids, IPs, states) live in status only. Status values that
+flow into cloud writes, DNS records and haproxy.cfg (endpoint IPs, ids) are validated as strictly as spec
+values when another object reads them.
+
+What a value can be is what the cloud accepts, so that nothing is written for an object that can never
+succeed: ARM id segments follow Azure's naming rules for their type (lengths, characters, first and last
+character; learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules), so no id can
+walk out of its resource (`/subnets/..`); private IPs are RFC 1918 addresses (never loopback, link-local,
+multicast or unspecified); DNS names fit 253 characters with every record name derived from them; names
+fit the Azure tag that carries them (`api.meta`). `api.admission` does what the API server does before
+the models see a document (JSON types, int64, pruning), for `transit-operator plan`.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from transit_operator.api.meta import object_meta_errors
+
 GROUP = "transit.privatelink.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -32,17 +44,47 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # (RFC 6761/6762/7686 special-use names; `.internal` is ICANN-reserved for private use).
 RESERVED_TLDS = ("internal", "local", "localhost", "test", "example", "invalid", "onion", "arpa", "lan", "home")
 
-_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_RG = r"^[-A-Za-z0-9_.()]{1,90}$"
-_ARM_PREFIX = r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-A-Za-z0-9_.()]{1,90}/providers/"
-_SUBNET_ID = _ARM_PREFIX + r"(?i:Microsoft\.Network)/(?i:virtualNetworks)/[-A-Za-z0-9_.]{2,64}/(?i:subnets)/[-A-Za-z0-9_.]{1,80}$"
-_VNET_ID = _ARM_PREFIX + r"(?i:Microsoft\.Network)/(?i:virtualNetworks)/[-A-Za-z0-9_.]{2,64}$"
-_PLS_ID = _ARM_PREFIX + r"(?i:Microsoft\.Network)/(?i:privateLinkServices)/[-A-Za-z0-9_.]{1,80}$"
+INT64_MAX = 2**63 - 1
+
+_GUID_BODY = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID = f"^{_GUID_BODY}$"
+# Azure's naming rules per type (resource-name-rules, "Microsoft.Resources" and "Microsoft.Network"), as
+# regexes both Python and the API server's RE2 accept. Resource groups: 1-90 of letters, digits, `_-.()`,
+# not ending in a period (Azure also allows Unicode letters; ASCII here). Virtual networks 2-64, subnets
+# 1-80, private link services 2-64: "alphanumerics, underscores, periods, and hyphens; start with
+# alphanumeric; end alphanumeric or underscore". A name can therefore never be `.` or `..`.
+_RG_NAME = r"[-A-Za-z0-9_.()]{0,89}[-A-Za-z0-9_()]"
+_VNET_NAME = r"[A-Za-z0-9][-A-Za-z0-9_.]{0,62}[A-Za-z0-9_]"
+_SUBNET_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,78}[A-Za-z0-9_])?"
+_PLS_NAME = r"[A-Za-z0-9][-A-Za-z0-9_.]{0,62}[A-Za-z0-9_]"
+_RG = f"^{_RG_NAME}$"
+_ARM_PREFIX = f"^/subscriptions/{_GUID_BODY}/resourceGroups/{_RG_NAME}/providers/"
+# Any ARM id: every segment a plain name (no `.`/`..`, no URL-special characters).
+_ARM_ID = _ARM_PREFIX + r"[A-Za-z0-9][A-Za-z0-9.]*(/[A-Za-z0-9_()-][A-Za-z0-9_.()-]*[A-Za-z0-9_()-]|/[A-Za-z0-9_])+$"
+_NETWORK = r"(?i:Microsoft\.Network)"
+_SUBNET_ID = _ARM_PREFIX + _NETWORK + f"/(?i:virtualNetworks)/{_VNET_NAME}/(?i:subnets)/{_SUBNET_NAME}$"
+_VNET_ID = _ARM_PREFIX + _NETWORK + f"/(?i:virtualNetworks)/{_VNET_NAME}$"
+_PLS_ID = _ARM_PREFIX + _NETWORK + f"/(?i:privateLinkServices)/{_PLS_NAME}$"
 # A Private Link Service alias: prefix.{GUID}.region.azure.privatelinkservice
 _PLS_ALIAS = r"^[a-z0-9][-a-z0-9]{0,78}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[a-z0-9]+\.azure\.privatelinkservice$"
 _DNS_NAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$"
 _DOMAIN_PATTERN = r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z][-a-z0-9]{0,61}[a-z0-9]$"
 _REGION = r"^[a-z][a-z0-9]{2,39}$"
+_K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# `https://host[:port]`: DNS labels only (no userinfo, path, query); which hosts may receive credentials
+# is the operator's decision (`cloud.context.databricks_host`), not the CR's.
+_ACCOUNT_HOST = (
+    r"^https://[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?/?$"
+)
+# The longest record name derived from the Confluent domain is `*.azN.<domain>` (DNS records, NCC rule
+# domain names): 6 characters more than the domain, within DNS's 253. Azure private DNS zones have at most
+# 34 labels (resource-name-rules, "privateDnsZones").
+_MAX_DOMAIN = 253 - len("*.az1.")
+_MAX_ZONE_LABELS = 34
+# RFC 1918: the only addresses a private endpoint, a frontend IP or a backend can have here. Loopback,
+# link-local (169.254/16, where the instance metadata service lives), multicast, unspecified and the rest
+# of Python's `is_private` (100.64/10 shared space, 192.0.0/24, benchmarks...) are refused.
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
 def _not_reserved(name: str) -> str:
@@ -52,18 +94,41 @@ def _not_reserved(name: str) -> str:
     return name
 
 
+def is_private_ipv4(value: object) -> bool:
+    """True for a dotted-quad RFC 1918 address (see `_RFC1918`)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return str(address) == value and any(address in network for network in _RFC1918)
+
+
 def _ipv4(value: str) -> str:
     try:
         address = ipaddress.IPv4Address(value)
     except ValueError as exc:
         raise ValueError(f"'{value}' is not an IPv4 address") from exc
-    if not address.is_private:
-        raise ValueError(f"'{value}' is not a private address (RFC 1918)")
+    if not is_private_ipv4(value):
+        kind = (
+            "loopback" if address.is_loopback else "link-local" if address.is_link_local
+            else "multicast" if address.is_multicast else "unspecified" if address.is_unspecified
+            else "not in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+        )
+        raise ValueError(f"'{value}' is not a private address (RFC 1918): {kind}")
+    return value
+
+
+def _account_host(value: str) -> str:
+    port = value.rstrip("/").rsplit(":", 1)[-1] if value.count(":") == 2 else None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} is out of range 1-65535")
     return value
 
 
 Guid = Annotated[str, StringConstraints(pattern=_GUID)]
-ResourceGroupName = Annotated[str, StringConstraints(pattern=_RG)]
+ResourceGroupName = Annotated[str, StringConstraints(pattern=_RG, max_length=90)]
 Region = Annotated[str, StringConstraints(pattern=_REGION)]
 SubnetId = Annotated[str, StringConstraints(pattern=_SUBNET_ID, max_length=1024)]
 VirtualNetworkId = Annotated[str, StringConstraints(pattern=_VNET_ID, max_length=1024)]
@@ -74,6 +139,34 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 ZoneName = Literal["az1", "az2", "az3"]
 AvailabilityZone = Literal["1", "2", "3"]
 DeletionPolicy = Literal["Delete", "Orphan"]
+KubernetesName = Annotated[str, StringConstraints(pattern=_K8S_NAME, max_length=253)]
+ImageField = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$", min_length=1, max_length=64)]
+# Status values read back (see the module docstring).
+PrivateEndpointId = Annotated[
+    str,
+    StringConstraints(pattern=_ARM_PREFIX + _NETWORK + f"/(?i:privateEndpoints)/{_PLS_NAME}$", max_length=1024),
+]
+PrivateDnsZoneId = Annotated[
+    str,
+    StringConstraints(
+        pattern=_ARM_PREFIX + _NETWORK + r"/(?i:privateDnsZones)/([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z0-9-]+$",
+        max_length=1024,
+    ),
+]
+StateName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]{1,40}$")]
+DatabricksId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
+EndpointName = Annotated[str, StringConstraints(pattern=f"^{_PLS_NAME}$|^[A-Za-z0-9]$", max_length=80)]
+
+
+def _object_meta(metadata: dict[str, Any]) -> dict[str, Any]:
+    errors = object_meta_errors(metadata)
+    if errors:
+        field, message = errors[0]
+        raise ValueError(f"{field}: {message}")
+    return metadata
+
+
+ObjectMeta = Annotated[dict[str, Any], AfterValidator(_object_meta)]
 
 
 class ApiModel(BaseModel):
@@ -95,9 +188,7 @@ class AzureTarget(ApiModel):
 class LocalObjectReference(ApiModel):
     """A reference to an object in the same namespace."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")] = Field(
-        description="Name of the object in the same namespace."
-    )
+    name: KubernetesName = Field(description="Name of the object in the same namespace.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -129,7 +220,10 @@ class ConfluentNetwork(ApiModel):
         description="The network's DNS domain, e.g. `n-abc123.eastus2.azure.confluent.cloud`."
     )
     bootstrap_server: Annotated[
-        str, StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}:[0-9]{1,5}$")
+        str,
+        StringConstraints(
+            pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}:[0-9]{1,5}$", max_length=253 + 6
+        ),
     ] = Field(description="Kafka bootstrap `host:port`; the host must be inside `dnsDomain`.")
     zones: list[ConfluentZone] = Field(
         min_length=1,
@@ -146,6 +240,18 @@ class ConfluentNetwork(ApiModel):
         if len(set(names)) != len(names):
             raise ValueError(f"zone names must be distinct, got {names}")
         return zones
+
+    @field_validator("dns_domain")
+    @classmethod
+    def _records_fit(cls, domain: str) -> str:
+        if len(domain) > _MAX_DOMAIN:
+            raise ValueError(
+                f"'{domain[:40]}...' is {len(domain)} characters; at most {_MAX_DOMAIN}, so that the record "
+                "names `*.azN.<dnsDomain>` fit DNS's 253"
+            )
+        if domain.count(".") + 1 > _MAX_ZONE_LABELS:
+            raise ValueError(f"has {domain.count('.') + 1} labels; an Azure private DNS zone has at most 34")
+        return domain
 
     @model_validator(mode="after")
     def _bootstrap_in_domain(self) -> ConfluentNetwork:
@@ -221,12 +327,15 @@ class Condition(ApiModel):
 
 
 class ZoneStatus(ApiModel):
-    """Observed state of one zone's private endpoint."""
+    """Observed state of one zone's private endpoint. The IP flows into DNS records and haproxy.cfg, the id
+    into cloud calls: both are checked as strictly as spec values when read."""
 
-    name: str = Field(description="Zone subdomain (`az1`...).")
-    private_endpoint_id: str | None = Field(default=None, description="Resource id of the private endpoint.")
-    private_ip: str | None = Field(default=None, description="Private IP of the endpoint, once known.")
-    connection_state: str | None = Field(
+    name: ZoneName = Field(description="Zone subdomain (`az1`...).")
+    private_endpoint_id: PrivateEndpointId | None = Field(
+        default=None, description="Resource id of the private endpoint."
+    )
+    private_ip: PrivateIPv4 | None = Field(default=None, description="Private IP of the endpoint, once known.")
+    connection_state: StateName | None = Field(
         default=None, description="Connection state: `Pending`, `Approved`, `Rejected` or `Disconnected`."
     )
     message: str | None = Field(default=None, description="Details from the provider about the connection.")
@@ -240,7 +349,14 @@ class ConfluentPrivateLinkStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and details.")
     zones: list[ZoneStatus] = Field(default_factory=list, description="One entry per zone.")
-    dns_zone_id: str | None = Field(default=None, description="Resource id of the private DNS zone.")
+    dns_zone_id: PrivateDnsZoneId | None = Field(default=None, description="Resource id of the private DNS zone.")
+    retiring_dns_zone_ids: list[PrivateDnsZoneId] = Field(
+        default_factory=list,
+        description=(
+            "Private DNS zones of an earlier `dnsDomain` (or from before `dns.manageZone` turned false) that "
+            "the operator is removing, with their records and links (only zones tagged as its own)."
+        ),
+    )
 
 
 class ConfluentPrivateLink(ApiModel):
@@ -249,7 +365,7 @@ class ConfluentPrivateLink(ApiModel):
 
     api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
     kind: Literal["ConfluentPrivateLink"] = Field(description="Kind.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ConfluentPrivateLinkSpec = Field(description="Desired state.")
     status: ConfluentPrivateLinkStatus | None = Field(default=None, description="Observed state.")
 
@@ -280,10 +396,10 @@ class TransitNetwork(ApiModel):
 class VmImage(ApiModel):
     """A marketplace image reference."""
 
-    publisher: str = Field(default="Debian", min_length=1, max_length=64, description="Image publisher.")
-    offer: str = Field(default="debian-12", min_length=1, max_length=64, description="Image offer.")
-    sku: str = Field(default="12-gen2", min_length=1, max_length=64, description="Image SKU.")
-    version: str = Field(default="latest", min_length=1, max_length=64, description="Image version.")
+    publisher: ImageField = Field(default="Debian", description="Image publisher.")
+    offer: ImageField = Field(default="debian-12", description="Image offer.")
+    sku: ImageField = Field(default="12-gen2", description="Image SKU.")
+    version: ImageField = Field(default="latest", description="Image version.")
 
 
 class HAProxySpec(ApiModel):
@@ -372,8 +488,15 @@ class NccSpec(ApiModel):
 class DatabricksSpec(ApiModel):
     """The Databricks account side: NCC, private endpoint rule and workspace binding."""
 
-    account_host: Annotated[str, StringConstraints(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?/?$")] = Field(
-        default="https://accounts.azuredatabricks.net", description="Databricks account console URL."
+    account_host: Annotated[
+        str, StringConstraints(pattern=_ACCOUNT_HOST, max_length=270), AfterValidator(_account_host)
+    ] = Field(
+        default="https://accounts.azuredatabricks.net",
+        description=(
+            "Databricks account console URL. Credentials are sent only to Databricks account hosts "
+            "(`accounts.azuredatabricks.net`, `accounts.databricks.azure.us`, `accounts.databricks.azure.cn`) "
+            "unless the operator runs with `--allow-databricks-host`."
+        ),
     )
     account_id: Guid = Field(description="Databricks account id.")
     credentials_secret_ref: LocalObjectReference | None = Field(
@@ -384,7 +507,7 @@ class DatabricksSpec(ApiModel):
         ),
     )
     ncc: NccSpec = Field(description="The NCC to create or adopt.")
-    workspace_ids: list[Annotated[int, Field(ge=1)]] = Field(
+    workspace_ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(
         default_factory=list, max_length=50, description="Workspaces to bind to the NCC."
     )
     extra_domain_names: list[DomainName] = Field(
@@ -452,20 +575,26 @@ class ServerlessTransitSpec(ApiModel):
 class NccStatus(ApiModel):
     """Observed Databricks NCC and private endpoint rule."""
 
-    id: str | None = Field(default=None, description="NCC id.")
-    rule_id: str | None = Field(default=None, description="Private endpoint rule id.")
-    endpoint_name: str | None = Field(default=None, description="Name of the Databricks-managed private endpoint.")
-    connection_state: str | None = Field(
+    id: DatabricksId | None = Field(default=None, description="NCC id.")
+    rule_id: DatabricksId | None = Field(default=None, description="Private endpoint rule id.")
+    endpoint_name: EndpointName | None = Field(
+        default=None, description="Name of the Databricks-managed private endpoint."
+    )
+    connection_state: StateName | None = Field(
         default=None, description="Rule connection state: PENDING, ESTABLISHED, REJECTED, DISCONNECTED, EXPIRED."
     )
-    domain_names: list[str] = Field(default_factory=list, description="Domain names on the rule.")
-    workspace_ids: list[int] = Field(default_factory=list, description="Workspaces bound to the NCC.")
+    domain_names: list[DomainName] = Field(default_factory=list, description="Domain names on the rule.")
+    workspace_ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(
+        default_factory=list, description="Workspaces bound to the NCC."
+    )
 
 
 class InstanceStatus(ApiModel):
     """HAProxy configuration on one VMSS instance."""
 
-    instance_id: str = Field(description="VMSS instance id.")
+    instance_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")] = Field(
+        description="VMSS instance id."
+    )
     applied_config_hash: str | None = Field(default=None, description="Hash of the config the instance runs.")
     last_error: str | None = Field(default=None, description="Last apply error, if the last apply failed.")
 
@@ -484,13 +613,15 @@ class ServerlessTransitStatus(ApiModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and details.")
-    private_link_resource_id: str | None = Field(
+    private_link_resource_id: Annotated[str, StringConstraints(pattern=_ARM_ID, max_length=1024)] | None = Field(
         default=None, description="Resource id the NCC rule targets (Private Link Service or Application Gateway)."
     )
     private_link_group_id: str | None = Field(
         default=None, description="Group id of the NCC rule (App Gateway: the private frontend IP config name)."
     )
-    backend_ips: list[str] = Field(default_factory=list, description="Confluent endpoint IPs the transit forwards to.")
+    backend_ips: list[PrivateIPv4] = Field(
+        default_factory=list, description="Confluent endpoint IPs the transit forwards to."
+    )
     ncc: NccStatus | None = Field(default=None, description="Databricks NCC and rule.")
     haproxy: HAProxyStatus | None = Field(default=None, description="HAProxy config hashes (option haproxy).")
 
@@ -502,7 +633,7 @@ class ServerlessTransit(ApiModel):
 
     api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
     kind: Literal["ServerlessTransit"] = Field(description="Kind.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Standard object metadata.")
+    metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ServerlessTransitSpec = Field(description="Desired state.")
     status: ServerlessTransitStatus | None = Field(default=None, description="Observed state.")
 

@@ -1,9 +1,19 @@
 """`transit-operator plan -f FILE [-o json|yaml]`: the desired cloud state of CRs, offline.
 
-Reads every document of every file (`-` is stdin), validates each CR with the API models, resolves each
-ServerlessTransit's ConfluentPrivateLink among the same input (same namespace, `default` when unset),
-builds the plans and prints `{"plans": [...]}`. Kubernetes Secrets (`v1`/`Secret`) are accepted and
-ignored, so a directory of manifests can be planned as it is applied.
+Reads every document of every file (`-` is stdin), validates each CR the way the Kubernetes API server
+would (`api.admission`: JSON types, int64, pruning; `api.meta`: ObjectMeta) and then with the API models,
+resolves each ServerlessTransit's ConfluentPrivateLink among the same input (same namespace, `default`
+when unset), builds the plans and prints `{"plans": [...]}`. Kubernetes Secrets (`v1`/`Secret`) are
+checked as the API server checks them (metadata, key names, base64 values, 1 MiB) and otherwise ignored,
+so a directory of manifests can be planned as it is applied; a Secret's values are never printed.
+
+Unknown fields are refused, as `kubectl apply` refuses them by default (`--validate=strict`); a client
+that does not ask for strict validation gets them dropped by the API server without a word, so a typo
+would silently leave a field at its default.
+
+Input is bounded (`load_documents`): at most `MAX_INPUT_BYTES` per file, `MAX_DOCUMENTS` documents, and
+YAML aliases may not expand a document beyond `MAX_YAML_NODES` nodes (a "billion laughs" document is
+refused before it is built).
 
 Exit codes: 0 printed; 2 bad input (one `error: ...` line per problem on stderr, naming the file, the
 document, the object and the camelCase field path); 1 an internal error (still one line, no traceback).
@@ -11,7 +21,10 @@ document, the object and the camelCase field path); 1 an internal error (still o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -20,17 +33,26 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
+from transit_operator.api.admission import admit
 from transit_operator.api.errors import InvalidSpec, TransitError
+from transit_operator.api.meta import object_meta_errors
 from transit_operator.api.v1alpha1 import API_VERSION, KINDS, ConfluentPrivateLink, ServerlessTransit
 from transit_operator.plan import CONFLUENT_PRIVATE_LINK, build_plan
 from transit_operator.plan.model import Plan
 
-__all__ = ["InputError", "load_documents", "render_plans", "run_plan"]
+__all__ = ["InputError", "load_documents", "load_yaml_documents", "render_plans", "run_plan"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 _IGNORED = {("v1", "Secret")}
+# Input bounds (see the module docstring). A CR is a few KiB; the API server takes at most 3 MiB a request.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+MAX_DOCUMENTS = 1000
+MAX_YAML_NODES = 100_000
+MAX_YAML_ALIASES = 1000
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_MAX_SECRET_BYTES = 1024 * 1024  # k8s.io/kubernetes pkg/apis/core/types.go MaxSecretSize
 _MAX_SHOWN_INPUT = 60
 
 
@@ -55,21 +77,31 @@ class _Doc:
         metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         name = metadata.get("name") or "?"
         namespace = metadata.get("namespace") or "default"
-        return f"{self.source} document {self.index} ({kind} {namespace}/{name})"
+        return f"{self.source} document {self.index} ({_short(kind)} {_short(namespace)}/{_short(name)})"
+
+
+def _short(value: Any) -> str:
+    """A value as a label shows it: one line, at most 60 characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read(path: str, stdin: TextIO) -> str:
     if path == "-":
-        return stdin.read()
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise InputError([f"error: {path}: no such file"]) from None
-    except IsADirectoryError:
-        raise InputError([f"error: {path}: is a directory (give files, one -f each)"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([f"error: {path}: cannot read: {exc}"]) from None
+        text = stdin.read(MAX_INPUT_BYTES + 1)
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(MAX_INPUT_BYTES + 1)
+        except FileNotFoundError:
+            raise InputError([f"error: {path}: no such file"]) from None
+        except IsADirectoryError:
+            raise InputError([f"error: {path}: is a directory (give files, one -f each)"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError([f"error: {path}: cannot read: {exc}"]) from None
+    if len(text) > MAX_INPUT_BYTES:
+        raise InputError([f"error: {path}: larger than {MAX_INPUT_BYTES} characters; refused unread"])
+    return text
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -77,6 +109,61 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     return f"{problem}{where}"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing documents whose aliases would expand them beyond `MAX_YAML_NODES`
+    nodes (or that use more than `MAX_YAML_ALIASES` aliases) before anything is constructed. The safe
+    loader builds an alias as a shared reference, so loading is cheap; but every consumer that walks the
+    result (validation, JSON output) walks each reference again: 9 levels of 9 aliases are 387 million
+    nodes. go-yaml, under `kubectl` and the API server, refuses "excessive aliasing" the same way."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases in one document")
+        return super().compose_node(parent, index)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes `node` stands for once every alias is expanded (computed without expanding)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a cycle counts once (the safe loader builds it as a recursive structure)
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, memo) for item in node.value)
+    memo[id(node)] = min(size, MAX_YAML_NODES + 1)
+    return memo[id(node)]
+
+
+def load_yaml_documents(text: str) -> list[Any]:
+    """Every document of `text`, bounded: `MAX_DOCUMENTS` documents of at most `MAX_YAML_NODES` nodes once
+    aliases are expanded, nested at most as deep as Python's recursion allows. `yaml.YAMLError` names the
+    limit; nothing of a refused document is constructed."""
+    loader = _BoundedLoader(text)
+    documents: list[Any] = []
+    try:
+        while loader.check_node():
+            if len(documents) >= MAX_DOCUMENTS:
+                raise yaml.YAMLError(f"more than {MAX_DOCUMENTS} documents")
+            node = loader.get_node()
+            if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+                raise yaml.YAMLError(f"a document expands to more than {MAX_YAML_NODES} nodes (aliases?)")
+            documents.append(loader.construct_document(node) if node is not None else None)
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+    finally:
+        loader.dispose()
+    return documents
 
 
 def load_documents(paths: Sequence[str], stdin: TextIO | None = None) -> list[_Doc]:
@@ -92,7 +179,7 @@ def load_documents(paths: Sequence[str], stdin: TextIO | None = None) -> list[_D
             errors += exc.lines
             continue
         try:
-            loaded = list(yaml.safe_load_all(text))
+            loaded = load_yaml_documents(text)
         except yaml.YAMLError as exc:
             errors.append(f"error: {source}: not valid YAML: {_yaml_problem(exc)}")
             continue
@@ -132,10 +219,50 @@ def _message(error: Any) -> str:
     return msg
 
 
+_UNKNOWN_FIELD = (
+    "unknown field (a typo? `kubectl apply` refuses it by default, --validate=strict; clients that do not ask "
+    "for strict validation have it dropped by the API server without a word)"
+)
+
+
+def _secret_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the API server refuses in a Secret (k8s.io/kubernetes pkg/apis/core/validation ValidateSecret:
+    key names, base64 `data`, string `stringData`, at most 1 MiB of data). Values are never shown."""
+    errors = object_meta_errors(raw.get("metadata"))
+    total = 0
+    for section in ("data", "stringData"):
+        values = raw.get(section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            errors.append((section, "must be a map of strings"))
+            continue
+        for key, value in values.items():
+            path = f"{section}[{key!r}]" if isinstance(key, str) else section
+            if not isinstance(key, str) or not _SECRET_KEY.match(key) or len(key) > 253:
+                errors.append((path, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"))
+            if not isinstance(value, str):
+                errors.append((path, "must be a string"))
+                continue
+            if section == "data":
+                try:
+                    total += len(base64.b64decode(value, validate=True))
+                except (ValueError, binascii.Error):
+                    errors.append((path, "illegal base64 data (the value is not shown)"))
+            else:
+                total += len(value.encode())
+    if total > _MAX_SECRET_BYTES:
+        errors.append(("data", f"Too long: must have at most {_MAX_SECRET_BYTES} bytes"))
+    return errors
+
+
 def _validate(doc: _Doc) -> ConfluentPrivateLink | ServerlessTransit | None:
     """The model of one document; None for an ignored kind. InputError on any problem."""
     api_version, kind = doc.raw.get("apiVersion"), doc.raw.get("kind")
     if (api_version, kind) in _IGNORED:
+        secret_errors = _secret_errors(doc.raw)
+        if secret_errors:
+            raise InputError([f"error: {doc.label}: {path}: {message}" for path, message in secret_errors])
         return None
     if not isinstance(kind, str) or not kind:
         raise InputError([f"error: {doc.label}: kind: missing"])
@@ -146,10 +273,15 @@ def _validate(doc: _Doc) -> ConfluentPrivateLink | ServerlessTransit | None:
     metadata = doc.raw.get("metadata")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str) or not metadata["name"]:
         errors.append(f"error: {doc.label}: metadata.name: missing")
-    elif not isinstance(metadata.get("namespace", "default"), str):
-        errors.append(f"error: {doc.label}: metadata.namespace: must be a string")
+    else:
+        errors += [f"error: {doc.label}: {path}: {message}" for path, message in object_meta_errors(metadata)]
+    admitted = admit(doc.raw, kind)
+    errors += [f"error: {doc.label}: {path}: {message}" for path, message in admitted.errors]
+    errors += [f"error: {doc.label}: {path}: {_UNKNOWN_FIELD}" for path in admitted.unknown]
+    if errors:
+        raise InputError(errors)
     try:
-        model = KINDS[kind].model_validate(doc.raw)
+        model = KINDS[kind].model_validate(admitted.document)
     except ValidationError as exc:
         for error in exc.errors():
             errors.append(f"error: {doc.label}: {_path(error['loc'])}: {_message(error)}")

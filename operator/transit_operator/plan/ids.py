@@ -8,8 +8,8 @@ compares ids case-insensitively; these helpers keep the case they are given.
 empty, `.` or `..` segment (an HTTP client normalises `/subnets/..` to the VNet's URL), no character that
 a URL would treat specially (`%`, `?`, `#`, `\\`, whitespace, control characters) and no trailing period
 (Azure names never end in one: learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules).
-The per-type naming rules of that page (lengths, characters, first and last character) are `NAME_RULES`,
-which the API models use for the ids users give.
+The per-type naming rules of that page (lengths, characters, first and last character) are in the API
+models (`api.v1alpha1`), which check the ids users give.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 __all__ = [
     "COMPUTE_API_VERSION",
     "GUID_PATTERN",
-    "NAME_RULES",
     "NETWORK_API_VERSION",
     "PRIVATE_DNS_API_VERSION",
     "ResourceId",
@@ -39,20 +38,6 @@ _GUID = re.compile(f"^{GUID_PATTERN}$")
 # punctuation Azure names and DNS record set names use; never a trailing period, never only dots.
 _SEGMENT = re.compile(r"^[\w()*@-]([\w.()*@-]*[\w()*@-])?$")
 
-# Azure naming rules of the resource types users give ids of (learn.microsoft.com/azure/azure-resource-
-# manager/management/resource-name-rules, "Microsoft.Network" and "Microsoft.Resources"): length range,
-# then a regex of the whole name. "Alphanumerics, underscores, periods, and hyphens. Start with
-# alphanumeric. End with alphanumeric or underscore." is `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9_])?`.
-_NETWORK_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9_])?"
-NAME_RULES: dict[str, tuple[int, int, str]] = {
-    # "Underscores, hyphens, periods, parentheses, and letters or digits ... Can't end with period."
-    # (Unicode letters are allowed by Azure; ASCII here, which every example and the CRD regex engine share.)
-    "resourceGroups": (1, 90, r"[-A-Za-z0-9_.()]*[-A-Za-z0-9_()]"),
-    "virtualNetworks": (2, 64, _NETWORK_NAME),
-    "subnets": (1, 80, _NETWORK_NAME),
-    "privateLinkServices": (2, 64, _NETWORK_NAME),
-    "privateEndpoints": (2, 64, _NETWORK_NAME),
-}
 
 # The api-versions the pinned SDKs send by default (azure-api.md §0): the plan shows what goes on the wire.
 NETWORK_API_VERSION = "2026-03-01"  # azure-mgmt-network 33.1

@@ -7,7 +7,10 @@ Scheme: `<prefix>-<cr-name>-<hash>[-<suffix>]`, e.g. `pe-confluent-1a2b3c-az1`, 
   must not collide (nor adopt each other). The prefix tells the kinds apart (`pe` is only made by a
   ConfluentPrivateLink, `lb`/`pls`/`vmss`/`nsg` only by a ServerlessTransit).
 - `<cr-name>` is the Kubernetes name with `.` turned into `-`, cut so the whole name fits the Azure limit
-  of that type (private endpoint and VMSS 64, others 80); the hash keeps cut names distinct.
+  of that type (private endpoint, private link service and VMSS 64, others 80: learn.microsoft.com/azure/
+  azure-resource-manager/management/resource-name-rules); the hash keeps cut names distinct. A name that
+  did not need cutting is the same as before the PLS limit was corrected from 80 to 64 (longer ones were
+  refused by Azure, so no such object can exist).
 - Only `[a-z0-9-]` appear, starting and ending with a letter or digit: valid for every type used here.
 - Names never change for a given namespace/name: renaming the scheme would orphan objects, so don't.
 
@@ -50,6 +53,7 @@ IP_CONFIG_NAME = "ipconfig"
 
 _HASH_LEN = 6
 _MAX_PRIVATE_ENDPOINT = 64
+_MAX_PRIVATE_LINK_SERVICE = 64
 _MAX_VMSS = 64
 _MAX_DEFAULT = 80
 _NOT_ALLOWED = re.compile(r"[^a-z0-9-]+")
@@ -103,7 +107,7 @@ def build_load_balancer_name(namespace: str, name: str) -> str:
 
 
 def build_private_link_service_name(namespace: str, name: str) -> str:
-    return build_resource_name("pls", namespace, name)
+    return build_resource_name("pls", namespace, name, max_length=_MAX_PRIVATE_LINK_SERVICE)
 
 
 def build_nsg_name(namespace: str, name: str) -> str:

@@ -6,9 +6,13 @@ One pass (`reconcile`), level-based, never blocking:
     2. per zone: ensure the private endpoint          (one GET; a PUT only when missing/different)
        read its connection state; when Approved, its private IP from the NIC (one GET)
     3. endpoints of zones that left the spec           start deleting them
+    0. until Ready at this generation: `reconcile.preflight` (the subnet and the VNets exist) - nothing is
+       written while something is missing
     4. when dns.manageZone: ensure the zone; then, once it exists, its VNet links and record sets
        (one list call each; stale ones of ours are removed first) for the *healthy* zones only:
-       Approved and with a known IP (a zone that is not is left out, never pointed at nothing)
+       Approved and with a known IP (a zone that is not is left out, never pointed at nothing).
+       A zone of an earlier `dnsDomain` (or the zone, once `dns.manageZone` turned false) is removed with
+       our records and links, when tagged as ours (`status.retiringDnsZoneIds` until it is gone)
     5. status: zones, dnsZoneId, conditions (Ready/Reconciling/Stalled + EndpointsApproved, DnsReady),
        and when to come back (`requeue_after`): soon while a write is in flight or an approval is
        Pending, never for a Rejected/Disconnected connection or a fatal error (the drift timer and
@@ -30,11 +34,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ConfluentPrivateLinkSpec
+from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ConfluentPrivateLinkSpec, is_private_ipv4
 from transit_operator.cloud.arm import Arm, provisioning_state
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import SLOW, Classified, CloudError
-from transit_operator.plan import naming
+from transit_operator.plan import ids, naming
 from transit_operator.plan.confluent import (
     build_dns_records,
     build_dns_zone,
@@ -44,6 +48,7 @@ from transit_operator.plan.confluent import (
     private_dns_zone_id,
     private_endpoint_id,
 )
+from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import preflight
@@ -167,15 +172,15 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow)
     healthy = {
         z["name"]: z["privateIp"]
         for z in zones
-        if z.get("privateIp")
+        if is_private_ipv4(z.get("privateIp"))  # a kept IP comes from status: checked like a spec value
         and (z.get("connectionState") or "").lower() == APPROVED.lower()
         and z["name"] in {s.name for s in spec.confluent.zones}
     }
     dns_ok, dns_reason, dns_message = True, Reason.NOT_MANAGED, "dns.manageZone is false"
-    dns_zone_id = previous.get("dnsZoneId")
+    dns_zone_id = private_dns_zone_id(spec) if spec.dns.manage_zone else None
     if spec.dns.manage_zone:
-        dns_zone_id = private_dns_zone_id(spec)
         dns_ok, dns_reason, dns_message = _reconcile_dns(arm, spec, owner, rule, healthy, run)
+    retiring = _retire_dns_zones(arm, rule, previous, dns_zone_id, run)
 
     endpoints_condition = _endpoints_condition(zones, spec, generation)
     summary, requeue = _summary(run, zones, spec, dns_ok, dns_message, generation, ctx)
@@ -196,6 +201,7 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow)
         previous_conditions=previous.get("conditions") or [],
     )
     outcome.status["dnsZoneId"] = dns_zone_id
+    outcome.status["retiringDnsZoneIds"] = retiring
     outcome.requeue_after = requeue
     outcome.failure = run.failure
     return outcome
@@ -289,6 +295,29 @@ def _reconcile_zone(
     return status
 
 
+def _retire_dns_zones(
+    arm: Arm, rule: OwnedBy, previous: Mapping[str, Any], current: str | None, run: PassRecord
+) -> list[str]:
+    """Private DNS zones this object used before (another `dnsDomain`, or `dns.manageZone` turned false):
+    remove our records and links and, when it is tagged as ours, the zone. Returns the ones still going."""
+    earlier = _status_ids(
+        [previous.get("dnsZoneId"), *(previous.get("retiringDnsZoneIds") or [])], ids.PRIVATE_DNS_ZONES
+    )
+    left: list[str] = []
+    for zone_id in earlier:
+        if current is not None and zone_id.lower() == current.lower():
+            continue
+        what = f"earlier private DNS zone {zone_id.rsplit('/', 1)[-1]}"
+        try:
+            if _remove_dns_zone(arm, rule, zone_id, run.events):
+                continue
+            run.in_flight.append(f"removing the {what}")
+        except CloudError as exc:
+            run.fail(f"removing the {what}", exc)
+        left.append(zone_id)
+    return left
+
+
 def _retire_zones(
     arm: Arm,
     spec: ConfluentPrivateLinkSpec,
@@ -300,7 +329,7 @@ def _retire_zones(
     wanted = {z.name for z in spec.confluent.zones}
     left: list[dict[str, Any]] = []
     for name, seen in previous_zones.items():
-        if name in wanted or not seen.get("privateEndpointId"):
+        if name in wanted or not _status_ids(seen.get("privateEndpointId"), ids.PRIVATE_ENDPOINTS):
             continue
         what = f"private endpoint {seen['privateEndpointId'].rsplit('/', 1)[-1]} (zone {name}, no longer in the spec)"
         try:
@@ -591,7 +620,7 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
     previous: dict[str, Any] = dict(body.get("status") or {})
     raw_spec = body.get("spec") or {}
     policy = raw_spec.get("deletionPolicy") or "Delete"
-    owner, endpoint_ids, zone_id = _finalize_targets(body, previous)
+    owner, endpoint_ids, zone_ids = _finalize_targets(body, previous)
     if owner is None:
         # Without a valid spec or uid nothing can be proven ours: leave the cloud as it is.
         return Outcome(
@@ -604,9 +633,9 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
     events: list[Event] = []
     try:
         if policy == "Orphan":
-            done = _release_all(arm, rule, endpoint_ids, zone_id, events)
+            done = _release_all(arm, rule, endpoint_ids, zone_ids, events)
         else:
-            done = _delete_all(arm, rule, endpoint_ids, zone_id, events)
+            done = _delete_all(arm, rule, endpoint_ids, zone_ids, events)
     except CloudError as exc:
         classified = exc.classified
         message = f"deleting: {classified.code}: {classified.message}"
@@ -642,12 +671,29 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
     )
 
 
+def _status_ids(values: Any, resource_type: str) -> list[str]:
+    """The ARM ids of `resource_type` among values read from status (which anyone allowed to write the
+    status subresource could have changed): anything else is ignored, never deleted or written."""
+    out: list[str] = []
+    for value in values if isinstance(values, list) else [values]:
+        if not isinstance(value, str):
+            continue
+        try:
+            parsed = parse_resource_id(value)
+        except ValueError:
+            continue
+        if parsed.resource_type.lower() == resource_type.lower() and value not in out:
+            out.append(value)
+    return out
+
+
 def _finalize_targets(
     body: Mapping[str, Any], previous: Mapping[str, Any]
-) -> tuple[Owner | None, list[str], str | None]:
+) -> tuple[Owner | None, list[str], list[str]]:
     metadata = body.get("metadata") or {}
     endpoint_ids: dict[str, str] = {}
-    zone_id: str | None = previous.get("dnsZoneId")
+    zone_ids = _status_ids([previous.get("dnsZoneId"), *(previous.get("retiringDnsZoneIds") or [])],
+                           ids.PRIVATE_DNS_ZONES)
     owner: Owner | None = None
     try:
         cpl = ConfluentPrivateLink.model_validate(
@@ -660,8 +706,8 @@ def _finalize_targets(
         for zone in cpl.spec.confluent.zones:
             pe_id = private_endpoint_id(cpl.spec, owner, zone.name)
             endpoint_ids[pe_id.lower()] = pe_id
-        if cpl.spec.dns.manage_zone:
-            zone_id = private_dns_zone_id(cpl.spec)
+        if cpl.spec.dns.manage_zone and private_dns_zone_id(cpl.spec) not in zone_ids:
+            zone_ids.append(private_dns_zone_id(cpl.spec))
     elif metadata.get("name"):
         owner = Owner(
             "ConfluentPrivateLink",
@@ -669,46 +715,43 @@ def _finalize_targets(
             metadata["name"],
             metadata.get("uid"),
         )
-    for z in previous.get("zones") or []:
-        if isinstance(z, Mapping) and z.get("privateEndpointId"):
-            endpoint_ids.setdefault(str(z["privateEndpointId"]).lower(), str(z["privateEndpointId"]))
-    return owner, sorted(endpoint_ids.values()), zone_id
+    recorded = [z.get("privateEndpointId") for z in previous.get("zones") or [] if isinstance(z, Mapping)]
+    for pe_id in _status_ids(recorded, ids.PRIVATE_ENDPOINTS):
+        endpoint_ids.setdefault(pe_id.lower(), pe_id)
+    return owner, sorted(endpoint_ids.values()), zone_ids
+
+
+def _remove_dns_zone(arm: Arm, rule: OwnedBy, zone_id: str, events: list[Event]) -> bool:
+    """Our records and VNet links in the zone, then the zone when it is tagged as ours (each layer once the
+    one before is gone). A zone that is not ours (never adopted, or another owner's) stays; only our records
+    and links in it go. True once nothing of ours is left there."""
+    zone = arm.observe(zone_id)
+    if zone is None:
+        return True
+    for record in arm.list_children(zone_id, "recordSets"):
+        if rule.is_ours((record.get("properties") or {}).get("metadata")):
+            arm.delete(record["id"], rule, observed=record)
+    links_pending = False
+    for link in arm.list_children(zone_id, "virtualNetworkLinks"):
+        if rule.is_ours(link.get("tags")):
+            links_pending = not arm.delete(link["id"], rule, observed=link).gone or links_pending
+    if links_pending:
+        return False
+    if not rule.is_ours(zone.get("tags")):
+        return True
+    if not arm.delete(zone_id, rule, observed=zone).gone:
+        return False
+    events.append(Event("Normal", "Deleted", f"Deleted private DNS zone {zone_id.rsplit('/', 1)[-1]}"))
+    return True
 
 
 def _delete_all(
-    arm: Arm, rule: OwnedBy, endpoint_ids: list[str], zone_id: str | None, events: list[Event]
+    arm: Arm, rule: OwnedBy, endpoint_ids: list[str], zone_ids: list[str], events: list[Event]
 ) -> bool:
     """Records -> links -> zone -> endpoints; each layer only once the previous one is gone."""
-    if zone_id is not None:
-        zone = arm.observe(zone_id)
-        if zone is not None and rule.is_ours(zone.get("tags")):
-            for record in arm.list_children(zone_id, "recordSets"):
-                if rule.is_ours((record.get("properties") or {}).get("metadata")):
-                    arm.delete(record["id"], rule, observed=record)
-            links_pending = False
-            for link in arm.list_children(zone_id, "virtualNetworkLinks"):
-                if rule.is_ours(link.get("tags")):
-                    result = arm.delete(link["id"], rule, observed=link)
-                    links_pending = links_pending or not result.gone
-            if links_pending:
-                return False
-            result = arm.delete(zone_id, rule, observed=zone)
-            if not result.gone:
-                return False
-            events.append(
-                Event("Normal", "Deleted", f"Deleted private DNS zone {zone_id.rsplit('/', 1)[-1]}")
-            )
-        elif zone is not None:
-            # Not ours (never adopted, or another owner's): our records and links in it still go.
-            for record in arm.list_children(zone_id, "recordSets"):
-                if rule.is_ours((record.get("properties") or {}).get("metadata")):
-                    arm.delete(record["id"], rule, observed=record)
-            pending = False
-            for link in arm.list_children(zone_id, "virtualNetworkLinks"):
-                if rule.is_ours(link.get("tags")):
-                    pending = pending or not arm.delete(link["id"], rule, observed=link).gone
-            if pending:
-                return False
+    zones_done = [_remove_dns_zone(arm, rule, zone_id, events) for zone_id in zone_ids]
+    if not all(zones_done):
+        return False
     done = True
     for pe_id in endpoint_ids:
         result = arm.delete(pe_id, rule)
@@ -719,12 +762,12 @@ def _delete_all(
 
 
 def _release_all(
-    arm: Arm, rule: OwnedBy, endpoint_ids: list[str], zone_id: str | None, events: list[Event]
+    arm: Arm, rule: OwnedBy, endpoint_ids: list[str], zone_ids: list[str], events: list[Event]
 ) -> bool:
     released = 0
     for pe_id in endpoint_ids:
         released += arm.release(pe_id, rule) == "Released"
-    if zone_id is not None:
+    for zone_id in zone_ids:
         for record in arm.list_children(zone_id, "recordSets"):
             if rule.is_ours((record.get("properties") or {}).get("metadata")):
                 released += arm.release(record["id"], rule, observed=record) == "Released"

@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from transit_operator.plan.command import load_yaml_documents
 from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Reconcilers, Runtime
 from transit_operator.runtime.handlers import GROUP, VERSION
 from transit_operator.runtime.main import build_settings, configure_logging, decode_secret, operate
@@ -50,7 +51,7 @@ def load_documents(files: Iterable[str | Path]) -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
     for path in files:
         text = sys.stdin.read() if str(path) == "-" else Path(path).read_text()
-        for doc in yaml.safe_load_all(text):
+        for doc in load_yaml_documents(text):  # bounded: aliases, size, depth
             if isinstance(doc, dict) and doc.get("kind") in APPLY_ORDER:
                 documents.append(doc)
     return sorted(documents, key=lambda d: APPLY_ORDER[d["kind"]])
