@@ -39,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .limits import load_json
 from .links import LinkError, PrivateLinkBroker
 
 # Databricks' own subscription where NCC private endpoints live. Made up, fixed: the customer never sees
@@ -434,7 +435,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
-        body = await request.json()
+        body = load_json(await request.read())
     except ValueError as exc:
         raise DatabricksError(400, "MALFORMED_REQUEST", f"Malformed JSON: {exc}") from exc
     if not isinstance(body, dict):

@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from transit_sandbox.limits import load_yaml
 
 __all__ = [
     "ConfluentZones",
@@ -502,7 +502,7 @@ class NetnsExecutor:
             return
         if not text.startswith("#cloud-config"):
             raise DataplaneError("customData is neither #cloud-config nor a #! script")
-        doc = yaml.safe_load(text) or {}
+        doc = load_yaml(text) or {}
         for entry in doc.get("write_files") or []:
             self._write_file(inst, entry)
             inst.boot_log.append(f"write_files {entry['path']}")

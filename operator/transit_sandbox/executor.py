@@ -25,6 +25,8 @@ from typing import Protocol
 
 import yaml
 
+from transit_sandbox.limits import load_yaml
+
 
 class InstanceExecutor(Protocol):
     def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None: ...
@@ -87,7 +89,7 @@ def cloud_init_config(custom_data: bytes | None) -> str | None:
     """The `haproxy.cfg` an instance's cloud-init customData writes (`write_files`, base64 or plain), or
     None when it writes none. Raises (YAML, base64, UTF-8, shape errors) on customData it cannot read."""
     config = None
-    doc = yaml.safe_load((custom_data or b"").decode()) or {}
+    doc = load_yaml((custom_data or b"").decode()) or {}
     for item in doc.get("write_files", []) if isinstance(doc, dict) else []:
         if item.get("path") == _CLOUD_INIT_CONFIG:
             content = item.get("content", "")

@@ -57,6 +57,8 @@ from transit_sandbox.kube_patch import (
     strip_strategic_directives,
 )
 from transit_sandbox.kube_schema import FieldError, apply_defaults, prune, validate
+from transit_sandbox.kube_validation import meta_errors, secret_decode_error, secret_errors
+from transit_sandbox.limits import MAX_REQUEST_BYTES, BodyTooLarge, load_json, load_yaml, read_limited
 from transit_sandbox.merge_patch import merge_patch
 
 __all__ = ["ApiError", "KubeApi", "KubeEmulator", "ResourceType"]
@@ -501,11 +503,16 @@ class KubeApi:
         errors: list[FieldError] = []
         pattern, text = (_DNS_LABEL, "RFC 1123 label") if rt.plural == "namespaces" else (
             _DNS_SUBDOMAIN, "RFC 1123 subdomain")
-        if not pattern.match(name) or len(name) > (63 if rt.plural == "namespaces" else 253):
+        if not isinstance(name, str) or not pattern.fullmatch(name) or len(name) > (
+                63 if rt.plural == "namespaces" else 253):
             errors.append(FieldError("metadata.name", "FieldValueInvalid",
                                      f'Invalid value: "{name}": a lowercase {text} must consist of lower case '
                                      "alphanumeric characters, '-' or '.', and must start and end with an "
                                      "alphanumeric character"))
+        errors += meta_errors(obj.get("metadata") or {}, namespace_scoped=rt.namespaced,
+                              label_name=rt.plural == "namespaces")
+        if rt.plural == "secrets":
+            errors += secret_errors(obj)
         warnings: list[str] = []
         if rt.schema is not None:
             pruned, dropped = prune(obj, rt.schema)
@@ -525,6 +532,8 @@ class KubeApi:
 
     @staticmethod
     def _prepare_builtin(rt: ResourceType, obj: dict[str, Any]) -> None:
+        if rt.plural == "secrets" and (problem := secret_decode_error(obj)) is not None:
+            raise ApiError(400, "BadRequest", f'Secret in version "v1" cannot be handled as a Secret: {problem}')
         if rt.plural == "secrets" and "stringData" in obj:
             data = obj.setdefault("data", {}) or {}
             for key, value in (obj.pop("stringData") or {}).items():
@@ -814,15 +823,19 @@ class _Http:
 
     @staticmethod
     async def _body(request: web.Request, required: bool = True) -> Any:
-        raw = await request.read()
+        try:
+            raw = await read_limited(request)
+        except BodyTooLarge:
+            raise ApiError(413, "RequestEntityTooLarge",
+                           f"Request entity too large: limit is {MAX_REQUEST_BYTES}") from None
         if not raw.strip():
             if required:
                 raise ApiError(400, "BadRequest", "the body of the request was empty")
             return None
         try:
             if "yaml" in request.headers.get("Content-Type", ""):
-                return yaml.safe_load(raw)
-            return json.loads(raw)
+                return load_yaml(raw)
+            return load_json(raw)
         except (ValueError, yaml.YAMLError) as exc:
             raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from None
 

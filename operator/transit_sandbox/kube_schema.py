@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import functools
 import ipaddress
 import json
 import re
@@ -92,6 +93,8 @@ def _prune(obj: Any, schema: dict[str, Any], path: str, dropped: list[str], root
                 # metadata is ObjectMeta, validated separately; apiVersion/kind are the type.
                 out[key] = value
             elif key in props:
+                if value is None and not props[key].get("nullable"):
+                    continue  # the API server prunes a null of a non-nullable field before defaulting
                 out[key] = _prune(value, props[key], _join(path, key), dropped, False)
             elif isinstance(extra, dict):
                 out[key] = _prune(value, extra, _join(path, key), dropped, False)
@@ -153,9 +156,9 @@ def _type_ok(value: Any, schema: dict[str, Any]) -> bool:
         return isinstance(value, str)
     if expected == "boolean":
         return isinstance(value, bool)
-    if expected == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
+    if expected == "integer":  # an int64 (no wider JSON number decodes), or an integral float up to 2^53
+        return (isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63) or (
+            isinstance(value, float) and value.is_integer() and abs(value) <= 2**53)
     if expected == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     return True
@@ -188,13 +191,38 @@ def _validate(obj: Any, schema: dict[str, Any], path: str, errors: list[FieldErr
     _validate_combinators(obj, schema, path, label, errors)
 
 
+@functools.cache
+def _go_regex(pattern: str) -> re.Pattern[str]:
+    """The API server matches patterns with Go's RE2, where `$` is the end of the text; Python's `$` also
+    matches before a final newline ("name\\n" would pass). Unescaped `$` outside classes becomes `\\Z`."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+        else:
+            out.append(char)
+    return re.compile("".join(out))
+
+
 def _validate_string(obj: str, schema: dict[str, Any], label: str, errors: list[FieldError]) -> None:
     if "maxLength" in schema and len(obj) > schema["maxLength"]:
         errors.append(FieldError(label, "FieldValueTooLong",
                                  f"Too long: may not be more than {schema['maxLength']} bytes"))
     if "minLength" in schema and len(obj) < schema["minLength"]:
         errors.append(_invalid(label, obj, f"{label} in body should be at least {schema['minLength']} chars long"))
-    if "pattern" in schema and not re.search(schema["pattern"], obj):
+    if "pattern" in schema and not _go_regex(schema["pattern"]).search(obj):
         errors.append(_invalid(label, obj, f"{label} in body should match '{schema['pattern']}'"))
     fmt = schema.get("format")
     if fmt and not _format_ok(fmt, obj):

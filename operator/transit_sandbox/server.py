@@ -37,8 +37,12 @@ from .arm.core import Arm, ArmError, Response
 from .arm.faults import Admin, RequestRecord
 from .arm.privatelink import ArmPrivateLinkBroker, advance_links
 from .executor import ConfigExecutor, InstanceExecutor
+from .limits import BodyTooLarge, load_json, read_limited
 from .tls import create_certificates
 
+# A bound on request bodies so a hostile client cannot exhaust the emulator's memory. UNCONFIRMED: the
+# limit ARM itself applies to these APIs; the bodies the operator sends are kilobytes.
+MAX_ARM_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_SUBSCRIPTION = "2b5e2c1a-7f4d-4c59-9a8e-5a0d1c9e0001"
 
 
@@ -183,9 +187,14 @@ class SandboxCloud:
             fault = self.admin.take_fault(request.method, request.path)
             if fault is not None:
                 raise fault
-            raw = await request.read()
             try:
-                body = json.loads(raw) if raw else None
+                raw = await read_limited(request, MAX_ARM_REQUEST_BYTES)
+            except BodyTooLarge:
+                # UNCONFIRMED code and message (see MAX_ARM_REQUEST_BYTES).
+                raise ArmError(413, "RequestEntityTooLarge",
+                               f"The request content is larger than {MAX_ARM_REQUEST_BYTES} bytes.") from None
+            try:
+                body = load_json(raw) if raw else None
             except ValueError as exc:
                 raise ArmError(400, "InvalidRequestContent", f"The request content was invalid: {exc}") from exc
             headers = {k.lower(): v for k, v in request.headers.items()}
@@ -225,8 +234,8 @@ class SandboxCloud:
         parts = request.path.strip("/").split("/")
         if len(parts) != 3 or parts[1] != "admin" or request.method != "POST":
             raise ArmError(404, "NotFound", f"No sandbox endpoint {request.method} {request.path}.")
-        raw = await request.read()
-        kwargs = json.loads(raw) if raw else {}
+        raw = await read_limited(request)
+        kwargs = load_json(raw) if raw else {}
         try:
             result = self.admin.call_remote(parts[2], kwargs)
         except (KeyError, TypeError, ValueError) as exc:

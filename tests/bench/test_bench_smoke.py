@@ -26,6 +26,7 @@ RATIO = re.compile(r"^ratio [^:]+: (n/a|inf|[-0-9.e+]+)", re.M)
         pytest.param("ip_change_rollout.py", 4, False, id="ip_change_rollout"),
         pytest.param("dataplane_throughput.py", 3, True, id="dataplane_throughput"),
         pytest.param("memory.py", 4, False, id="memory"),
+        pytest.param("hostile_inputs.py", 4, False, id="hostile_inputs"),
     ],
 )
 def test_benchmark_completes_with_its_ratio_lines(script: str, ratios: int, may_skip: bool) -> None:

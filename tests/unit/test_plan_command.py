@@ -159,7 +159,7 @@ def _same_subnets(docs: list[dict[str, Any]]) -> None:
 INVALID = [
     pytest.param(
         _set("spec.confluent.zones.1.privateLinkServiceAlias", "not-an-alias"),
-        "document 1 (ConfluentPrivateLink data-platform/confluent-prod): spec.confluent.zones.1.privateLinkServiceAlias",
+        "document 1 (ConfluentPrivateLink data-platform/confluent-prod): spec.confluent.zones[1].privateLinkServiceAlias",
         id="bad-alias",
     ),
     pytest.param(
@@ -173,7 +173,7 @@ INVALID = [
         id="duplicate-zone",
     ),
     pytest.param(
-        _set("spec.confluent.zones.0.name", "az4"), "spec.confluent.zones.0.name", id="unknown-zone-name"
+        _set("spec.confluent.zones.0.name", "az4"), "spec.confluent.zones[0].name", id="unknown-zone-name"
     ),
     pytest.param(
         _set("spec.confluent.dnsDomain", "n-abc123.eastus2.internal"),
@@ -213,7 +213,7 @@ INVALID = [
     pytest.param(_set("spec.dns.recordType", "AAAA"), "spec.dns.recordType", id="bad-record-type"),
     pytest.param(_set("spec.dns.ttl", 0), "spec.dns.ttl", id="ttl-zero"),
     pytest.param(
-        _set("spec.dns.virtualNetworkIds.0", "vnet-hub"), "spec.dns.virtualNetworkIds.0", id="bad-vnet-id"
+        _set("spec.dns.virtualNetworkIds.0", "vnet-hub"), "spec.dns.virtualNetworkIds[0]", id="bad-vnet-id"
     ),
     pytest.param(_set("spec.dns.zoneName", "x"), "spec.dns.zoneName: unknown field", id="unknown-field"),
     pytest.param(_set("spec.deletionPolicy", "Keep"), "spec.deletionPolicy", id="bad-deletion-policy"),
@@ -242,7 +242,7 @@ INVALID = [
     pytest.param(
         _set("spec.ports", [9092, 9092], SXT), "spec.ports: ports must be distinct", id="duplicate-ports"
     ),
-    pytest.param(_set("spec.ports", [70000], SXT), "spec.ports.0", id="port-out-of-range"),
+    pytest.param(_set("spec.ports", [70000], SXT), "spec.ports[0]", id="port-out-of-range"),
     pytest.param(
         _set("spec.haproxy.instanceCount", 0, SXT), "spec.haproxy.instanceCount", id="zero-instances"
     ),
@@ -255,7 +255,7 @@ INVALID = [
         _set("spec.haproxy.sshPublicKey", "password123", SXT), "spec.haproxy.sshPublicKey", id="bad-ssh-key"
     ),
     pytest.param(
-        _set("spec.haproxy.zones", ["1", "4"], SXT), "spec.haproxy.zones.1", id="bad-availability-zone"
+        _set("spec.haproxy.zones", ["1", "4"], SXT), "spec.haproxy.zones[1]", id="bad-availability-zone"
     ),
     pytest.param(_set("spec.haproxy.vmSize", "D2s_v5", SXT), "spec.haproxy.vmSize", id="bad-vm-size"),
     pytest.param(_same_subnets, "spec: network.privateLinkSubnetId must differ", id="same-subnets"),
@@ -269,12 +269,12 @@ INVALID = [
     ),
     pytest.param(
         _set("spec.databricks.workspaceIds", [0], SXT),
-        "spec.databricks.workspaceIds.0",
+        "spec.databricks.workspaceIds[0]",
         id="workspace-id-zero",
     ),
     pytest.param(
         _set("spec.databricks.extraDomainNames", ["kafka.local"], SXT),
-        "spec.databricks.extraDomainNames.0: top-level domain '.local' is reserved",
+        "spec.databricks.extraDomainNames[0]: top-level domain '.local' is reserved",
         id="reserved-tld-extra-domain",
     ),
     pytest.param(
@@ -346,7 +346,7 @@ def test_every_problem_of_every_document_is_reported_at_once(capsys, tmp_path):
     cpl["spec"]["dns"]["ttl"] = 0
     sxt["spec"]["ports"] = [0]
     code, _, err = run(capsys, "-f", str(write_docs(tmp_path, [cpl, sxt])))
-    assert code == 2 and "spec.dns.ttl" in err and "spec.ports.0" in err
+    assert code == 2 and "spec.dns.ttl" in err and "spec.ports[0]" in err
 
 
 def test_internal_error_is_one_line_and_exit_1(capsys, monkeypatch):

@@ -43,7 +43,7 @@ def _dns1123_subdomain(value: str) -> list[str]:
     errors = []
     if len(value) > 253:
         errors.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
+    if not _DNS1123_SUBDOMAIN.fullmatch(value):
         errors.append(_SUBDOMAIN_MESSAGE)
     return errors
 
@@ -52,7 +52,7 @@ def _dns1123_label(value: str) -> list[str]:
     errors = []
     if len(value) > 63:
         errors.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL.match(value):
+    if not _DNS1123_LABEL.fullmatch(value):
         errors.append(_LABEL_MESSAGE)
     return errors
 
@@ -73,7 +73,7 @@ def _qualified_name(value: str) -> list[str]:
         errors.append("name part must be non-empty")
     elif len(name) > 63:
         errors.append("name part must be no more than 63 characters")
-    if name and not _QUALIFIED_NAME.match(name):
+    if name and not _QUALIFIED_NAME.fullmatch(name):
         errors.append("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
                       "with an alphanumeric character")
     return errors
@@ -83,7 +83,7 @@ def _label_value(value: str) -> list[str]:
     errors = []
     if len(value) > 63:
         errors.append("must be no more than 63 characters")
-    if not _LABEL_VALUE.match(value):
+    if not _LABEL_VALUE.fullmatch(value):
         errors.append("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
                       "'.', and must start and end with an alphanumeric character")
     return errors

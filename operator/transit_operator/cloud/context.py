@@ -50,7 +50,7 @@ from transit_operator.cloud.redact import RedactingCredential, register_secret
 from transit_operator.plan.ids import same_id
 
 PUBLIC_ARM_URL = "https://management.azure.com"
-ARM_TOKEN_ENV = "TRANSIT_ARM_TOKEN"
+ARM_TOKEN_ENV = "TRANSIT_ARM_TOKEN"  # the environment half of `run --arm-token`
 ARM_SCOPE = "https://management.azure.com/.default"
 
 # The Databricks account consoles of the Azure clouds databricks-sdk knows (databricks/sdk/environments.py:

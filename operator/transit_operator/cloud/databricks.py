@@ -82,6 +82,9 @@ SECRET_KEYS = frozenset({"token", "azure_client_secret", "client_secret"})
 # file is the usual accident), no control characters. `requests` refuses such header values and quotes
 # them in its error message, which is how a credential would otherwise reach a condition.
 _CREDENTIAL_VALUE = re.compile(r"^[\x21-\x7e]+$")
+# No credential is longer (Entra ID client secrets are 40 characters, Databricks tokens about 40; an HTTP
+# server refuses header lines of 8 KiB and more).
+_MAX_CREDENTIAL = 4096
 # Ids that go into URL paths (NCC and rule ids are UUIDs; the SDK does not quote path parameters).
 _PATH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 
@@ -178,7 +181,9 @@ def credentials_from_secret(secret: Mapping[str, str | bytes], source: str) -> d
                 raise InvalidCredentials(f"key `{key}` of {source} is not UTF-8 text") from None
         if not raw:
             continue  # an empty key counts as absent (build_account_client names what is missing)
-        if not _CREDENTIAL_VALUE.match(raw):
+        if len(raw) > _MAX_CREDENTIAL:
+            raise InvalidCredentials(f"key `{key}` of {source} is longer than {_MAX_CREDENTIAL} characters")
+        if not _CREDENTIAL_VALUE.fullmatch(raw):
             what = "whitespace (a trailing newline?)" if any(c.isspace() for c in raw) else (
                 "a control or non-ASCII character")
             raise InvalidCredentials(
@@ -189,7 +194,7 @@ def credentials_from_secret(secret: Mapping[str, str | bytes], source: str) -> d
 
 def _path_id(value: str, what: str) -> str:
     """`value` when it is safe in a URL path (the SDK interpolates it unquoted); RefusedWrite otherwise."""
-    if not _PATH_ID.match(value or ""):
+    if not _PATH_ID.fullmatch(value or ""):
         raise RefusedWrite(f"{what} {value[:80]!r} is not a Databricks id; refusing to use it in a request")
     return value
 

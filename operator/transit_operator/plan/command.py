@@ -200,7 +200,11 @@ def load_documents(paths: Sequence[str], stdin: TextIO | None = None) -> list[_D
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(object)"
+    """`spec.ports[0]`: the API server's notation (and the conditions')."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(object)"
 
 
 def _message(error: Any) -> str:
@@ -239,7 +243,7 @@ def _secret_errors(raw: dict[str, Any]) -> list[tuple[str, str]]:
             continue
         for key, value in values.items():
             path = f"{section}[{key!r}]" if isinstance(key, str) else section
-            if not isinstance(key, str) or not _SECRET_KEY.match(key) or len(key) > 253:
+            if not isinstance(key, str) or not _SECRET_KEY.fullmatch(key) or len(key) > 253:
                 errors.append((path, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"))
             if not isinstance(value, str):
                 errors.append((path, "must be a string"))

@@ -87,7 +87,7 @@ def _dns_name(field: str, value: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{field}: expected a DNS name, got {type(value).__name__}")
     name = value.lower()
-    if len(name) > 253 or not _DNS_NAME_RE.match(name):
+    if len(name) > 253 or not _DNS_NAME_RE.fullmatch(name):
         raise ValueError(f"{field}: {value!r} is not a DNS name (letters, digits, '-', at least two labels)")
     return name
 
@@ -112,7 +112,7 @@ def _validate_zones(zones: Sequence[ZoneBackend]) -> list[tuple[str, str]]:
     for i, zone in enumerate(zones):
         if not isinstance(zone, ZoneBackend):
             raise ValueError(f"zones[{i}]: expected a ZoneBackend, got {type(zone).__name__}")
-        if not isinstance(zone.zone, str) or not _ZONE_RE.match(zone.zone):
+        if not isinstance(zone.zone, str) or not _ZONE_RE.fullmatch(zone.zone):
             raise ValueError(f"zones[{i}].zone: {zone.zone!r} is not a zone label like 'az1'")
         if zone.zone in seen:
             raise ValueError(f"zones[{i}].zone: {zone.zone!r} appears twice")

@@ -130,7 +130,7 @@ class ResourceId:
 
 def valid_segment(segment: str) -> bool:
     """A plain name: safe as one URL path segment, never normalised away (see the module docstring)."""
-    return bool(_SEGMENT.match(segment)) and segment.strip(".") != ""
+    return bool(_SEGMENT.fullmatch(segment)) and segment.strip(".") != ""
 
 
 def parse_resource_id(value: str) -> ResourceId:
@@ -146,7 +146,7 @@ def parse_resource_id(value: str) -> ResourceId:
         or len(parts) % 2 != 0
     ):
         raise ValueError(f"{value[:120]!r} is not an ARM resource id")
-    if not _GUID.match(parts[1]):
+    if not _GUID.fullmatch(parts[1]):
         raise ValueError(f"{value[:120]!r}: subscription {parts[1][:40]!r} is not a GUID")
     bad = next((p for p in parts if not valid_segment(p)), None)
     if bad is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 
+from transit_operator.cloud.errors import SecretUnreadable
 from transit_operator.cloud.redact import install_log_redaction
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.handlers import FINALIZER, GROUP, build_registry
@@ -61,10 +62,18 @@ class RequeueIsNotAnError(logging.Filter):
         return True
 
 
+# azure-core's HttpLoggingPolicy logs every request and response, headers included, at INFO (redacting
+# only the headers it knows). That is DEBUG material: below `--log-level debug` this logger says only
+# warnings and errors.
+AZURE_HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+
 def configure_logging(log_format: str, log_level: str) -> None:
     kopf.configure(log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
                    verbose=log_level == "debug", debug=log_level == "debug")
     logging.getLogger().setLevel(_LEVELS[log_level])
+    logging.getLogger(AZURE_HTTP_LOGGER).setLevel(logging.DEBUG if log_level == "debug" else logging.WARNING)
+    install_log_redaction()
     objects = logging.getLogger("kopf.objects")
     if not any(isinstance(f, RequeueIsNotAnError) for f in objects.filters):
         objects.addFilter(RequeueIsNotAnError())
@@ -72,7 +81,7 @@ def configure_logging(log_format: str, log_level: str) -> None:
 
 async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespaces: Collection[str] = (),
                   server: str | None = None, kubeconfig: str | None = None, health_port: int | None = None,
-                  stop_flag: Any = None, ready_flag: Any = None) -> None:
+                  bind_address: str = "0.0.0.0", stop_flag: Any = None, ready_flag: Any = None) -> None:
     """Run the operator in the current event loop until `stop_flag` (or a signal). Every log record of the
     process is scrubbed of credentials from here on (`cloud.redact.install_log_redaction`)."""
     install_log_redaction()
@@ -81,19 +90,33 @@ async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespac
         # Peering comes from `settings` (name, priority, mandatory/standalone); kopf sets its
         # `clusterwide` from this argument: the ClusterKopfPeering when watching every namespace.
         registry=registry, settings=settings, clusterwide=not namespaces, namespaces=list(namespaces),
-        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+        liveness_endpoint=f"http://{_host(bind_address)}:{health_port}/healthz" if health_port else None,
         stop_flag=stop_flag, ready_flag=ready_flag)
 
 
-def decode_secret(secret: Mapping[str, Any] | None) -> dict[str, str] | None:
-    """A Secret object's `data` (base64) as text, or None."""
+def _host(address: str) -> str:
+    """An IP address as the host part of a URL (IPv6 in brackets)."""
+    return f"[{address}]" if ":" in address else address
+
+
+def decode_secret(secret: Mapping[str, Any] | None) -> dict[str, str | bytes] | None:
+    """A Secret object's `data` (base64) as text where it is UTF-8, else bytes (the credentials check names
+    the key), or None."""
     if secret is None:
         return None
-    return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+    out: dict[str, str | bytes] = {}
+    for key, value in (secret.get("data") or {}).items():
+        raw = base64.b64decode(value)
+        try:
+            out[key] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            out[key] = raw
+    return out
 
 
-def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dict[str, str] | None]:
-    """`CloudContext.read_secret` through the `kubernetes` client (in-cluster, else the kubeconfig)."""
+def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dict[str, str | bytes] | None]:
+    """`CloudContext.read_secret` through the `kubernetes` client (in-cluster, else the kubeconfig). A
+    Secret the API server will not hand over (403, 5xx) is `SecretUnreadable`: the object waits for it."""
     import kubernetes
 
     try:
@@ -102,13 +125,15 @@ def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dic
         kubernetes.config.load_kube_config(config_file=kubeconfig)
     core = kubernetes.client.CoreV1Api()
 
-    def read_secret(namespace: str, name: str) -> dict[str, str] | None:
+    def read_secret(namespace: str, name: str) -> dict[str, str | bytes] | None:
         try:
             secret = core.read_namespaced_secret(name, namespace)
         except kubernetes.client.ApiException as exc:
             if exc.status == 404:
                 return None
-            raise
+            raise SecretUnreadable(f"HTTP {exc.status} {exc.reason}") from None
+        except (OSError, ValueError) as exc:  # urllib3/network trouble
+            raise SecretUnreadable(type(exc).__name__) from None
         return decode_secret({"data": secret.data})
 
     return read_secret
@@ -124,13 +149,13 @@ def run_operator(args: argparse.Namespace) -> int:
         os.environ["KUBECONFIG"] = args.kubeconfig
     metrics = Metrics()
     if args.metrics_port:
-        metrics.serve(args.metrics_port)
+        metrics.serve(args.metrics_port, addr=args.bind_address)
     cloud = CloudContext.from_options(args)
     cloud.read_secret = kubernetes_secret_reader(args.kubeconfig)
-    runtime = Runtime(cloud, Reconcilers.load(), metrics)
+    runtime = Runtime(cloud, Reconcilers.load(), metrics, time_scale=args.time_scale)
     settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering,
                               priority=args.peering_priority)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(operate(runtime, settings, namespaces=args.namespace or (), kubeconfig=args.kubeconfig,
-                            health_port=args.health_port))
+                            health_port=args.health_port, bind_address=args.bind_address))
     return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import random
 
 # kopf pauses an operator when it sees a peer of higher *or equal* priority, so replicas sharing one
@@ -15,6 +17,23 @@ def random_priority() -> int:
     return random.randint(*PRIORITY_RANGE)
 
 
+ARM_TOKEN_ENV = "TRANSIT_ARM_TOKEN"  # cloud.context reads the same name
+
+
+def _time_scale(value: str) -> float:
+    scale = float(value)
+    if not 0 < scale <= 100:
+        raise argparse.ArgumentTypeError(f"--time-scale must be in (0, 100], got {value}")
+    return scale
+
+
+def _bind_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bind-address must be an IP address, got {value!r}") from None
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", default=None,
@@ -24,6 +43,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
     parser.add_argument("--health-port", type=int, default=8080, help="liveness/readiness on /healthz")
     parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics on /metrics (0: off)")
+    parser.add_argument("--bind-address", type=_bind_address, default="0.0.0.0",
+                        help="address the health and metrics ports listen on (default 0.0.0.0: every interface, "
+                             "as probes and scrapes reach a pod's IP; 127.0.0.1 keeps them local)")
+    parser.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="F",
+                        help="multiply every delay the operator uses (requeues, SDK polling, backoff and its cap, "
+                             "drift checks) by F; 1 for Azure, e.g. 0.01 for the sandbox cloud whose operations "
+                             "take milliseconds")
     parser.add_argument("--max-workers", type=int, default=8, help="objects reconciled at once")
     parser.add_argument("--peering", default="transit-operator",
                         help="kopf peering name (mandatory peering: the ClusterKopfPeering for all namespaces, "
@@ -35,7 +61,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-peering", action="store_true", help="standalone (single replica)")
     parser.add_argument("--arm-endpoint", default=None,
                         help="Azure Resource Manager base URL (default: public cloud; the sandbox sets its own)")
+    parser.add_argument("--arm-token", default=os.environ.get(ARM_TOKEN_ENV), metavar="TOKEN",
+                        help=f"a static bearer token for --arm-endpoint (the sandbox cloud's); default "
+                             f"${ARM_TOKEN_ENV}, which keeps it out of the process list. Ignored without "
+                             "--arm-endpoint: then azure-identity's DefaultAzureCredential (workload identity)")
     parser.add_argument("--ca-bundle", default=None, help="CA bundle for the ARM/Databricks endpoints")
     parser.add_argument("--databricks-host", default=None,
                         help="override every CR's Databricks account host (sandbox)")
+    parser.add_argument("--allow-databricks-host", action="append", default=[], metavar="HOST[:PORT]",
+                        help="also send Databricks credentials to this host (repeatable). By default only the "
+                             "Databricks account hosts (accounts.azuredatabricks.net, accounts.databricks.azure.us, "
+                             "accounts.databricks.azure.cn) get them, whatever a CR's spec.databricks.accountHost "
+                             "says")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, then ~/.kube)")

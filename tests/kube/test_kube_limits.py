@@ -1,0 +1,94 @@
+"""The emulated API server refuses what the real one refuses before storing anything: a request body over
+3 MiB (413 with a Status), a YAML body whose aliases explode, and ObjectMeta that apimachinery's
+ValidateObjectMeta refuses (labels, annotations, finalizers, namespace)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.limits import MAX_REQUEST_BYTES
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[KubeEmulator]:
+    with KubeEmulator() as emulator:
+        yield emulator
+
+
+def post(kube: KubeEmulator, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:
+    request = urllib.request.Request(kube.url + path, data=body, method="POST",
+                                     headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def config_map(name: str, **metadata: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **metadata}, "data": {"a": "b"}}
+
+
+def names(kube: KubeEmulator) -> set[str]:
+    return {o["metadata"]["name"] for o in kube.list_objects("v1", "ConfigMap", "default")}
+
+
+def test_a_body_over_three_mebibytes_is_413_with_a_status_and_nothing_is_stored(kube: KubeEmulator) -> None:
+    body = config_map("huge")
+    body["data"] = {"blob": "x" * (MAX_REQUEST_BYTES + 10)}
+    status, answer = post(kube, "/api/v1/namespaces/default/configmaps", json.dumps(body).encode())
+    assert status == 413
+    assert answer["kind"] == "Status" and answer["reason"] == "RequestEntityTooLarge"
+    assert answer["message"] == f"Request entity too large: limit is {MAX_REQUEST_BYTES}"
+    assert "huge" not in names(kube)
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(kube: KubeEmulator) -> None:
+    lines = ['apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\nx0: &a0 ["l","l","l","l","l","l","l","l","l"]']
+    lines += [f"x{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    status, answer = post(kube, "/api/v1/namespaces/default/configmaps", "\n".join(lines).encode(),
+                          content_type="application/yaml")
+    assert status == 400 and "expands to more than" in answer["message"]
+    assert "bomb" not in names(kube)
+
+
+def test_json_nested_beyond_the_recursion_limit_is_a_bad_request(kube: KubeEmulator) -> None:
+    status, answer = post(kube, "/api/v1/namespaces/default/configmaps", b"[" * 100_000 + b"]" * 100_000)
+    assert status == 400 and answer["reason"] == "BadRequest"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        pytest.param({"labels": {"bad key!": "v"}}, "metadata.labels", id="label-key"),
+        pytest.param({"labels": {"app": "x" * 64}}, "metadata.labels", id="label-value-too-long"),
+        pytest.param({"labels": {"app": "-starts-with-dash"}}, "metadata.labels", id="label-value-chars"),
+        pytest.param({"labels": {"a/b/c": "v"}}, "metadata.labels", id="label-key-two-slashes"),
+        pytest.param({"annotations": {"UPPER_ok/but space": "v"}}, "metadata.annotations", id="annotation-key"),
+        pytest.param({"annotations": {"big": "x" * (256 * 1024)}}, "metadata.annotations",
+                     id="annotations-over-256KiB"),
+        pytest.param({"finalizers": ["not a name"]}, "metadata.finalizers[0]", id="finalizer"),
+        pytest.param({"generateName": "Bad_"}, "metadata.generateName", id="generate-name"),
+    ],
+)
+def test_object_meta_is_validated_like_apimachinery(kube: KubeEmulator, metadata: dict[str, Any], field: str) -> None:
+    name = f"meta-{abs(hash(json.dumps(metadata))) % 10**8}"
+    status, answer = post(kube, "/api/v1/namespaces/default/configmaps", json.dumps(config_map(name, **metadata)).encode())
+    assert status == 422 and answer["reason"] == "Invalid"
+    assert field in [cause["field"] for cause in answer["details"]["causes"]]
+    assert name not in names(kube)
+
+
+def test_valid_metadata_is_stored(kube: KubeEmulator) -> None:
+    metadata = {"labels": {"app.kubernetes.io/name": "transit", "empty": ""},
+                "annotations": {"Example.COM/Key": "any value at all\nwith lines"},
+                "finalizers": ["transit.privatelink.io/finalizer"]}
+    status, _ = post(kube, "/api/v1/namespaces/default/configmaps", json.dumps(config_map("fine", **metadata)).encode())
+    assert status == 201 and "fine" in names(kube)
