@@ -38,6 +38,8 @@ __all__ = [
     "SUBSCRIPTION",
     "Case",
     "account_of",
+    "cpl_document",
+    "transit_document",
     "workspace_of",
 ]
 
@@ -97,6 +99,16 @@ def _cpl(name: str, resource_group: str) -> dict[str, Any]:
 
 
 BASE_CPL = _cpl("base", "rg-h-base")
+
+
+def cpl_document(name: str, resource_group: str) -> dict[str, Any]:
+    """A valid ConfluentPrivateLink in the corpus' world."""
+    return _cpl(name, resource_group)
+
+
+def transit_document(name: str, index: int, option: str = "haproxy") -> dict[str, Any]:
+    """A valid ServerlessTransit in the corpus' world: resource group `rg-h-<index>`, its own account."""
+    return _transit(name, index, option)
 
 
 def _transit(name: str, index: int, option: str = "haproxy") -> dict[str, Any]:

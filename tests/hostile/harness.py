@@ -20,7 +20,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,16 @@ from .corpus import (
     workspace_of,
 )
 
-__all__ = ["ClusterVerdict", "PlanVerdict", "judge_plan", "run_cluster"]
+__all__ = [
+    "ClusterVerdict",
+    "PlanVerdict",
+    "apply",
+    "judge_plan",
+    "ready_condition",
+    "run_cluster",
+    "sandbox",
+    "sandboxed_operator",
+]
 
 TIME_SCALE = 0.01
 _PLURALS = {"ConfluentPrivateLink": "confluentprivatelinks", "ServerlessTransit": "serverlesstransits"}
@@ -207,7 +216,9 @@ def _settled(case: Case, condition: dict[str, Any] | None) -> bool:
     return condition.get("status") == "True"
 
 
-async def _run(cloud: SandboxCloud, kube: KubeEmulator, cases: list[Case], timeout: float) -> dict[str, ClusterVerdict]:
+@contextlib.asynccontextmanager
+async def sandboxed_operator(cloud: SandboxCloud, kube: KubeEmulator) -> AsyncIterator[Runtime]:
+    """The operator (`--time-scale 0.01`) running in this event loop against `kube` and `cloud`."""
     context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url,
                                        polling_interval=0.05)
     context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
@@ -217,6 +228,39 @@ async def _run(cloud: SandboxCloud, kube: KubeEmulator, cases: list[Case], timeo
     operator = asyncio.create_task(operate(runtime, settings, server=kube.url, ready_flag=ready))
     try:
         await asyncio.wait_for(ready.wait(), 30)
+        yield runtime
+    finally:
+        operator.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(operator, 30)
+
+
+@contextlib.contextmanager
+def sandbox(cases: Iterable[Case] = ()) -> Iterator[tuple[SandboxCloud, KubeEmulator]]:
+    """The sandbox cloud and the emulated Kubernetes API with the CRDs, the namespace, the customer's network
+    and the Databricks accounts and workspaces of `cases`."""
+    with SandboxCloud(executor=ConfigExecutor()) as cloud, KubeEmulator() as kube:
+        cloud.admin.set_lro_seconds(None, 0.05)
+        for crd in yaml.safe_load_all(render_crds_yaml()):
+            kube.create(crd)
+        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        _prepare_world(cloud, cases)
+        cloud.admin.clear_requests()
+        cloud.databricks.clear_request_log()
+        yield cloud, kube
+
+
+def apply(kube: KubeEmulator, document: dict[str, Any] | bytes) -> str | None:
+    """Apply one document over HTTP; the API server's refusal message, or None."""
+    return _post(kube, document)
+
+
+def ready_condition(kube: KubeEmulator, document: dict[str, Any]) -> dict[str, Any] | None:
+    return _ready(kube.get(API_VERSION, document["kind"], document["metadata"]["name"], NAMESPACE))
+
+
+async def _run(cloud: SandboxCloud, kube: KubeEmulator, cases: list[Case], timeout: float) -> dict[str, ClusterVerdict]:
+    async with sandboxed_operator(cloud, kube):
         verdicts = {case.id: ClusterVerdict(case) for case in cases}
         assert _post(kube, BASE_CPL) is None
         for case in cases:
@@ -235,8 +279,7 @@ async def _run(cloud: SandboxCloud, kube: KubeEmulator, cases: list[Case], timeo
                 verdict = verdicts[case_id]
                 target = verdict.case.target
                 assert target is not None
-                obj = kube.get(API_VERSION, target["kind"], target["metadata"]["name"], NAMESPACE)
-                verdict.condition = _ready(obj)
+                verdict.condition = ready_condition(kube, target)
                 if _settled(verdict.case, verdict.condition):
                     pending.discard(case_id)
             await asyncio.sleep(0.25)
@@ -245,13 +288,8 @@ async def _run(cloud: SandboxCloud, kube: KubeEmulator, cases: list[Case], timeo
         for verdict in verdicts.values():
             target = verdict.case.target
             if target is not None and verdict.applied:
-                verdict.condition = _ready(kube.get(API_VERSION, target["kind"], target["metadata"]["name"],
-                                                    NAMESPACE)) or verdict.condition
+                verdict.condition = ready_condition(kube, target) or verdict.condition
         return verdicts
-    finally:
-        operator.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(operator, 30)
 
 
 @dataclass
@@ -282,14 +320,7 @@ def run_cluster(cases: Iterable[Case] = CASES, timeout: float = 120.0) -> Cluste
     root.addHandler(capture)
     root.setLevel(logging.DEBUG)
     try:
-        with SandboxCloud(executor=ConfigExecutor()) as cloud, KubeEmulator() as kube:
-            cloud.admin.set_lro_seconds(None, 0.05)
-            for crd in yaml.safe_load_all(render_crds_yaml()):
-                kube.create(crd)
-            kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-            _prepare_world(cloud, selected)
-            cloud.admin.clear_requests()
-            cloud.databricks.clear_request_log()
+        with sandbox(selected) as (cloud, kube):
             verdicts = asyncio.run(_run(cloud, kube, selected, timeout))
             arm = [f"{r.method} {r.path}" for r in cloud.admin.writes()]
             databricks = [f"{r.method} {r.path}" for r in cloud.databricks.requests() if r.method != "GET"]

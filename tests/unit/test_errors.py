@@ -125,3 +125,74 @@ def test_hierarchy() -> None:
     assert issubclass(OwnershipConflict, FatalError)
     assert issubclass(FatalError, CloudError) and issubclass(RetryableError, CloudError)
     assert issubclass(CloudError, TransitError)
+
+
+def test_every_error_raised_on_purpose_is_in_the_one_hierarchy() -> None:
+    from transit_operator.api.errors import InvalidSpec
+    from transit_operator.cloud.errors import (
+        HostNotAllowed,
+        InvalidCredentials,
+        RefusedWrite,
+        SecretUnreadable,
+    )
+    from transit_operator.plan.command import InputError
+    from transit_operator.reconcile.ncc import DatabricksProblem
+
+    for error in (InvalidSpec, InvalidCredentials, HostNotAllowed, InputError, DatabricksProblem, SecretUnreadable,
+                  CloudError, RefusedWrite):
+        assert issubclass(error, TransitError), error
+    assert issubclass(InvalidSpec, ValueError)  # pydantic validators may raise it
+    assert issubclass(RefusedWrite, FatalError)
+    import transit_operator.plan as plan
+
+    assert not hasattr(plan, "PlanNotSupported")
+
+
+def test_sdk_errors_become_cloud_errors_and_bugs_stay_bugs() -> None:
+    from transit_operator.cloud.errors import sdk_errors
+
+    with pytest.raises(RetryableError) as info, sdk_errors():
+        raise arm_error(429, "TooManyRequests")
+    assert isinstance(info.value.__cause__, HttpResponseError)
+    with pytest.raises(RetryableError), sdk_errors():
+        raise ServiceRequestError("connection reset")
+    with pytest.raises(OwnershipConflict), sdk_errors():
+        raise OwnershipConflict("/x", "y")
+    with pytest.raises(KeyError), sdk_errors():
+        raise KeyError("a bug")
+
+
+def test_a_programming_error_in_a_pass_reaches_the_runtime_instead_of_a_cloud_condition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the transit reconciler caught `Exception` and reported a KeyError as Stalled/CloudError."""
+    from transit_operator.cloud.context import CloudContext
+    from transit_operator.reconcile import ncc, preflight, transit
+
+    sub = "11111111-2222-3333-4444-555555555555"
+    net = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet"
+    cpl = {"apiVersion": "transit.privatelink.io/v1alpha1", "kind": "ConfluentPrivateLink",
+           "metadata": {"name": "c", "namespace": "ns", "generation": 1},
+           "spec": {"azure": {"subscriptionId": sub, "resourceGroup": "rg", "location": "westeurope"},
+                    "confluent": {"networkId": "n-abc", "dnsDomain": "n-abc.westeurope.azure.confluent.cloud",
+                                  "bootstrapServer": "lkc.n-abc.westeurope.azure.confluent.cloud:9092",
+                                  "zones": [{"name": "az1", "privateLinkServiceAlias":
+                                             "s-a.0b0b0b0b-2222-4222-8222-000000000001.westeurope.azure.privatelinkservice"}]},
+                    "privateEndpoints": {"subnetId": f"{net}/subnets/pe"}},
+           "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled", "observedGeneration": 1}],
+                      "zones": [{"name": "az1", "privateIp": "10.0.1.4", "connectionState": "Approved"}]}}
+    sxt = {"apiVersion": "transit.privatelink.io/v1alpha1", "kind": "ServerlessTransit",
+           "metadata": {"name": "t", "namespace": "ns", "generation": 1, "uid": "u"},
+           "spec": {"option": "haproxy", "confluentPrivateLinkRef": {"name": "c"},
+                    "azure": {"subscriptionId": sub, "resourceGroup": "rg", "location": "westeurope"},
+                    "network": {"frontendSubnetId": f"{net}/subnets/a", "privateLinkSubnetId": f"{net}/subnets/b"},
+                    "haproxy": {"sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI x"},
+                    "databricks": {"accountId": "22222222-3333-4444-5555-666666666666", "ncc": {"name": "ncc-x"}}}}
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("status.ncc")
+
+    monkeypatch.setattr(preflight, "needed", lambda status, generation: False)
+    monkeypatch.setattr(ncc, "preflight", broken)
+    ctx = CloudContext.for_sandbox("https://127.0.0.1:1", "/ca.pem", "token-0123456789")
+    with pytest.raises(KeyError):
+        transit.reconcile(sxt, cpl, ctx)
