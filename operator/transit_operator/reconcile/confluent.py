@@ -40,6 +40,7 @@ from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import SLOW, Classified, CloudError
 from transit_operator.plan import ids, naming
 from transit_operator.plan.confluent import (
+    KIND,
     build_dns_records,
     build_dns_zone,
     build_private_endpoint,
@@ -63,6 +64,7 @@ from transit_operator.reconcile.pass_record import (
     field_path,
     utcnow,
 )
+from transit_operator.reconcile.typos import pruned_fields_event
 
 __all__ = ["finalize", "reconcile"]
 
@@ -128,6 +130,14 @@ def _endpoint_ip(arm: Arm, endpoint: Mapping[str, Any]) -> str | None:
 
 def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) -> Outcome:
     """One level-based pass for a ConfluentPrivateLink; returns the complete status to write."""
+    outcome = _reconcile(body, ctx, clock)
+    typo = pruned_fields_event(body, KIND)
+    if typo is not None:
+        outcome.events.insert(0, typo)
+    return outcome
+
+
+def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome:
     metadata = body.get("metadata") or {}
     generation = metadata.get("generation")
     previous: dict[str, Any] = dict(body.get("status") or {})

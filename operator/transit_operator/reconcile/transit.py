@@ -60,6 +60,7 @@ from transit_operator.reconcile.transit_common import (
     outcome_with,
     utcnow,
 )
+from transit_operator.reconcile.typos import pruned_fields_event
 
 __all__ = ["OPTIONS", "finalize", "reconcile"]
 
@@ -116,6 +117,14 @@ def reconcile(
     body: dict[str, Any], cpl: dict[str, Any] | None, ctx: CloudContext, *, clock: Clock = utcnow
 ) -> Outcome:
     """One level-based pass; returns the complete status to write and when to look again."""
+    outcome = _reconcile(body, cpl, ctx, clock)
+    typo = pruned_fields_event(body, "ServerlessTransit")
+    if typo is not None:
+        outcome.events.insert(0, typo)
+    return outcome
+
+
+def _reconcile(body: dict[str, Any], cpl: dict[str, Any] | None, ctx: CloudContext, clock: Clock) -> Outcome:
     generation = (body.get("metadata") or {}).get("generation")
     sxt = _validated(body)
     if isinstance(sxt, str):
