@@ -229,3 +229,19 @@ def test_switching_record_type_replaces_the_records(env: Env, ctx: CloudContext)
     published = records(env, ctx)
     assert set(published) == {"endpoint-az1 A", "*.az1 CNAME", "* CNAME"}
     assert condition(body, "Ready")["observedGeneration"] == 2
+
+
+@pytest.mark.parametrize("code", ["AuthorizationFailed", "LinkedAuthorizationFailed", "ResourceGroupNotFound",
+                                  "InvalidResourceReference"])
+def test_an_error_that_resolves_by_itself_is_retried_slowly_never_stalled(env: Env, ctx: CloudContext, code: str) -> None:
+    # A role assignment or a resource group appears minutes after the CR: say so and look again later.
+    body = env.body(zones=1)
+    env.cloud.admin.inject_fault("/privateEndpoints/", status=403, count=10, method="PUT", code=code,
+                                 message=f"{code} injected")
+    outcome = run_pass(body, ctx)
+    ready = condition(body, "Ready")
+    assert ready["reason"] == "WaitingForPropagation" and code in ready["message"]
+    assert condition(body, "Reconciling")["status"] == "True" and condition(body, "Stalled")["status"] == "False"
+    assert outcome.requeue_after == SLOW
+    assert outcome.failure is not None and outcome.failure.stall_after is None
+    assert any(e.type == "Warning" and code in e.message for e in outcome.events)
