@@ -39,22 +39,21 @@ _LABEL_MESSAGE = (
 )
 
 
-def _dns1123_subdomain(value: str) -> list[str]:
+def _dns1123(value: str, pattern: re.Pattern[str], max_length: int, message: str) -> list[str]:
     errors = []
-    if len(value) > 253:
-        errors.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        errors.append(_SUBDOMAIN_MESSAGE)
+    if len(value) > max_length:
+        errors.append(f"must be no more than {max_length} characters")
+    if not pattern.fullmatch(value):
+        errors.append(message)
     return errors
+
+
+def _dns1123_subdomain(value: str) -> list[str]:
+    return _dns1123(value, _DNS1123_SUBDOMAIN, 253, _SUBDOMAIN_MESSAGE)
 
 
 def _dns1123_label(value: str) -> list[str]:
-    errors = []
-    if len(value) > 63:
-        errors.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL.fullmatch(value):
-        errors.append(_LABEL_MESSAGE)
-    return errors
+    return _dns1123(value, _DNS1123_LABEL, 63, _LABEL_MESSAGE)
 
 
 def _qualified_name(value: str) -> list[str]:
