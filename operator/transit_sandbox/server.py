@@ -7,7 +7,9 @@ certificate from a CA generated at start (`ca_bundle`) and accept one static bea
 
 ARM requests pass, in order: authentication (401 `AuthenticationFailed` / `InvalidAuthenticationToken`),
 injected faults (`admin.inject_fault`), then the resource logic (`arm.routing.handle`) under the store lock
-in a worker thread. Every request is logged (`admin.requests()`). `POST /_sandbox/admin/{method}` (same
+in a worker thread. Every request is logged (`admin.requests()`), with its bodies; with
+`check_conformance`, every exchange is also judged against the Azure REST specs (`admin.take_violations()`,
+see `conformance.py`). `POST /_sandbox/admin/{method}` (same
 token) calls the `Admin` method of that name with the JSON body as keyword arguments.
 
 With a `state_dir`, ARM state is written to `arm.json` after every write and the Databricks state to
@@ -67,7 +69,7 @@ class SandboxCloud:
     """Context manager (or `start()`/`stop()`) around the emulated clouds; see the module docstring."""
 
     def __init__(self, state_dir: str | Path | None = None, executor: InstanceExecutor | None = None, *,
-                 port: int = 0, token: str | None = None) -> None:
+                 port: int = 0, token: str | None = None, check_conformance: bool = False) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="transit-sandbox-")
@@ -81,7 +83,7 @@ class SandboxCloud:
         self.token = token or self._load_token()
         self.subscription_id = DEFAULT_SUBSCRIPTION
         self.arm = build_arm(executor, state_file)
-        self.admin = Admin(self.arm)
+        self.admin = Admin(self.arm, check_conformance)
         self.broker = ArmPrivateLinkBroker(self.arm)
         self.databricks: Any = None  # transit_sandbox.databricks.DatabricksState, when that module is there
         self._port = port
@@ -180,6 +182,7 @@ class SandboxCloud:
         started, wall = time.monotonic(), time.time()
         api_version = request.query.get("api-version")
         response: web.Response
+        sent: Any = None
         try:
             self._authenticate(request)
             if request.path.startswith("/_sandbox/"):
@@ -195,6 +198,7 @@ class SandboxCloud:
                                f"The request content is larger than {MAX_ARM_REQUEST_BYTES} bytes.") from None
             try:
                 body = load_json(raw) if raw else None
+                sent = load_json(raw) if raw else None  # as sent: the handlers may change `body`
             except ValueError as exc:
                 raise ArmError(400, "InvalidRequestContent", f"The request content was invalid: {exc}") from exc
             headers = {k.lower(): v for k, v in request.headers.items()}
@@ -209,8 +213,10 @@ class SandboxCloud:
         except Exception as exc:  # an emulator bug must still look like an ARM error to the client
             response = _json(500, {"error": {"code": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}})
         if not request.path.startswith("/_sandbox/"):
+            answered = json.loads(response.text) if response.text else None
             self.admin.record(RequestRecord(request.method, request.path, api_version, response.status,
-                                            time.monotonic() - started, wall))
+                                            time.monotonic() - started, wall, sent, answered,
+                                            {k: v for k, v in response.headers.items() if k != "Content-Type"}))
         return response
 
     def _dispatch(self, method: str, path: str, api_version: str | None, headers: dict[str, str], body: Any,

@@ -14,6 +14,7 @@ from transit_operator.cloud.errors import OwnershipConflict, RetryableError
 from transit_operator.plan.model import AzureResource
 from transit_operator.plan.ownership import Owner, build_ownership_tags
 from transit_operator.reconcile.ownership import OwnedBy
+from transit_sandbox import conformance
 from transit_sandbox.server import SandboxCloud
 
 pytestmark = pytest.mark.slow
@@ -26,8 +27,10 @@ ALIAS = "s-abc12-privatelink-1.0f6a1c5e-1a2b-4c3d-8e9f-001122334455.westeurope.a
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[SandboxCloud]:
-    with SandboxCloud() as sandbox:
+    with SandboxCloud(check_conformance=True) as sandbox:
         yield sandbox
+        violations = sandbox.admin.take_violations()  # every ARM exchange, judged against the specs
+        assert violations == [], conformance.report(violations)
 
 
 @pytest.fixture
@@ -118,7 +121,7 @@ def test_in_progress_resource_is_not_written(arm: Arm, cloud: SandboxCloud, rg: 
 def test_drift_is_written_back_with_other_tags_kept(arm: Arm, ctx: CloudContext, cloud: SandboxCloud, rg: str) -> None:
     desired = vnet(cloud, rg)
     arm.ensure(desired, RULE)
-    drifted = settle(arm, desired.id)
+    drifted = arm.writable(desired.id, settle(arm, desired.id))  # someone's GET-modify-PUT
     drifted["tags"]["cost-center"] = "42"
     drifted["properties"]["addressSpace"]["addressPrefixes"] = ["10.0.0.0/16", "10.1.0.0/16"]
     ctx.network(cloud.subscription_id).virtual_networks.begin_create_or_update(rg, "vnet", drifted).result()

@@ -16,6 +16,7 @@ import pytest
 from transit_operator.cloud.context import CloudContext
 from transit_operator.reconcile import confluent
 from transit_operator.reconcile.outcome import Outcome
+from transit_sandbox import conformance
 from transit_sandbox.server import SandboxCloud
 
 LOCATION = "westeurope"
@@ -28,8 +29,10 @@ ALIASES = {
 
 @pytest.fixture(scope="session")
 def cloud_session() -> Iterator[SandboxCloud]:
-    with SandboxCloud() as cloud:
+    with SandboxCloud(check_conformance=True) as cloud:
         yield cloud
+        violations = cloud.admin.take_violations()  # every ARM exchange, judged against the specs
+        assert violations == [], conformance.report(violations)
 
 
 @pytest.fixture

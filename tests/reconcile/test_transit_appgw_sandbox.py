@@ -25,6 +25,7 @@ from transit_operator.plan.ownership import MANAGED_BY_TAG, Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import transit, transit_appgw
 from transit_operator.reconcile.outcome import Outcome
+from transit_sandbox import conformance
 from transit_sandbox.server import SandboxCloud
 
 APPGW_TYPE = "Microsoft.Network/applicationGateways"
@@ -36,10 +37,12 @@ IPS = {"az1": "10.0.1.4", "az2": "10.0.1.5", "az3": "10.0.1.6"}
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[SandboxCloud]:
-    with SandboxCloud() as sandbox:
+    with SandboxCloud(check_conformance=True) as sandbox:
         sandbox.admin.set_lro_seconds(None, 0.05)
         sandbox.databricks.add_workspace(WORKSPACE_ID, LOCATION, "ws-appgw")
         yield sandbox
+        violations = sandbox.admin.take_violations()  # every ARM exchange, judged against the specs
+        assert violations == [], conformance.report(violations)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from transit_operator.plan.haproxy_config import CONFIG_PATH, config_hash
+from transit_sandbox import conformance
 from transit_sandbox.dataplane import NetnsExecutor, dataplane_unavailable_reason, remove_stale_namespaces
 from transit_sandbox.server import SandboxCloud
 
@@ -34,8 +35,10 @@ exec /usr/sbin/haproxy "$@"
 @pytest.fixture(scope="module")
 def netns_cloud() -> Iterator[tuple[SandboxCloud, NetnsExecutor]]:
     remove_stale_namespaces()
-    with NetnsExecutor() as executor, SandboxCloud(executor=executor) as cloud:
+    with NetnsExecutor() as executor, SandboxCloud(executor=executor, check_conformance=True) as cloud:
         yield cloud, executor
+        violations = cloud.admin.take_violations()  # every ARM exchange, judged against the specs
+        assert violations == [], conformance.report(violations)
 
 
 def test_a_failing_haproxy_check_on_one_real_instance_keeps_it_on_the_old_config(

@@ -28,6 +28,7 @@ from transit_operator.plan.haproxy_config import config_hash, render_apply_scrip
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import transit
 from transit_operator.reconcile.outcome import Outcome
+from transit_sandbox import conformance
 from transit_sandbox.executor import cloud_init_config
 from transit_sandbox.server import SandboxCloud
 from transit_sandbox.world import create_transit_vnet
@@ -128,8 +129,10 @@ def haproxy_executor_fixture() -> ApplyingExecutor:
 
 @pytest.fixture(scope="module", name="haproxy_cloud_module")
 def haproxy_cloud_module_fixture(haproxy_executor: ApplyingExecutor) -> Iterator[SandboxCloud]:
-    with SandboxCloud(executor=haproxy_executor) as cloud:
+    with SandboxCloud(executor=haproxy_executor, check_conformance=True) as cloud:
         yield cloud
+        violations = cloud.admin.take_violations()  # every ARM exchange, judged against the specs
+        assert violations == [], conformance.report(violations)
 
 
 @pytest.fixture(name="haproxy_cloud")

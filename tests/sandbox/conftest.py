@@ -27,22 +27,27 @@ class StaticTokenCredential:
 
 @pytest.fixture(scope="session")
 def sandbox_cloud_session() -> Iterator[SandboxCloud]:
-    with SandboxCloud(executor=RecordingExecutor()) as cloud:
+    with SandboxCloud(executor=RecordingExecutor(), check_conformance=True) as cloud:
         yield cloud
 
 
 @pytest.fixture
-def sandbox_cloud(sandbox_cloud_session: SandboxCloud) -> Iterator[SandboxCloud]:
+def sandbox_cloud(sandbox_cloud_session: SandboxCloud, request: pytest.FixtureRequest) -> Iterator[SandboxCloud]:
     """The shared cloud with faults, timings and the request log reset; resources persist across tests
-    (every test uses its own resource group)."""
+    (every test uses its own resource group). Every answer the emulator gave in the test must conform to the
+    Azure REST specs (`transit_sandbox.conformance`); the tests' own requests - some wrong on purpose - are
+    not judged, and tests marked `conformance_plants` plant wrong answers on purpose."""
     cloud = sandbox_cloud_session
     yield cloud
+    answers = [v for v in cloud.admin.take_violations() if v.direction == "response"]
+    if "conformance_plants" not in request.keywords:
+        assert answers == [], "\n".join(str(v) for v in answers[:20])
     cloud.admin.clear_faults()
     cloud.admin.clear_requests()
     with cloud.arm.lock:
         cloud.arm.lro_seconds.clear()
         cloud.arm.default_lro_seconds = 0.05
-        cloud.arm.retry_after_seconds = 0.0
+        cloud.arm.retry_after_seconds = 0
         cloud.arm.lro_failures.clear()
         cloud.arm.confluent_approval_seconds = 0.2
         cloud.arm.alias_behaviour.clear()

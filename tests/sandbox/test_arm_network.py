@@ -500,12 +500,12 @@ def test_write_while_the_resources_lro_is_in_flight_is_429_retryable(topo, netwo
         assert err.error.code == "RetryableErrorDueToAnotherOperation"
         assert "retry-after" in {k.lower() for k in err.response.headers}
     # azure-core retries a 429 after its Retry-After: once the first operation is done the write goes through
-    sandbox_cloud.admin.set_retry_after(0.7)
+    sandbox_cloud.admin.set_retry_after(1)
     started = time.monotonic()
     lb = network_client.load_balancers.begin_create_or_update(topo.rg, "lb", topo.lb_body()).result()
     assert lb.provisioning_state == "Succeeded"
     statuses = [r.status for r in sandbox_cloud.admin.requests(method="PUT", path_contains="/loadBalancers/lb")]
-    assert statuses[-2:] == [429, 200] and time.monotonic() - started >= 0.7
+    assert statuses[-2:] == [429, 200] and time.monotonic() - started >= 1.0
 
 
 def test_app_gateway_put_and_connection_approval_conflict_with_an_operation_in_flight(gw_topo, network_client,

@@ -9,7 +9,8 @@
                              desired ⊆ observed               -> nothing      InSync
                              otherwise (or Failed)            -> PUT          Updated
     delete(id)             begin_delete; missing -> Gone, already deleting -> Deleting, never someone else's
-    release(id)            Orphan: PUT the observed body back without our ownership tags
+    release(id)            Orphan: PUT the observed body back without our ownership tags (and without
+                           what the spec marks readOnly: `writable`)
 
 Writes are REST-shaped dicts: the SDKs send a dict body as is (test-substrate.md), so `plan`'s bodies go on
 the wire unchanged. An update PUTs the desired body with the tags of the observed one merged in, so tags
@@ -32,6 +33,7 @@ To support a new ARM type, add one `ArmType` line to `TYPES`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -51,8 +53,6 @@ from transit_operator.plan.ids import parse_resource_id, same_id
 Service = Literal["network", "privatedns", "compute"]
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})
-READ_ONLY_TOP_LEVEL = ("id", "name", "type", "etag", "systemData")
-READ_ONLY_PROPERTIES = ("provisioningState", "resourceGuid")
 
 
 @dataclass(frozen=True)
@@ -364,6 +364,15 @@ class Arm:
         operator sets on a resource it does not own (the gateway subnet's NSG); `ensure` otherwise."""
         return self._put(resource_id, body)
 
+    def writable(self, resource_id: str, observed: Mapping[str, Any]) -> dict[str, Any]:
+        """An observed body fit to PUT back: without every property the REST spec marks readOnly, at any
+        depth (`etag`, `type` and `provisioningState` of inline children, a NSG's `defaultSecurityRules`, a
+        zone's record counts, ...). The SDK's generated model of the type - what `get` returns - knows them
+        (`rest_field(visibility=["read"])`); `as_dict(exclude_readonly=True)` drops them."""
+        _, ops, _ = self._operations(resource_id)
+        model = inspect.signature(ops.get).return_annotation
+        return dict(model(dict(observed)).as_dict(exclude_readonly=True))
+
     def _put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
         entry, ops, args = self._operations(resource_id)
         with writing_to(resource_id), sdk_errors():
@@ -448,7 +457,7 @@ class Arm:
             return "NotOwned"
         keys = {k.lower() for k in owner.tag_keys}
         kept = {k: v for k, v in (tags or {}).items() if str(k).lower() not in keys}
-        body = _writable(current)
+        body = self.writable(resource_id, current)
         self._put(resource_id, _with_path(body, entry.tags_path, kept))
         return "Released"
 
@@ -476,14 +485,6 @@ def _without_path(body: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, A
     elif isinstance(out.get(path[0]), Mapping):
         out[path[0]] = _without_path(out[path[0]], path[1:])
     return out
-
-
-def _writable(observed: Mapping[str, Any]) -> dict[str, Any]:
-    """An observed body without the top-level read-only fields, fit to PUT back."""
-    body = {k: v for k, v in observed.items() if k not in READ_ONLY_TOP_LEVEL}
-    if isinstance(body.get("properties"), Mapping):
-        body["properties"] = {k: v for k, v in body["properties"].items() if k not in READ_ONLY_PROPERTIES}
-    return body
 
 
 def _as_dict(model: Any) -> dict[str, Any]:

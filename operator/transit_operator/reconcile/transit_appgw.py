@@ -64,17 +64,6 @@ __all__ = ["GATEWAY_POLL_FACTOR", "OPTION"]
 # Polls of a gateway LRO are spaced wider than other resources': it takes ~20 minutes (transit.md rule 9)
 # and every GET counts against the Network read budget (rule 13).
 GATEWAY_POLL_FACTOR = 6.0
-# Subnet fields Azure computes; left out of the PUT that sets the NSG.
-_SUBNET_READ_ONLY = (
-    "provisioningState",
-    "ipConfigurations",
-    "ipConfigurationProfiles",
-    "privateEndpoints",
-    "applicationGatewayIPConfigurations",
-    "resourceNavigationLinks",
-    "serviceAssociationLinks",
-    "purpose",
-)
 
 
 def _pool_ips(gateway: Mapping[str, Any] | None) -> list[str]:
@@ -230,7 +219,7 @@ def _put_subnet(
     Not `Arm.ensure`: a subnet carries no tags (nothing to own), and its PUT must carry the customer's
     own fields back unchanged.
     """
-    props = {k: v for k, v in (subnet.get("properties") or {}).items() if k not in _SUBNET_READ_ONLY}
+    props = dict(Arm(ctx).writable(subnet_id, subnet).get("properties") or {})
     if nsg_id is None:
         props.pop("networkSecurityGroup", None)
     else:

@@ -73,15 +73,17 @@ PRIVATE_DNS_API_VERSIONS = frozenset({"2018-09-01", "2020-01-01", "2020-06-01", 
 class ArmError(Exception):
     """An ARM error response: `{"error": {"code", "message", ...}}` with an HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 details: list[dict[str, str]] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details = details or []
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": []}}
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
 def bad_request(code: str, message: str) -> ArmError:
@@ -228,6 +230,8 @@ class Kind:
     # inline child collections in `properties`, and read-only properties of their items
     collections: dict[str, tuple[str, ...]] = {}
     has_resource_guid: bool = False
+    # `properties.provisioningState` is declared by the type's spec (private DNS record sets have none)
+    has_provisioning_state: bool = True
     creating_state: str = "Updating"  # Microsoft.Network reports Updating while creating
     in_use_code: str = "InUseResourceCannotBeDeleted"  # INVENTED default; real per-kind codes below
     managed_message: str | None = None  # set on platform-managed (read-only) kinds
@@ -377,8 +381,9 @@ class Kind:
         arm.check_removed_children(self, old, doc)
         self.validate(arm, doc, old)
         doc["etag"] = new_etag()
-        state = "Succeeded" if not self.lro else (self.creating_state if old is None else "Updating")
-        doc["properties"]["provisioningState"] = state
+        if self.has_provisioning_state:
+            state = "Succeeded" if not self.lro else (self.creating_state if old is None else "Updating")
+            doc["properties"]["provisioningState"] = state
         arm.resources[key] = doc
         self.after_write(arm, doc, old)
         return old is None, doc
@@ -587,7 +592,7 @@ class Arm:
         self.default_lro_seconds = 0.05
         self.lro_failures: list[LroFailure] = []
         # Retry-After on LRO responses and on 429 conflicts (Azure: ~10 s; 0 = let the client's interval rule)
-        self.retry_after_seconds: float = 0.0
+        self.retry_after_seconds: int = 0
         # Work started by a write outside the store lock, by lower-cased resource id (see `defer`)
         self.deferred: dict[str, list[Future[Any]]] = {}
         self.base_url = ""
@@ -749,7 +754,7 @@ class Arm:
         )
 
     def retry_after_header(self) -> str:
-        return f"{self.retry_after_seconds:g}"
+        return str(int(self.retry_after_seconds))
 
     def defer(self, resource_id: str, future: Future[Any]) -> None:
         """The LRO of the write now under way on `resource_id` completes only once `future` is done."""

@@ -3,7 +3,9 @@
 - `FaultRule`: the next `count` requests matching a method and a path substring fail with `status`
   (429 with `Retry-After`, 500, 503, ...) before reaching the resource logic, the way ARM throttling and
   transient front-door errors do (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
-- `RequestRecord`: one line of the request log (method, path, api-version, status, duration, time).
+- `RequestRecord`: one line of the request log (method, path, api-version, status, duration, time) with
+  the exchange itself: the JSON request body, the JSON response body and the response headers, as they
+  were on the wire (what `transit_sandbox.conformance` checks against the Azure REST specs).
 - `Admin`: the in-process control surface (`SandboxCloud.admin`), also served over HTTPS under
   `/_sandbox/admin/{method}` (JSON body = keyword arguments) for other processes.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import privatelink as pl
@@ -49,6 +51,9 @@ class RequestRecord:
     status: int
     duration: float
     time: float
+    body: Any = None  # the JSON request body (None: no body)
+    response: Any = None  # the JSON response body (None: no body)
+    headers: dict[str, str] = field(default_factory=dict)  # response headers the emulator set
 
 
 class Admin:
@@ -59,11 +64,20 @@ class Admin:
               "set_private_endpoint_ip", "set_connection_state", "remove_connection", "set_alias_behaviour",
               "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "connections")
 
-    def __init__(self, arm: Arm) -> None:
+    def __init__(self, arm: Arm, check_conformance: bool = False) -> None:
         self.arm = arm
         self.faults: list[FaultRule] = []
         self.log: list[RequestRecord] = []
         self._lock = threading.Lock()
+        # Exchanges not yet judged against the Azure REST specs (only with `check_conformance`); kept apart
+        # from `log`, so `clear_requests` loses none of them.
+        self._checker: Any = None
+        if check_conformance:
+            from ..conformance import Checker  # the SDK models load only when asked for
+
+            self._checker = Checker()
+        self._unjudged: list[RequestRecord] = []
+        self._judging = threading.Lock()
 
     # faults ---------------------------------------------------------------------------------------------
     def inject_fault(self, path_contains: str, status: int = 429, count: int = 1, method: str | None = None,
@@ -93,14 +107,14 @@ class Admin:
             else:
                 self.arm.lro_seconds[type_.lower()] = seconds
 
-    def set_retry_after(self, seconds: float) -> None:
-        """The `Retry-After` (seconds) sent with LRO responses and 429 conflicts. Azure sends about 10 on
-        most Network operations; clients sleep for it instead of their own polling interval (0: they use
-        their own)."""
-        if seconds < 0:
-            raise ValueError(f"retry-after must be >= 0, got {seconds}")
+    def set_retry_after(self, seconds: int) -> None:
+        """The `Retry-After` (whole seconds) sent with LRO responses and 429 conflicts. Azure sends about 10
+        on most Network operations; clients sleep for it instead of their own polling interval (0: they use
+        their own). The specs declare the header an integer (the SDKs read it as "int")."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise ValueError(f"retry-after must be a whole number of seconds >= 0, got {seconds!r}")
         with self.arm.lock:
-            self.arm.retry_after_seconds = float(seconds)
+            self.arm.retry_after_seconds = seconds
 
     def fail_lro(self, match: str, code: str = "InternalServerError", message: str = "Injected LRO failure.",
                  count: int = 1) -> None:
@@ -181,6 +195,18 @@ class Admin:
     def record(self, entry: RequestRecord) -> None:
         with self._lock:
             self.log.append(entry)
+            if self._checker is not None:
+                self._unjudged.append(entry)
+
+    def take_violations(self) -> list[Any]:
+        """`transit_sandbox.conformance.Violation`s of the exchanges logged since the last call (needs
+        `check_conformance`). Judged here, in the caller's thread, never while a request is served."""
+        if self._checker is None:
+            raise RuntimeError("this sandbox was started without check_conformance")
+        with self._judging:
+            with self._lock:
+                pending, self._unjudged = self._unjudged, []
+            return [violation for entry in pending for violation in self._checker.feed(entry)]
 
     def requests(self, method: str | None = None, path_contains: str | None = None) -> list[RequestRecord]:
         with self._lock:

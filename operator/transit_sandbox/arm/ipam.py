@@ -59,8 +59,11 @@ def allocate(
     config: dict[str, Any],
     old_config: dict[str, Any] | None,
     taken_here: set[str],
+    address_version: bool = True,
 ) -> None:
-    """Fill `config["privateIPAddress"]` (a properties dict with `subnet` and `privateIPAllocationMethod`)."""
+    """Fill `config["privateIPAddress"]` (a properties dict with `subnet` and `privateIPAllocationMethod`),
+    and `privateIPAddressVersion` where the type declares it (`address_version`: App Gateway IP
+    configurations have none in the spec)."""
     subnet_id = config["subnet"]["id"]
     subnet = arm.resolve(subnet_id)
     if subnet is None:
@@ -68,7 +71,8 @@ def allocate(
     networks = subnet_networks(subnet)
     used = used_ips(arm, subnet_id, exclude=owner_id)
     method = config.setdefault("privateIPAllocationMethod", "Dynamic")
-    config.setdefault("privateIPAddressVersion", "IPv4")
+    if address_version:
+        config.setdefault("privateIPAddressVersion", "IPv4")
     if method == "Static":
         address = config.get("privateIPAddress")
         if not address:

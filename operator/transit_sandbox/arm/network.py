@@ -70,7 +70,8 @@ def refuse_appgw_subnet(arm: Arm, doc: dict[str, Any]) -> None:
             )
 
 
-def allocate_all(arm: Arm, doc: dict[str, Any], configs: list[dict[str, Any]], old_configs: list[dict[str, Any]]) -> None:
+def allocate_all(arm: Arm, doc: dict[str, Any], configs: list[dict[str, Any]], old_configs: list[dict[str, Any]],
+                 address_version: bool = True) -> None:
     """Allocate addresses for named IP configurations (items with `properties.subnet`)."""
     taken: set[str] = set()
     for cfg in configs:
@@ -78,7 +79,7 @@ def allocate_all(arm: Arm, doc: dict[str, Any], configs: list[dict[str, Any]], o
         if not isinstance(props.get("subnet"), dict):
             continue
         old = find_named(old_configs, cfg["name"])
-        allocate(arm, doc["id"], props, old.get("properties") if old else None, taken)
+        allocate(arm, doc["id"], props, old.get("properties") if old else None, taken, address_version)
 
 
 # --- virtual networks -----------------------------------------------------------------------------------
@@ -195,6 +196,13 @@ class NetworkSecurityGroup(Kind):
         seen = set()
         for rule in doc["properties"].get("securityRules") or []:
             p = rule["properties"]
+            missing = [key for key in ("protocol", "access", "direction") if not p.get(key)]
+            if missing:
+                # Azure's code and wording (hashicorp/terraform-provider-azurerm users quote it, e.g.
+                # Azure/sap-hana#135); which members it lists: UNCONFIRMED.
+                raise bad_request("SecurityRuleParametersMissing",
+                                  f"Required security rule parameters are missing for security rule with Id: "
+                                  f"{rule['id']}. Security rule must specify {', '.join(missing)}.")
             priority, direction = p.get("priority"), p.get("direction")
             if not isinstance(priority, int) or not 100 <= priority <= 4096:
                 raise bad_request("SecurityRuleInvalidPriority",
@@ -446,7 +454,6 @@ class PrivateLinkService(Kind):
     serialize_writes = True
     collections = {"ipConfigurations": ()}
     read_only = ("alias", "networkInterfaces", "privateEndpointConnections")
-    has_resource_guid = True
 
     def validate(self, arm: Arm, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
         props = doc["properties"]
@@ -612,7 +619,6 @@ class PrivateEndpoint(Kind):
         "ipConfigurations": (),
     }
     read_only = ("networkInterfaces",)
-    has_resource_guid = True
 
     def validate(self, arm: Arm, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
         props = doc["properties"]
@@ -851,7 +857,8 @@ class ApplicationGateway(Kind):
                 if lower(fp["subnet"]["id"]) != lower(gw_subnet):
                     raise bad_request("ApplicationGatewayFrontendIpConfigurationSubnetMustMatch",  # UNCONFIRMED
                                       f"Private frontend {fe['id']} must be in the gateway subnet {gw_subnet}.")
-        allocate_all(arm, doc, fronts, (old or {}).get("properties", {}).get("frontendIPConfigurations") or [])
+        allocate_all(arm, doc, fronts, (old or {}).get("properties", {}).get("frontendIPConfigurations") or [],
+                     address_version=False)
         for plc in props.get("privateLinkConfigurations") or []:
             cfgs = plc["properties"].get("ipConfigurations") or []
             # https://learn.microsoft.com/azure/application-gateway/private-link-configure: up to 8 IPs,
@@ -869,7 +876,8 @@ class ApplicationGateway(Kind):
                                       f"Private link configuration {plc['id']} cannot use the gateway subnet {gw_subnet}.")
                 cfg["id"] = f"{plc['id']}/ipConfigurations/{cfg['name']}"
             old_plc = find_named((old or {}).get("properties", {}).get("privateLinkConfigurations"), plc["name"])
-            allocate_all(arm, doc, cfgs, (old_plc or {}).get("properties", {}).get("ipConfigurations") or [])
+            allocate_all(arm, doc, cfgs, (old_plc or {}).get("properties", {}).get("ipConfigurations") or [],
+                         address_version=False)
         for listener in props.get("listeners") or []:
             if listener["properties"].get("protocol") not in ("Tcp", "Tls"):
                 raise bad_request("ApplicationGatewayListenerProtocolInvalid",  # UNCONFIRMED code

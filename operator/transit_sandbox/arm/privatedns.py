@@ -114,6 +114,7 @@ class VirtualNetworkLink(Kind):
 class RecordSet(Kind):
     api_versions = PRIVATE_DNS_API_VERSIONS
     lro = False
+    has_provisioning_state = False  # RecordSetProperties declares none (privatedns 2024-06-01)
     requires_location = False
     top_level_keys = ()
     read_only = ("fqdn", "isAutoRegistered")

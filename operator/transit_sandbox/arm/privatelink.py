@@ -179,8 +179,9 @@ def drop_links(arm: Arm, *, target_id: str | None = None, endpoint_id: str | Non
 
 
 def connection_view(link: dict[str, Any], type_: str) -> dict[str, Any]:
-    """The target-side `PrivateEndpointConnection` REST object."""
-    return {
+    """The target-side `PrivateEndpointConnection` REST object (a PLS's; an App Gateway's
+    `ApplicationGatewayPrivateEndpointConnection` has no `privateEndpointLocation`)."""
+    view = {
         "id": link["id"],
         "name": link["name"],
         "type": f"{type_}/privateEndpointConnections",
@@ -194,9 +195,11 @@ def connection_view(link: dict[str, Any], type_: str) -> dict[str, Any]:
                 "actionsRequired": link["actionsRequired"],
             },
             "linkIdentifier": link["linkIdentifier"],
-            "privateEndpointLocation": "",
         },
     }
+    if not type_.lower().endswith("/applicationgateways"):
+        view["properties"]["privateEndpointLocation"] = ""
+    return view
 
 
 def connection_state(arm: Arm, endpoint_id: str, pe_connection: str) -> dict[str, str]:

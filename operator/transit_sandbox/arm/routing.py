@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import conformance
 from .core import GUID, Arm, ArmError, Kind, Response, bad_request
+
+# Resource providers that refuse a body they cannot parse into their model: a member their model does not
+# have, or a value of the wrong JSON type, is a 400 `InvalidRequestFormat` "Cannot parse the request." with
+# an `InvalidJson` detail ("Could not find member 'Sku' on object of type 'PublicIpAddressProperties'. Path
+# 'properties.Sku'": Microsoft.Network in microsoft/sql-server-samples#1294, Microsoft.Compute
+# ('VMNetworkProfile') in MicrosoftLearning/AZ-700-Designing-and-Implementing-Microsoft-Azure-Networking-
+# Solutions#153). Read-only members are ignored, as ARM's GET-modify-PUT pattern needs. Private DNS:
+# UNCONFIRMED, not enforced. The model is the spec's, from the SDK (`transit_sandbox.conformance`).
+STRICT_PACKAGES = ("azure.mgmt.network", "azure.mgmt.compute")
 
 
 def handle(arm: Arm, method: str, path: str, api_version: str | None, headers: dict[str, str], body: Any) -> Response:
@@ -23,6 +33,8 @@ def handle(arm: Arm, method: str, path: str, api_version: str | None, headers: d
         raise bad_request("InvalidSubscriptionId", f"The provided subscription identifier '{segs[1]}' is malformed or invalid.")
     if api_version is None:
         raise bad_request("MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+    if body is not None and method in ("PUT", "PATCH", "POST"):
+        refuse_unparsable(method, path, api_version, body)
 
     # operation status and results: /subscriptions/S/providers/NS/locations/L/{operations|operationResults}/ID
     if len(segs) == 8 and low[2] == "providers" and low[4] == "locations" and method == "GET":
@@ -75,6 +87,24 @@ def handle(arm: Arm, method: str, path: str, api_version: str | None, headers: d
     if method == "HEAD":
         return Response(204 if arm.get_doc(rid) else 404)
     raise ArmError(405, "MethodNotAllowed", f"The requested method {method} is not allowed on {rid}.")
+
+
+def refuse_unparsable(method: str, path: str, api_version: str, body: Any) -> None:
+    op = conformance.find_operation(method, path, api_version)
+    if op is None or op.request_model is None or op.package not in STRICT_PACKAGES:
+        return
+    for problem in conformance.check_body(op.request_model, body, "request", where=""):
+        json_path = problem.where.lstrip(".")
+        if problem.kind == "undeclared":
+            member = json_path.rsplit(".", 1)[-1]
+            detail = f"Could not find member '{member}' on object of type '{problem.owner}'. Path '{json_path}'."
+        elif problem.kind == "type":
+            # UNCONFIRMED wording (Json.NET's conversion error is what the RPs pass on).
+            detail = f"Error converting value to type '{problem.owner or 'value'}': {problem.message}. Path '{json_path}'."
+        else:
+            continue
+        raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.",
+                       details=[{"code": "InvalidJson", "message": detail}])
 
 
 def _kind(arm: Arm, type_: str, api_version: str) -> Kind:
