@@ -205,7 +205,8 @@ class SandboxCloud:
             base_url = f"{request.scheme}://{request.host}"
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(
-                self._pool, self._dispatch, request.method, request.path, api_version, headers, body, base_url
+                self._pool, self._dispatch, request.method, request.path, api_version, headers, body, base_url,
+                dict(request.query),
             )
             response = _json(result.status, result.body, result.headers)
         except ArmError as err:
@@ -220,11 +221,11 @@ class SandboxCloud:
         return response
 
     def _dispatch(self, method: str, path: str, api_version: str | None, headers: dict[str, str], body: Any,
-                  base_url: str) -> Response:
+                  base_url: str, query: dict[str, str]) -> Response:
         with self.arm.lock:
             self.arm.base_url = base_url
             self.arm.tick()
-            result = routing.handle(self.arm, method, path, api_version, headers, body)
+            result = routing.handle(self.arm, method, path, api_version, headers, body, query)
             if method != "GET":
                 self.arm.save()
             return result

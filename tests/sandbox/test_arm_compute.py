@@ -1,13 +1,18 @@
-"""Microsoft.Compute scale sets through azure-mgmt-compute 39.0: instances, NICs, customData, run-command."""
+"""Microsoft.Compute scale sets through azure-mgmt-compute 39.0: instances, NICs, customData, run-command (action
+and managed)."""
 
 from __future__ import annotations
 
 import base64
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+from transit_sandbox.executor import RecordingExecutor
 
 
 def _vmss(topo, capacity: int = 2, custom_data: bytes | None = b"#cloud-config\n", upgrade: str = "Manual") -> dict:
@@ -233,3 +238,182 @@ def test_executor_calls_of_one_instance_never_overtake_each_other(topo, vmss, co
     finally:
         slow.release.set()
         sandbox_cloud.arm.executor = original
+
+# --- managed run commands (`virtual_machine_scale_set_vm_run_commands`): the script runs through the same
+# `InstanceExecutor.run_command` as the action form; instanceView states, exit code, 4 KB output, timeout,
+# cancel by delete, no re-run of an unchanged command, the 25-per-VM limit.
+
+
+class Gated:
+    """The recording executor, with run_command held until `release` (or answering `result`)."""
+
+    def __init__(self, inner: RecordingExecutor, result: tuple[int, str, str] = (0, "done\n", "")) -> None:
+        self.inner, self.result = inner, result
+        self.release, self.entered = threading.Event(), threading.Event()
+        self.calls: list[tuple[str, list[str], dict[str, str]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def run_command(self, vmss_id: str, instance_id: str, script: list[str], parameters: dict[str, str]):
+        self.calls.append((instance_id, script, parameters))
+        self.entered.set()
+        self.release.wait(10)
+        return self.result
+
+
+@pytest.fixture
+def gated(sandbox_cloud) -> Iterator[Gated]:
+    original = sandbox_cloud.arm.executor
+    gate = Gated(original)
+    sandbox_cloud.arm.executor = gate
+    try:
+        yield gate
+    finally:
+        gate.release.set()
+        sandbox_cloud.arm.executor = original
+
+
+def _command(script: str = "echo $CONFIG_HASH", **props: Any) -> dict[str, Any]:
+    return {"location": "westeurope", "properties": {
+        "source": {"script": script}, "parameters": [{"name": "CONFIG_HASH", "value": "abc"}], **props}}
+
+
+def _view(compute_client, topo, name: str, instance: str = "0") -> Any:
+    command = compute_client.virtual_machine_scale_set_vm_run_commands.get(
+        topo.rg, "proxy", instance, name, expand="instanceView")
+    return command.instance_view
+
+
+def _until(probe, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while (value := probe()) is None or value is False:
+        assert time.monotonic() < deadline, "not reached"
+        time.sleep(0.05)
+    return value
+
+
+def test_a_command_goes_pending_running_succeeded_with_exit_code_and_output(topo, vmss, compute_client,
+                                                                            sandbox_cloud, gated) -> None:
+    gated.result = (0, "x" * 5000 + "RESULT ok\n", "warning\n")
+    ops = compute_client.virtual_machine_scale_set_vm_run_commands
+    poller = ops.begin_create_or_update(topo.rg, "proxy", "1", "apply", _command("line1\nline2"), polling=False)
+
+    assert poller.result().provisioning_state == "Creating"
+    assert gated.entered.wait(5)
+    assert _view(compute_client, topo, "apply", "1").execution_state == "Running"
+    assert ops.get(topo.rg, "proxy", "1", "apply").instance_view is None  # only with $expand=instanceView
+    gated.release.set()
+    view = _until(lambda: (v := _view(compute_client, topo, "apply", "1")).execution_state == "Succeeded" and v)
+
+    assert view.exit_code == 0
+    assert len(view.output.encode()) == 4096 and view.output.endswith("RESULT ok\n")
+    assert view.error == "warning\n" and view.start_time and view.end_time
+    assert gated.calls == [("1", ["line1", "line2"], {"CONFIG_HASH": "abc"})]
+    assert _until(lambda: ops.get(topo.rg, "proxy", "1", "apply").provisioning_state == "Succeeded")
+
+
+def test_a_non_zero_exit_is_failed_with_its_exit_code(topo, vmss, compute_client, gated) -> None:
+    gated.result = (2, "TRANSIT_APPLY result=invalid\n", "haproxy -c failed\n")
+    gated.release.set()
+    compute_client.virtual_machine_scale_set_vm_run_commands.begin_create_or_update(
+        topo.rg, "proxy", "0", "apply", _command()).result()
+
+    view = _view(compute_client, topo, "apply")
+
+    assert (view.execution_state, view.exit_code, view.error) == ("Failed", 2, "haproxy -c failed\n")
+
+
+def test_treat_failure_as_deployment_failure_fails_the_put(topo, vmss, compute_client, gated) -> None:
+    gated.result = (1, "", "boom\n")
+    gated.release.set()
+    with pytest.raises(HttpResponseError):
+        compute_client.virtual_machine_scale_set_vm_run_commands.begin_create_or_update(
+            topo.rg, "proxy", "0", "apply", _command(treatFailureAsDeploymentFailure=True)).result()
+    command = compute_client.virtual_machine_scale_set_vm_run_commands.get(topo.rg, "proxy", "0", "apply")
+    assert command.provisioning_state == "Failed"
+
+
+def test_a_command_past_its_timeout_is_timed_out(topo, vmss, compute_client, gated) -> None:
+    compute_client.virtual_machine_scale_set_vm_run_commands.begin_create_or_update(
+        topo.rg, "proxy", "0", "apply", _command(timeoutInSeconds=1), polling=False)
+    assert gated.entered.wait(5)
+
+    view = _until(lambda: (v := _view(compute_client, topo, "apply")).execution_state == "TimedOut" and v, 5)
+    gated.release.set()  # the script ends later: its result is not reported
+
+    time.sleep(0.2)
+    assert _view(compute_client, topo, "apply").execution_state == "TimedOut"
+    assert view.exit_code is None
+
+
+def test_deleting_a_running_command_cancels_it(topo, vmss, compute_client, gated) -> None:
+    ops = compute_client.virtual_machine_scale_set_vm_run_commands
+    ops.begin_create_or_update(topo.rg, "proxy", "0", "apply", _command(), polling=False)
+    assert gated.entered.wait(5)
+
+    ops.begin_delete(topo.rg, "proxy", "0", "apply").result()
+
+    with pytest.raises(ResourceNotFoundError):
+        ops.get(topo.rg, "proxy", "0", "apply")
+    assert list(ops.list(topo.rg, "proxy", "0")) == []
+
+
+def test_an_unchanged_command_is_not_run_again_and_a_changed_one_is(topo, vmss, compute_client, gated) -> None:
+    gated.release.set()
+    ops = compute_client.virtual_machine_scale_set_vm_run_commands
+    ops.begin_create_or_update(topo.rg, "proxy", "0", "apply", _command()).result()
+    ops.begin_create_or_update(topo.rg, "proxy", "0", "apply", _command()).result()
+    assert len(gated.calls) == 1
+
+    changed = _command()
+    changed["properties"]["parameters"][0]["value"] = "def"
+    ops.begin_create_or_update(topo.rg, "proxy", "0", "apply", changed).result()
+
+    assert [call[2] for call in gated.calls] == [{"CONFIG_HASH": "abc"}, {"CONFIG_HASH": "def"}]
+    assert _view(compute_client, topo, "apply").execution_state == "Succeeded"
+
+
+def test_protected_parameters_reach_the_script_but_are_never_returned(topo, vmss, compute_client, gated) -> None:
+    gated.release.set()
+    ops = compute_client.virtual_machine_scale_set_vm_run_commands
+    command = ops.begin_create_or_update(
+        topo.rg, "proxy", "0", "apply",
+        _command(protectedParameters=[{"name": "TOKEN", "value": "s3cret"}])).result()
+
+    assert gated.calls[0][2] == {"CONFIG_HASH": "abc", "TOKEN": "s3cret"}
+    assert command.protected_parameters is None
+    assert "s3cret" not in str(ops.get(topo.rg, "proxy", "0", "apply", expand="instanceView").as_dict())
+
+
+def test_at_most_25_managed_run_commands_per_vm(topo, vmss, compute_client, gated) -> None:
+    gated.release.set()
+    ops = compute_client.virtual_machine_scale_set_vm_run_commands
+    for i in range(25):
+        ops.begin_create_or_update(topo.rg, "proxy", "0", f"c{i}", _command(), polling=False)
+
+    with pytest.raises(HttpResponseError) as refused:
+        ops.begin_create_or_update(topo.rg, "proxy", "0", "c25", _command(), polling=False)
+    assert "maximum number of managed Run commands (max=25, current=25)" in refused.value.message
+    ops.begin_create_or_update(topo.rg, "proxy", "1", "c25", _command(), polling=False)  # per VM
+    ops.begin_delete(topo.rg, "proxy", "0", "c0").result()
+    ops.begin_create_or_update(topo.rg, "proxy", "0", "c25", _command(), polling=False)
+
+
+def test_only_inline_scripts_run_in_the_emulator(topo, vmss, compute_client) -> None:
+    body = {"location": "westeurope", "properties": {"source": {"scriptUri": "https://example.com/x.sh"}}}
+    with pytest.raises(HttpResponseError) as refused:
+        compute_client.virtual_machine_scale_set_vm_run_commands.begin_create_or_update(
+            topo.rg, "proxy", "0", "apply", body)
+    assert refused.value.status_code == 400 and "inline scripts only" in refused.value.message
+
+
+def test_deleting_an_instance_removes_its_run_commands(topo, vmss, compute_client, gated) -> None:
+    gated.release.set()
+    ops = compute_client.virtual_machine_scale_set_vm_run_commands
+    ops.begin_create_or_update(topo.rg, "proxy", "1", "apply", _command()).result()
+
+    compute_client.virtual_machine_scale_set_vms.begin_delete(topo.rg, "proxy", "1").result()
+
+    with pytest.raises(ResourceNotFoundError):
+        ops.get(topo.rg, "proxy", "1", "apply")

@@ -15,6 +15,8 @@ The scale set's *model* (`virtualMachineProfile`) and its *instances* are distin
 - `runCommand` (action form) runs the script through the `InstanceExecutor`; one at a time per instance;
   the result message carries only the last 4096 bytes of stdout and stderr
   (https://learn.microsoft.com/azure/virtual-machines/linux/run-command#restrictions).
+- Managed run commands (`.../virtualMachines/{id}/runCommands/{name}`, `RunCommand` below) are child
+  resources that run their script through the same `InstanceExecutor.run_command`; see `RunCommand`.
 - The executor (which may be slow: network namespaces, HAProxy) is never called under the store lock: its
   calls run in a pool, one after the other per instance (create, run-command, delete never overtake each
   other), and the operation that caused them completes only when they return. Meanwhile a new instance is
@@ -29,8 +31,10 @@ import binascii
 import copy
 import hashlib
 import json
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from .core import (
@@ -52,8 +56,11 @@ from .network import VMSS_NIC, refuse_appgw_subnet
 
 VMSS = "Microsoft.Compute/virtualMachineScaleSets"
 VM = f"{VMSS}/virtualMachines"
+RUN_COMMAND = f"{VM}/runCommands"
 OUTPUT_LIMIT = 4096
 CUSTOM_DATA_LIMIT = 65535
+# "The maximum number of allowed Managed Run Commands is currently limited to 25" (run-command-overview.md)
+MANAGED_RUN_COMMANDS_PER_VM = 25
 
 
 def _invalid_custom_data() -> ArmError:
@@ -326,11 +333,14 @@ def start_reimage(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any]) -> tuple
 
 
 def delete_instance(arm: Arm, vmss: dict[str, Any], inst: dict[str, Any], release: bool = True) -> Future[Any] | None:
-    """Remove an instance and its NICs from the store; with `release`, its executor teardown starts (outside
-    the lock) and is returned."""
+    """Remove an instance, its NICs and its run commands from the store; with `release`, its executor
+    teardown starts (outside the lock) and is returned."""
     future = release_instance(arm, vmss["id"], inst["instanceId"]) if release else None
     for nic in inst["properties"]["networkProfile"]["networkInterfaces"]:
         arm.resources.pop(lower(nic["id"]), None)
+    for command in run_commands_of(arm, inst["id"]):
+        cancel_execution(arm, command["id"])
+        arm.resources.pop(lower(command["id"]), None)
     arm.resources.pop(lower(inst["id"]), None)
     return future
 
@@ -420,8 +430,241 @@ class ScaleSetInstance(Kind):
     }
 
 
+# --- managed run commands ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Execution:
+    """One run of a managed run command's script on its instance.
+
+    `future` is the executor call (queued behind the instance's earlier executor work, outside the store
+    lock); `started` is set when it begins. `final` is the terminal instance view once known: the script's
+    end, its timeout, or a cancel (delete); a result arriving after a timeout or a cancel is dropped. The
+    emulator cannot interrupt an executor call, so a timed-out or cancelled script may go on running in its
+    thread (Azure's agent kills it); nothing it returns is reported."""
+
+    future: Future[tuple[int, str, str]]
+    timeout: float | None
+    started: list[float] = field(default_factory=list)  # monotonic start, set by the task
+    started_at: str | None = None
+    final: dict[str, Any] | None = None
+    settled: Future[None] = field(default_factory=Future)  # done when provisioning may complete
+    async_execution: bool = False
+
+    def instance_view(self, now: float) -> dict[str, Any]:
+        if self.final is None:
+            self._advance(now)
+        if self.final is not None:
+            return self.final
+        if not self.started:
+            return {"executionState": "Pending", "statuses": []}
+        return {"executionState": "Running", "startTime": self.started_at, "statuses": []}
+
+    def _advance(self, now: float) -> None:
+        if self.future.done():
+            exc = self.future.exception()
+            if exc is not None:
+                self._finish("Failed", None, "", str(exc), f"Run command extension failed: {exc}")
+            else:
+                code, stdout, stderr = self.future.result()
+                self._finish("Succeeded" if code == 0 else "Failed", code, stdout, stderr, "")
+        elif self.started and self.timeout and now - self.started[0] >= self.timeout:
+            # UNCONFIRMED wording; the state is the documented `TimedOut`.
+            self._finish("TimedOut", None, "", "", f"Execution timed out after {self.timeout:g} seconds.")
+
+    def _finish(self, state: str, code: int | None, stdout: str, stderr: str, message: str) -> None:
+        view: dict[str, Any] = {"executionState": state, "executionMessage": message, "output": _truncate(stdout),
+                                "error": _truncate(stderr), "startTime": self.started_at or utcnow(),
+                                "endTime": utcnow(), "statuses": []}
+        if code is not None:
+            view["exitCode"] = code
+        self.final = view
+        self.settle()
+
+    def cancel(self) -> None:
+        if self.final is None:
+            self.final = {"executionState": "Canceled", "executionMessage": "Execution was canceled.",
+                          "startTime": self.started_at or utcnow(), "endTime": utcnow(), "statuses": []}
+        self.settle()
+
+    def settle(self) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
+
+
+def run_commands_of(arm: Arm, instance_id: str) -> list[dict[str, Any]]:
+    prefix = lower(instance_id) + "/runcommands/"
+    return [d for k, d in arm.resources.items() if k.startswith(prefix) and d["type"] == RUN_COMMAND]
+
+
+def _instance_of(child_id: str) -> str:
+    """The parent of a child resource id (a run command's instance, an instance's scale set)."""
+    parsed = ResourceId.parse(child_id)
+    assert parsed is not None and parsed.parent is not None
+    return parsed.parent
+
+
+def cancel_execution(arm: Arm, command_id: str) -> None:
+    execution = arm.run_executions.pop(lower(command_id), None)
+    if execution is not None:
+        execution.cancel()
+
+
+def _command_content(props: dict[str, Any]) -> str:
+    """What makes a PUT a new execution: the script and everything it is run with."""
+    keys = ("source", "parameters", "protectedParameters", "runAsUser", "runAsPassword", "timeoutInSeconds")
+    return hashlib.sha256(json.dumps({k: props.get(k) for k in keys}, sort_keys=True).encode()).hexdigest()
+
+
+def _parameters(items: Any, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not isinstance(item.get("value"), str):
+            raise bad_request("InvalidParameter", f"Each of {what} needs a name and a string value.")  # UNCONFIRMED
+        out[name] = item["value"]
+    return out
+
+
+class RunCommand(Kind):
+    """`virtualMachineScaleSets/{vmss}/virtualMachines/{id}/runCommands/{name}`: a managed run command
+    (https://learn.microsoft.com/azure/virtual-machines/linux/run-command-managed).
+
+    - PUT delivers `properties.source.script` with `parameters` (on Linux, named parameters are set as
+      environment variables; `protectedParameters` too, never returned) and runs it through the
+      `InstanceExecutor`, after the instance's earlier executor work (the emulator runs one instance's
+      commands one after the other; Azure may run them in parallel).
+    - `instanceView` (only with `$expand=instanceView`): `executionState` Pending -> Running -> Succeeded
+      (exit code 0) / Failed (non-zero, or the executor raised) / TimedOut (`timeoutInSeconds` passed
+      since the start; 0 or absent: no limit, UNCONFIRMED default) / Canceled; `exitCode`; `output` and
+      `error` keep the last 4 KB ("Output and error fields in instanceView is limited to last 4KB").
+    - Provisioning (the PUT's LRO) completes when the script ends, or as soon as it starts with
+      `asyncExecution`; with `treatFailureAsDeploymentFailure` a script that did not succeed fails it.
+    - A PUT that changes nothing the script runs with does not run it again ("if you deploy twice and do
+      not change the script content it will not re-execute", Azure/bicep#10422; MicrosoftDocs/azure-compute-
+      docs#178); a changed one starts a new execution.
+    - DELETE ends a running execution ("If the script execution is still in progress, execution will be
+      terminated") and removes the resource.
+    - At most 25 per VM; the 26th is refused with Azure's message (MicrosoftDocs/azure-docs#117976).
+    """
+
+    type = RUN_COMMAND
+    api_versions = COMPUTE_API_VERSIONS
+    creating_state = "Creating"
+    read_only = ("instanceView",)
+    has_etag = False
+
+    def validate(self, arm: Arm, doc: dict[str, Any], old: dict[str, Any] | None) -> None:
+        props = doc["properties"]
+        source = props.get("source") or {}
+        given = [k for k in ("script", "scriptUri", "commandId") if source.get(k)]
+        if len(given) != 1:
+            raise bad_request("InvalidParameter",  # UNCONFIRMED code
+                              "Exactly one of source.script, source.scriptUri and source.commandId is required.")
+        if given[0] != "script":
+            raise bad_request("InvalidParameter",  # an emulator limit, not Azure's
+                              f"The emulator runs inline scripts only (source.script), not source.{given[0]}.")
+        timeout = props.get("timeoutInSeconds", 0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0:
+            raise bad_request("InvalidParameter", f"timeoutInSeconds {timeout!r} must be a whole number >= 0.")
+        _parameters(props.get("parameters"), "parameters")
+        _parameters(props.get("protectedParameters"), "protectedParameters")
+        instance_id = _instance_of(doc["id"])
+        if old is None and len(run_commands_of(arm, instance_id)) >= MANAGED_RUN_COMMANDS_PER_VM:
+            current = len(run_commands_of(arm, instance_id))
+            raise ArmError(409, "OperationNotAllowed",  # UNCONFIRMED code and status; Azure's message
+                           f"The maximum number of managed Run commands (max={MANAGED_RUN_COMMANDS_PER_VM}, "
+                           f"current={current}) has been exceeded. Use fewer Run commands and retry the request.")
+        doc["_content"] = _command_content(props)
+        doc["_instance"] = instance_id
+
+    def put(self, arm: Arm, rid: str, body: Any, headers: dict[str, str], patch: bool = False) -> Response:
+        old = arm.get_doc(rid)
+        old_content = (old or {}).get("_content")
+        old_view = (old or {}).get("_final")
+        created, doc = self.write(arm, rid, body, headers, patch)
+        execution = arm.run_executions.get(lower(rid))
+        if execution is not None and old_content == doc["_content"]:
+            # Nothing the script runs with changed: no new execution.
+            settled: Future[Any] | None = execution.settled
+            doc["_final"] = old_view
+        else:
+            cancel_execution(arm, rid)
+            doc.pop("_final", None)
+            settled = self._start(arm, doc).settled
+        op = arm.start_operation(doc["id"], self.type, "put", doc["location"],
+                                 finish=lambda: self._provisioned(arm, doc), future=settled)
+        return Response(201 if created else 200, self.view(arm, doc), arm.lro_headers(op))
+
+    def _start(self, arm: Arm, doc: dict[str, Any]) -> Execution:
+        props = doc["properties"]
+        params = {**_parameters(props.get("parameters"), "parameters"),
+                  **_parameters(props.get("protectedParameters"), "protectedParameters")}
+        script = str(props["source"]["script"]).splitlines()
+        vmss_id = _instance_of(doc["_instance"])
+        iid = ResourceId.parse(doc["_instance"]).name  # type: ignore[union-attr]
+        timeout = props.get("timeoutInSeconds") or None
+        holder: list[Execution] = []
+
+        def run() -> tuple[int, str, str]:
+            execution = holder[0]
+            execution.started.append(time.monotonic())
+            execution.started_at = utcnow()
+            if execution.async_execution:
+                execution.settle()
+            return arm.executor.run_command(vmss_id, iid, script, params)
+
+        future: Future[tuple[int, str, str]] = instance_task(arm, vmss_id, iid, run)
+        execution = Execution(future, float(timeout) if timeout else None,
+                              async_execution=bool(props.get("asyncExecution")))
+        holder.append(execution)
+        future.add_done_callback(lambda _: execution.settle())
+        arm.run_executions[lower(doc["id"])] = execution
+        return execution
+
+    def _provisioned(self, arm: Arm, doc: dict[str, Any]) -> None:
+        execution = arm.run_executions.get(lower(doc["id"]))
+        view = execution.instance_view(arm.clock()) if execution is not None else doc.get("_final") or {}
+        if execution is not None and execution.final is not None:
+            doc["_final"] = execution.final
+        failed = view.get("executionState") not in ("Succeeded", "Pending", "Running")
+        if failed and doc["properties"].get("treatFailureAsDeploymentFailure"):
+            doc["properties"]["provisioningState"] = "Failed"
+            raise ArmError(400, "VMExtensionProvisioningError",  # UNCONFIRMED code
+                           f"Run command {doc['name']} ended {view.get('executionState')}: "
+                           f"{view.get('executionMessage') or view.get('error') or ''}".strip())
+
+    def start_delete(self, arm: Arm, doc: dict[str, Any]) -> Future[Any] | None:
+        cancel_execution(arm, doc["id"])
+        return None
+
+    def decorate(self, arm: Arm, view: dict[str, Any]) -> None:
+        props = view["properties"]
+        props.pop("protectedParameters", None)  # secrets are not returned
+        props.pop("runAsPassword", None)
+        if (arm.expand or "").lower() != "instanceview":
+            return
+        execution = arm.run_executions.get(lower(view["id"]))
+        doc = arm.get_doc(view["id"])
+        if execution is not None:
+            props["instanceView"] = execution.instance_view(arm.clock())
+            if execution.final is not None and doc is not None:
+                doc["_final"] = execution.final
+        else:  # known from before an emulator restart, or never
+            props["instanceView"] = (doc or {}).get("_final") or {"executionState": "Unknown", "statuses": []}
+
+
+def advance_run_commands(arm: Arm, now: float) -> bool:
+    """Tick hook: executions that timed out settle (so their PUT's operation completes)."""
+    for execution in arm.run_executions.values():
+        if execution.final is None:
+            execution.instance_view(now)
+    return False
+
+
 def register(arm: Arm) -> None:
-    arm.register(VirtualMachineScaleSet(), ScaleSetInstance())
+    arm.register(VirtualMachineScaleSet(), ScaleSetInstance(), RunCommand())
+    arm.tick_hooks.append(advance_run_commands)
 
 
 __all__ = ["ResourceId", "register"]

@@ -232,6 +232,7 @@ class Kind:
     has_resource_guid: bool = False
     # `properties.provisioningState` is declared by the type's spec (private DNS record sets have none)
     has_provisioning_state: bool = True
+    has_etag: bool = True  # the type's spec declares `etag` (managed run commands have none)
     creating_state: str = "Updating"  # Microsoft.Network reports Updating while creating
     in_use_code: str = "InUseResourceCannotBeDeleted"  # INVENTED default; real per-kind codes below
     managed_message: str | None = None  # set on platform-managed (read-only) kinds
@@ -380,7 +381,8 @@ class Kind:
         arm.check_references(doc)
         arm.check_removed_children(self, old, doc)
         self.validate(arm, doc, old)
-        doc["etag"] = new_etag()
+        if self.has_etag:
+            doc["etag"] = new_etag()
         if self.has_provisioning_state:
             state = "Succeeded" if not self.lro else (self.creating_state if old is None else "Updating")
             doc["properties"]["provisioningState"] = state
@@ -606,6 +608,10 @@ class Arm:
         self.instance_work: dict[str, Future[Any]] = {}  # "<vmss id>/<instance id>" -> its latest executor call
         # Time-based changes outside operations (e.g. Confluent deciding on a connection), run by tick().
         self.tick_hooks: list[Callable[[Arm, float], bool]] = []
+        # The `$expand` query parameter of the request being served (e.g. `instanceView`), set by routing.
+        self.expand: str | None = None
+        # Managed run command executions by lower-cased resource id (compute.py); not persisted.
+        self.run_executions: dict[str, Any] = {}
 
     # registry -------------------------------------------------------------------------------------------
     def register(self, *kinds: Kind) -> None:

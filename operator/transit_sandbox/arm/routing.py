@@ -24,7 +24,9 @@ from .core import GUID, Arm, ArmError, Kind, Response, bad_request
 STRICT_PACKAGES = ("azure.mgmt.network", "azure.mgmt.compute")
 
 
-def handle(arm: Arm, method: str, path: str, api_version: str | None, headers: dict[str, str], body: Any) -> Response:
+def handle(arm: Arm, method: str, path: str, api_version: str | None, headers: dict[str, str], body: Any,
+           query: dict[str, str] | None = None) -> Response:
+    arm.expand = (query or {}).get("$expand")
     segs = [s for s in path.split("/") if s]
     low = [s.lower() for s in segs]
     if len(segs) < 2 or low[0] != "subscriptions":
