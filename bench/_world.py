@@ -43,7 +43,7 @@ _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 @dataclass
 class ScriptedExecutor:
     """VMSS instances as the apply script sees them: one haproxy.cfg hash each (from cloud-init on
-    creation). `run_command` takes `latency` seconds (Azure's run-command takes ~20 s at least; the
+    creation). `run_command` takes `latency` seconds (Azure's run commands take ~20 s at least; the
     benchmarks scale that down) and prints the script's result line: `applied`, or `unchanged` when the
     instance already runs that hash. No real HAProxy: `bench/dataplane_throughput.py` covers that."""
 
@@ -193,7 +193,9 @@ class Counts:
     arm_gets: int = 0
     arm_writes: int = 0
     dns_gets: int = 0  # Private DNS (Microsoft.Network/privateDnsZones) GETs, also in arm_gets
-    run_commands: int = 0  # also in arm_writes
+    run_commands: int = 0  # managed run commands started (PUT .../runCommands/{name}), also in arm_writes
+    run_command_deletes: int = 0  # ... read and cleaned up (DELETE), also in arm_writes
+    run_command_reads: int = 0  # GETs of an instance's run commands (with instanceView), also in arm_gets
     dbx_gets: int = 0
     dbx_writes: int = 0
 
@@ -201,12 +203,15 @@ class Counts:
     def of(cls, arm: Iterable[Any], databricks: Iterable[Any]) -> Counts:
         out = cls()
         for r in arm:
+            path = r.path.lower()
             if r.method == "GET":
                 out.arm_gets += 1
-                out.dns_gets += "/privatednszones/" in r.path.lower()
+                out.dns_gets += "/privatednszones/" in path
+                out.run_command_reads += path.endswith("/runcommands")
             else:
                 out.arm_writes += 1
-                out.run_commands += r.path.lower().endswith("/runcommand")
+                out.run_commands += r.method == "PUT" and "/runcommands/" in path
+                out.run_command_deletes += r.method == "DELETE" and "/runcommands/" in path
         for r in databricks:
             if r.method == "GET":
                 out.dbx_gets += 1

@@ -48,7 +48,7 @@ async def test_endpoint_ip_change_is_reapplied_to_the_transit_without_a_spec_cha
     if option == "haproxy":
         await eventually(lambda: any(f"{new_ip}:9092" in c for c in instance_configs(system)))
         assert not any(f"{old_ip}:9092" in c for c in instance_configs(system))
-        assert system.cloud.admin.requests("POST", "runCommand")  # delivered by run-command
+        assert system.cloud.admin.requests("PUT", "/runCommands/")  # delivered by managed run commands
     else:
         await eventually(lambda: new_ip in gateway_backends(system, transit_rg))
         assert old_ip not in gateway_backends(system, transit_rg)

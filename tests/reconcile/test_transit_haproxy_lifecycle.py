@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
+import pytest
+
+from transit_operator.reconcile import transit_haproxy
+
 from .transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
     Env,
     haproxy_cloud_fixture,
@@ -57,7 +64,12 @@ def test_changing_an_endpoint_ip_reconfigures_every_instance_exactly_once(transi
     assert len(transit_env.run_commands()) == 3
     assert len(transit_env.executor.runs()) - runs_before == 3
     assert sorted(c.instance for c in transit_env.executor.runs()[runs_before:]) == ["0", "1", "2"]
-    vmss_puts = [w for w in transit_env.arm_writes() if w[0] == "PUT" and "virtualMachineScaleSets" in w[1]]
+    # one managed run command per instance, started (PUT), read, then cleaned up (DELETE): none is left
+    writes = Counter(method for method, _ in transit_env.run_command_calls() if method != "GET")
+    assert writes == {"PUT": 3, "DELETE": 3}
+    time.sleep(0.2)  # the DELETEs are long-running operations (50 ms here)
+    assert transit_env.run_commands_left() == {"0": [], "1": [], "2": []}
+    vmss_puts = [w for w in transit_env.arm_writes() if w[0] == "PUT" and w[1].endswith(transit_env.vmss_id.rsplit("/", 1)[1])]
     assert len(vmss_puts) == 1  # the model's customData, for new and reimaged instances
     assert transit_env.executor.hashes(transit_env.vmss_id) == {"0": new, "1": new, "2": new}
     assert transit_env.status["backendIps"] == ["10.20.3.4", "10.20.3.99", "10.20.3.6"]  # by zone
@@ -73,16 +85,19 @@ def test_changing_an_endpoint_ip_reconfigures_every_instance_exactly_once(transi
 
 
 def test_a_failing_haproxy_check_keeps_the_instance_on_its_old_config_with_a_clear_status(
-    transit_env: Env,
+    transit_env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(transit_haproxy, "FAILED_APPLY_REQUEUE", 0.5)  # the back-off before a retry
     transit_env.until_ready()
     old = transit_env.status["haproxy"]["desiredConfigHash"]
     transit_env.executor.broken_check.add("1")
     transit_env.set_endpoint_ip("az1", "10.20.3.77")
     outcome = transit_env.reconcile()
-    for _ in range(10):
-        if transit_env.condition("ConfigApplied").get("reason") == "ConfigApplyFailed":
+    for _ in range(40):
+        applied = transit_env.condition("ConfigApplied")
+        if applied.get("reason") == "ConfigApplyFailed" and "in progress" not in applied["message"]:
             break
+        time.sleep(0.05)
         outcome = transit_env.reconcile()
     new = transit_env.status["haproxy"]["desiredConfigHash"]
     instances = {i["instanceId"]: i for i in transit_env.status["haproxy"]["instances"]}
@@ -97,11 +112,20 @@ def test_a_failing_haproxy_check_keeps_the_instance_on_its_old_config_with_a_cle
     assert outcome.requeue_after is not None
     assert any(e.reason == "ConfigApplyFailed" for e in outcome.events)
 
-    # fixed on the instance: the next pass retries only that instance, and the transit is Ready
+    # within the back-off, a pass reports the refusal again and retries nothing
+    transit_env.clear_logs()
+    again = transit_env.reconcile()
+    assert transit_env.run_commands() == []
+    assert transit_env.condition("ConfigApplied")["reason"] == "ConfigApplyFailed"
+    assert again.requeue_after == transit_haproxy.FAILED_APPLY_REQUEUE
+
+    # fixed on the instance: once the back-off has passed, only that instance is retried, and the transit
+    # is Ready
     transit_env.executor.broken_check.clear()
+    time.sleep(0.5)
     transit_env.clear_logs()
     transit_env.until_ready()
-    assert [p.rsplit("/virtualMachines/", 1)[1] for _, p in transit_env.run_commands()] == ["1/runCommand"]
+    assert [p.rsplit("/virtualMachines/", 1)[1].split("/")[0] for _, p in transit_env.run_commands()] == ["1"]
     assert transit_env.executor.hashes(transit_env.vmss_id)["1"] == new
 
 
@@ -116,8 +140,8 @@ def test_instances_added_by_a_scale_out_are_configured(transit_env: Env) -> None
     assert [i["instanceId"] for i in instances] == ["0", "1", "2", "3", "4"]
     assert {i["appliedConfigHash"] for i in instances} == {desired}
     # only the new instances got a command (they booted with the model's customData: a verified no-op)
-    assert sorted(p.split("/virtualMachines/")[1] for _, p in transit_env.run_commands()) == [
-        "3/runCommand",
-        "4/runCommand",
+    assert sorted(p.split("/virtualMachines/")[1].split("/")[0] for _, p in transit_env.run_commands()) == [
+        "3",
+        "4",
     ]
     assert transit_env.condition("Ready")["observedGeneration"] == 2

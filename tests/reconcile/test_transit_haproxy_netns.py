@@ -4,6 +4,7 @@ keeps serving its old config, the others move on, and the status says which and 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -69,8 +70,10 @@ def test_a_failing_haproxy_check_on_one_real_instance_keeps_it_on_the_old_config
     env.set_endpoint_ip("az3", "10.20.3.66")
     for _ in range(60):
         env.reconcile()
-        if env.condition("ConfigApplied").get("reason") == "ConfigApplyFailed":
+        applied = env.condition("ConfigApplied")
+        if applied.get("reason") == "ConfigApplyFailed" and "in progress" not in applied["message"]:
             break
+        time.sleep(0.1)
     new = env.status["haproxy"]["desiredConfigHash"]
     instances = {i["instanceId"]: i for i in env.status["haproxy"]["instances"]}
     assert instances["0"] == {"instanceId": "0", "appliedConfigHash": new}

@@ -314,7 +314,22 @@ class Env:
         ]
 
     def run_commands(self) -> list[tuple[str, str]]:
-        return [w for w in self.arm_writes() if w[0] == "POST" and w[1].lower().endswith("/runcommand")]
+        """Managed run commands started (PUT `.../virtualMachines/{id}/runCommands/{name}`)."""
+        return [w for w in self.arm_writes() if w[0] == "PUT" and "/runcommands/" in w[1].lower()]
+
+    def run_command_calls(self) -> list[tuple[str, str]]:
+        """Every ARM call on managed run commands (start, read, clean up)."""
+        return [(r.method, r.path) for r in self.cloud.admin.requests()
+                if "/runcommands" in r.path.lower() and f"/resourceGroups/{self.rg}/".lower() in r.path.lower()]
+
+    def run_commands_left(self) -> dict[str, list[str]]:
+        """Run command names still on each instance (read through the SDK)."""
+        vmss = self.vmss_id.rsplit("/", 1)[1]
+        compute = self.ctx.compute(self.cloud.subscription_id)
+        return {
+            vm.instance_id: [c.name for c in compute.virtual_machine_scale_set_vm_run_commands.list(self.rg, vmss, vm.instance_id)]
+            for vm in compute.virtual_machine_scale_set_vms.list(self.rg, vmss)
+        }
 
     def databricks_writes(self) -> list[tuple[str, str]]:
         return [(r.method, r.path) for r in self.cloud.databricks.requests() if r.method != "GET"]

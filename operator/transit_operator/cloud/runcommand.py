@@ -1,27 +1,36 @@
-"""Push a rendered `haproxy.cfg` to live VMSS instances with action run-command, a bounded fan-out.
+"""Push a rendered `haproxy.cfg` to live VMSS instances with managed run commands, one step per pass.
 
-Why run-command: the VMSS model's customData only reaches instances created (or reimaged) after it
+Why run commands: the VMSS model's customData only reaches instances created (or reimaged) after it
 changed (transit.md, platform rule 11), so the instances that already run get the config this way. The
-script (`plan.haproxy_config.render_apply_script`) is sent with every call; the config travels only as
-the parameters `CONFIG_B64` and `CONFIG_HASH` (Azure exposes them as environment variables), and the
-script prints one result line that `parse_apply_result` reads back (action run-command has no exit code
-and keeps only the last 4 KB of output, platform rule 14). It is a no-op when the hash already matches.
+apply script (`plan.haproxy_config.render_apply_script`) goes with every command; the config travels only
+as the parameters `CONFIG_B64` and `CONFIG_HASH` (on Linux, named parameters are environment variables:
+learn.microsoft.com/azure/virtual-machines/linux/run-command-managed), and the script prints one result
+line that `parse_apply_result` reads back. It is a no-op when the hash already matches.
 
-Concurrency and time:
+Why managed run commands (`.../virtualMachines/{id}/runCommands/{name}`, a child resource) and not the
+action `runCommand` (platform-facts §7): the instance view reports `executionState` and `exitCode`, a
+command has a `timeoutInSeconds`, deleting it ends a running script, and commands do not serialise on an
+instance (the action form answers 409 while another runs, for up to 90 minutes when one hangs).
 
-- Azure runs one command at a time per instance; a second one answers 409 Conflict. We never send two
-  to one instance in a pass, and a 409 (someone else's command, or ours from an earlier pass still
-  running) is retryable *for that instance only*.
-- At most `concurrency` commands are in flight (`spec.haproxy.runCommandConcurrency`): a thread pool of
-  that size, each thread starting one command and polling its LRO.
-- This blocks the caller while commands run: seconds in the sandbox, ~20 s to minutes in Azure (the
-  documented minimum is about 20 s per command). A reconcile pass is a kopf worker thread; holding it for
-  the whole fleet would starve other objects, so `deadline_seconds` caps a pass: commands not started by
-  then are not started, and a command still running at the deadline is reported `pending` (its poller is
-  abandoned; the command itself finishes on the instance, and the next pass either finds the hash applied
-  - the script is then a no-op - or gets a 409 while it still runs). The trade-off: bounded worker time
-  against a rollout spread over several passes for big fleets.
+Nothing blocks. `advance` is one step of the rollout, for the instances whose applied hash (in status) is
+not the desired one; the next pass takes the next step:
 
+    observe   list the instance's run commands with their instance view (one GET per instance)
+    read      a finished one of ours (`transit-apply-...`) gives the instance's result; it is then deleted
+              (clean-up: Azure allows 25 managed run commands per VM) - except one that ended badly,
+              kept (and reported every pass) until a back-off has passed since its end; then it is
+              deleted and the next pass starts a new one
+    cancel    one still running for another config (the desired one changed meanwhile) is deleted, which
+              ends its script
+    start     an instance with none running for the desired config gets a new one (PUT, not awaited), as
+              long as fewer than `concurrency` run at once over the scale set
+
+Every execution gets a fresh name (`transit-apply-<hash>-<random>`): Azure does not run a command again
+under the same name unless its content changed, and on Linux deleting one and creating it again under the
+same name may not run it either (MicrosoftDocs/azure-compute-docs#178). What is in flight lives in Azure,
+not in memory or status: a restarted operator lists the commands and goes on.
+
+Per instance and config, a rollout costs one PUT and one DELETE, plus one GET per pass while it runs.
 Errors never leave as exceptions per instance: each instance gets an `InstanceApply` with what happened.
 Only listing the instances may raise (and is classified by the caller through `cloud.errors`).
 """
@@ -29,60 +38,90 @@ Only listing the instances may raise (and is classified by the caller through `c
 from __future__ import annotations
 
 import base64
-import time
+import contextlib
+import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
-
-from azure.core.exceptions import HttpResponseError
 
 from transit_operator.api.errors import TransitError
 from transit_operator.cloud.errors import SDK_ERRORS, classify, sdk_errors
 from transit_operator.plan.haproxy_config import config_hash, parse_apply_result, render_apply_script
 
 __all__ = [
+    "APPLY_TIMEOUT_SECONDS",
+    "COMMAND_PREFIX",
     "ApplyState",
     "InstanceApply",
-    "apply_config",
-    "build_run_command_input",
+    "advance",
+    "build_run_command",
     "list_instance_ids",
 ]
 
 ApplyState = Literal[
-    "applied", "unchanged", "invalid", "failed", "unknown", "busy", "pending", "error", "skipped"
+    "applied", "unchanged", "invalid", "failed", "unknown", "timedout", "canceled", "error", "running", "waiting"
 ]
 
 # States after which the instance runs the desired config.
 OK_STATES = frozenset({"applied", "unchanged"})
-# States worth trying again on the next pass (as opposed to a config the instance refused).
-RETRY_STATES = frozenset({"busy", "pending", "error", "skipped", "unknown", "failed"})
+# States of an instance whose command is under way or not started yet (as opposed to one that ended badly).
+UNDER_WAY = frozenset({"running", "waiting"})
 
-# What one instance's command may fail with (anything else is a bug and propagates).
+# Names of the run commands this module owns on an instance; anything else there is left alone.
+COMMAND_PREFIX = "transit-apply-"
+# `timeoutInSeconds` of a command: the apply script checks, swaps and reloads in seconds; a script still
+# running after this is stuck (Azure reports it `TimedOut` and ends it).
+APPLY_TIMEOUT_SECONDS = 300
+# At most this many instances are observed or changed at once in one pass (ARM calls, not commands).
+_CALLS_IN_PARALLEL = 8
+# What one instance's calls may fail with (anything else is a bug and propagates).
 _INSTANCE_ERRORS: tuple[type[BaseException], ...] = (TransitError, *SDK_ERRORS)
-
 # Run-command output we keep in a status message (the result line's detail is already short).
 _MAX_ERROR = 300
+_RUNNING = frozenset({"pending", "running"})
 
 
 @dataclass(frozen=True)
 class InstanceApply:
-    """What one instance did with the config in this pass.
+    """What one instance's rollout stands at after this pass.
 
     state: applied/unchanged (it runs `config_hash` now), invalid (the script refused the input, e.g.
-    `haproxy -c` failed: the old config stays), failed (reload failed, rolled back), unknown (no result
-    line in the output), busy (409: another command runs there), pending (still running at the deadline),
-    error (the call itself failed: `error` has Azure's code), skipped (not started before the deadline).
+    `haproxy -c` failed: the old config stays), failed (reload failed, rolled back), unknown (the command
+    ended without a result line for this config), timedout/canceled (Azure ended the command), error (an ARM
+    call failed: `error` has Azure's code), running (a command for this config is under way), waiting (not
+    started: `concurrency` commands already run).
     """
 
     instance_id: str
     state: ApplyState
     config_hash: str
     error: str | None = None
+    command: str | None = None  # the run command this state comes from
 
     @property
     def ok(self) -> bool:
         return self.state in OK_STATES
+
+
+@dataclass(frozen=True)
+class _Command:
+    """One of our run commands on an instance, as listed."""
+
+    name: str
+    config_hash: str | None
+    execution_state: str  # lower-cased instanceView.executionState ("" when absent)
+    exit_code: int | None
+    output: str
+    error: str
+    message: str
+    ended_at: datetime | None
+    deleting: bool  # a DELETE is under way (ours from an earlier pass)
+
+    @property
+    def running(self) -> bool:
+        return self.execution_state in _RUNNING or not self.execution_state
 
 
 def list_instance_ids(compute: Any, resource_group: str, vmss_name: str) -> list[str]:
@@ -93,22 +132,21 @@ def list_instance_ids(compute: Any, resource_group: str, vmss_name: str) -> list
     return sorted((str(i) for i in ids if i is not None), key=lambda i: (len(i), i))
 
 
-def build_run_command_input(config: str, script: Sequence[str] | None = None) -> dict[str, Any]:
-    """The `RunCommandInput` body (REST-shaped) that applies `config`."""
+def build_run_command(config: str, location: str, script: Sequence[str] | None = None) -> dict[str, Any]:
+    """The `VirtualMachineRunCommand` body (REST-shaped) that applies `config`."""
     return {
-        "commandId": "RunShellScript",
-        "script": list(script if script is not None else render_apply_script()),
-        "parameters": [
-            {"name": "CONFIG_B64", "value": base64.b64encode(config.encode("utf-8")).decode("ascii")},
-            {"name": "CONFIG_HASH", "value": config_hash(config)},
-        ],
+        "location": location,
+        "properties": {
+            "source": {"script": "\n".join(script if script is not None else render_apply_script()) + "\n"},
+            "parameters": [
+                {"name": "CONFIG_B64", "value": base64.b64encode(config.encode("utf-8")).decode("ascii")},
+                {"name": "CONFIG_HASH", "value": config_hash(config)},
+            ],
+            "timeoutInSeconds": APPLY_TIMEOUT_SECONDS,
+            "asyncExecution": False,
+            "treatFailureAsDeploymentFailure": False,
+        },
     }
-
-
-def _output_of(result: Any) -> str:
-    """stdout/stderr text of a RunCommandResult: the `message` of each `value[]` status, joined."""
-    values = getattr(result, "value", None) or []
-    return "\n".join(str(getattr(status, "message", "") or "") for status in values)
 
 
 def _short(text: str) -> str:
@@ -116,64 +154,163 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
 
 
-def apply_config(
+def _error_of(exc: Exception) -> str:
+    classified = classify(exc)
+    return f"{classified.code}: {_short(classified.message)}"
+
+
+def _command_of(item: Any) -> _Command | None:
+    """Ours (by name) from a listed `VirtualMachineRunCommand`, else None."""
+    body = item.as_dict() if hasattr(item, "as_dict") else dict(item)
+    name = str(body.get("name") or "")
+    if not name.startswith(COMMAND_PREFIX):
+        return None
+    props = body.get("properties") or {}
+    params = {p.get("name"): p.get("value") for p in props.get("parameters") or [] if isinstance(p, dict)}
+    view = props.get("instanceView") or {}
+    code = view.get("exitCode")
+    return _Command(
+        name=name,
+        config_hash=params.get("CONFIG_HASH"),
+        execution_state=str(view.get("executionState") or "").lower(),
+        exit_code=code if isinstance(code, int) else None,
+        output=str(view.get("output") or ""),
+        error=str(view.get("error") or ""),
+        message=str(view.get("executionMessage") or ""),
+        ended_at=_datetime(view.get("endTime")),
+        deleting=str(props.get("provisioningState") or "").lower() == "deleting",
+    )
+
+
+def _datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _result(instance_id: str, command: _Command) -> InstanceApply:
+    """The instance's state from a finished command."""
+    digest = command.config_hash or ""
+    if command.execution_state in ("timedout", "canceled"):
+        state: ApplyState = "timedout" if command.execution_state == "timedout" else "canceled"
+        detail = command.message or f"the run command was {command.execution_state}"
+        return InstanceApply(instance_id, state, digest, _short(detail), command.name)
+    parsed = parse_apply_result(command.output)
+    if parsed.result != "unknown" and parsed.hash not in (None, digest):
+        # The script echoes the hash it was given; anything else is not this command's answer.
+        return InstanceApply(instance_id, "unknown", digest, f"result line for another hash {parsed.hash}", command.name)
+    if parsed.ok and command.exit_code not in (0, None):
+        detail = f"exit code {command.exit_code} with result {parsed.result}: {command.error}"
+        return InstanceApply(instance_id, "failed", digest, _short(detail), command.name)
+    if parsed.ok:
+        return InstanceApply(instance_id, parsed.result, digest, None, command.name)
+    detail = parsed.detail or command.error or command.message
+    if command.exit_code is not None:
+        detail = f"exit code {command.exit_code}: {detail}"
+    return InstanceApply(instance_id, parsed.result, digest, _short(detail) or parsed.result, command.name)
+
+
+@dataclass
+class _Seen:
+    """One instance after the observe step, and what this pass makes of it."""
+
+    instance_id: str
+    current: _Command | None = None  # running for the desired config
+    outcome: InstanceApply | None = None  # from a finished command for the desired config
+    delete: list[str] = field(default_factory=list)  # finished ones read, or running for another config
+    error: str | None = None
+
+    @property
+    def wants_start(self) -> bool:
+        return self.current is None and self.outcome is None and self.error is None
+
+
+def _ended_before(command: _Command, seconds: float, now: datetime) -> bool:
+    return command.ended_at is None or (now - command.ended_at).total_seconds() >= seconds
+
+
+def advance(
     compute: Any,
     resource_group: str,
     vmss_name: str,
     instance_ids: Sequence[str],
     *,
     config: str,
+    location: str,
     concurrency: int,
-    deadline_seconds: float,
-    polling_interval: float = 5.0,
-    clock: Callable[[], float] = time.monotonic,
+    retry_after: float,
+    name_suffix: Callable[[], str] = lambda: secrets.token_hex(3),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, InstanceApply]:
-    """Run the apply script with `config` on each of `instance_ids`, at most `concurrency` at a time,
-    one command per instance, for at most `deadline_seconds`. Returns one `InstanceApply` per id."""
-    digest = config_hash(config)
-    body = build_run_command_input(config)
-    deadline = clock() + deadline_seconds
-
-    def run(instance_id: str) -> InstanceApply:
-        remaining = deadline - clock()
-        if remaining <= 0:
-            return InstanceApply(
-                instance_id, "skipped", digest, "not started: the pass reached its time limit"
-            )
-        try:
-            poller = compute.virtual_machine_scale_set_vms.begin_run_command(
-                resource_group, vmss_name, instance_id, body, polling_interval=polling_interval
-            )
-            result = poller.result(timeout=max(deadline - clock(), 0.001))
-            if not poller.done():
-                return InstanceApply(instance_id, "pending", digest, "still running at the pass's time limit")
-        except HttpResponseError as exc:
-            classified = classify(exc)
-            if exc.status_code == 409:
-                return InstanceApply(
-                    instance_id, "busy", digest, f"{classified.code}: {_short(classified.message)}"
-                )
-            return InstanceApply(
-                instance_id, "error", digest, f"{classified.code}: {_short(classified.message)}"
-            )
-        except _INSTANCE_ERRORS as exc:  # network trouble etc.: this instance only, next pass
-            classified = classify(exc)
-            return InstanceApply(
-                instance_id, "error", digest, f"{classified.code}: {_short(classified.message)}"
-            )
-        parsed = parse_apply_result(_output_of(result))
-        if parsed.ok and parsed.hash not in (None, digest):
-            # The script echoes the hash it was given; anything else is not our command's answer.
-            return InstanceApply(
-                instance_id, "unknown", digest, f"result line for another hash {parsed.hash}"
-            )
-        error = None if parsed.ok else _short(parsed.detail) or parsed.result
-        return InstanceApply(instance_id, parsed.result, digest, error)
-
+    """One step of the rollout of `config` to `instance_ids` (those not known to run it). Returns one
+    `InstanceApply` per id; see the module docstring for the steps. A command for this config that ended
+    badly stays on the instance (its result is reported every pass) until `retry_after` seconds after its
+    end; the pass after that cleans it up, and the next one starts a new command."""
     if not instance_ids:
         return {}
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(concurrency, len(instance_ids))), thread_name_prefix="run-command"
-    ) as pool:
-        results = list(pool.map(run, instance_ids))
+    digest = config_hash(config)
+    ops = compute.virtual_machine_scale_set_vm_run_commands
+    body = build_run_command(config, location)
+
+    def observe(instance_id: str) -> _Seen:
+        seen = _Seen(instance_id)
+        try:
+            listed = ops.list(resource_group, vmss_name, instance_id, expand="instanceView")
+            commands = [c for c in (_command_of(item) for item in listed) if c is not None]
+        except _INSTANCE_ERRORS as exc:  # this instance only; retried next pass
+            seen.error = _error_of(exc)
+            return seen
+        for command in commands:
+            if command.deleting:
+                continue  # read and cleaned up by an earlier pass
+            if command.running:
+                if command.config_hash == digest and seen.current is None:
+                    seen.current = command
+                else:
+                    seen.delete.append(command.name)  # ends a script for a config no longer wanted
+                continue
+            result = _result(instance_id, command)
+            if command.config_hash == digest and (seen.outcome is None or not seen.outcome.ok):
+                seen.outcome = result  # reported this pass; a failure also keeps a new one from starting
+            if command.config_hash == digest and not result.ok and not _ended_before(command, retry_after, now()):
+                continue  # kept: the refusal stays visible and is not retried before `retry_after`
+            seen.delete.append(command.name)
+        if seen.outcome is not None and not seen.outcome.ok and seen.current is not None:
+            seen.outcome = None  # a newer command for this config is under way
+        return seen
+
+    def step(seen: _Seen, may_start: bool) -> InstanceApply:
+        iid = seen.instance_id
+        for name in seen.delete:
+            # clean-up only: a failed delete is retried by the next rollout, which lists the commands again
+            with contextlib.suppress(*_INSTANCE_ERRORS):
+                ops.begin_delete(resource_group, vmss_name, iid, name, polling=False)
+        if seen.error is not None:
+            return InstanceApply(iid, "error", digest, seen.error)
+        if seen.outcome is not None:
+            return seen.outcome
+        if seen.current is not None:
+            return InstanceApply(iid, "running", digest, None, seen.current.name)
+        if not may_start:
+            return InstanceApply(iid, "waiting", digest, f"waits for a free slot ({concurrency} at once)")
+        name = f"{COMMAND_PREFIX}{digest}-{name_suffix()}"
+        try:
+            ops.begin_create_or_update(resource_group, vmss_name, iid, name, body, polling=False)
+        except _INSTANCE_ERRORS as exc:
+            return InstanceApply(iid, "error", digest, _error_of(exc))
+        return InstanceApply(iid, "running", digest, None, name)
+
+    workers = max(1, min(_CALLS_IN_PARALLEL, len(instance_ids)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run-command") as pool:
+        observed = list(pool.map(observe, instance_ids))
+        slots = max(0, concurrency - sum(1 for seen in observed if seen.current is not None))
+        allowed: list[bool] = []
+        for seen in observed:
+            allowed.append(seen.wants_start and slots > 0)
+            slots -= 1 if allowed[-1] else 0
+        results = list(pool.map(step, observed, allowed))
     return {r.instance_id: r for r in results}

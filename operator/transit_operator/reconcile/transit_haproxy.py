@@ -7,10 +7,11 @@ What this option adds to the ServerlessTransit pass (`reconcile.transit`), as it
                       or different; a resource waits until the ones it references are provisioned. The NCC
                       rule's target is the PLS (no group id); its connections come from the PLS GET
     finish            HAProxy config: the VMSS model carries it as customData (new and reimaged instances);
-                      live instances get it with run-command (`cloud.runcommand`), only those whose applied
-                      hash in status differs from the desired one - a steady-state pass lists the instances
-                      (one GET) and runs nothing. Ready also needs every instance on the desired config hash
-                      (`ConfigApplied`)
+                      live instances get it with managed run commands (`cloud.runcommand`), only those whose
+                      applied hash in status differs from the desired one, one step per pass (start, then
+                      read the result and clean up on a later pass: no pass waits for a script) - a
+                      steady-state pass lists the instances (one GET) and runs nothing. Ready also needs
+                      every instance on the desired config hash (`ConfigApplied`)
 
 Azure never returns a VMSS's customData, so "is the model's customData current?" cannot be read back; the
 operator tags the scale set with the hash of the cloud-init it wrote (`CLOUD_INIT_TAG`) and compares that.
@@ -58,17 +59,14 @@ from transit_operator.reconcile.transit_common import (
     provisioned,
 )
 
-__all__ = ["CLOUD_INIT_TAG", "OPTION", "RUN_COMMAND_PASS_SECONDS"]
+__all__ = ["CLOUD_INIT_TAG", "OPTION"]
 
 # Tag on the VMSS: hash of the cloud-init in its model's customData (which Azure never returns on GET).
 CLOUD_INIT_TAG = "transit-operator-cloud-init"
-# A pass spends at most this long pushing config with run-command (a kopf worker is held meanwhile);
-# instances not done are picked up by the next pass. Azure's run-command takes ~20 s to minutes.
-RUN_COMMAND_PASS_SECONDS = 120.0
-# Back-off before re-trying instances that refused the config (the same config would fail the same way
-# until something changes; the drift timer and spec changes retry too).
+# Back-off before re-trying an instance that refused the config (the same config would fail the same way
+# until something changes on the instance): its failed run command stays, reported, this long after its
+# end; a new config is tried at once.
 FAILED_APPLY_REQUEUE = 60.0
-_REFUSED = frozenset({"invalid", "failed", "unknown", "error"})
 
 
 def _what(resource: AzureResource) -> str:
@@ -198,8 +196,10 @@ def _rollout(
     config: str,
     desired_hash: str,
 ) -> _Rollout:
-    """Push `config` to the instances whose applied hash (status) is not the desired one: instances that
-    refused it or did not finish are retried, instances added by a scale-out have no entry yet."""
+    """One step of pushing `config` to the instances whose applied hash (status) is not the desired one
+    (`cloud.runcommand.advance`: read what the last pass started, clean up, start what may start; nothing
+    waits). Instances that refused it are retried after a back-off; instances added by a scale-out have no
+    entry yet."""
     previous = _instances_previous(inp.previous)
     if not provisioned(vmss_result):
         message = "waiting for the scale set to be provisioned before configuring its instances"
@@ -214,30 +214,30 @@ def _rollout(
             list(previous.values()), False, Reason.TRANSIENT_ERROR, "could not list the instances"
         )
     todo = [i for i in instance_ids if (previous.get(i) or {}).get("appliedConfigHash") != desired_hash]
-    applied = (
-        runcommand.apply_config(
-            compute,
-            vmss_id.resource_group,
-            vmss_id.name,
-            todo,
-            config=config,
-            concurrency=haproxy.run_command_concurrency,
-            deadline_seconds=RUN_COMMAND_PASS_SECONDS,
-            polling_interval=inp.ctx.polling_interval,
-        )
-        if todo
-        else {}
+    applied = runcommand.advance(
+        compute,
+        vmss_id.resource_group,
+        vmss_id.name,
+        todo,
+        config=config,
+        location=inp.sxt.spec.azure.location,
+        concurrency=haproxy.run_command_concurrency,
+        retry_after=FAILED_APPLY_REQUEUE,
     )
     instances: list[dict[str, Any]] = []
     refused: list[str] = []
-    unfinished: list[str] = []
+    under_way: list[str] = []
     for instance_id in instance_ids:
         before = previous.get(instance_id) or {}
         outcome = applied.get(instance_id)
-        if outcome is None:
+        if outcome is None or outcome.state in runcommand.UNDER_WAY:
             entry = InstanceStatus(
-                instance_id=instance_id, applied_config_hash=before.get("appliedConfigHash")
+                instance_id=instance_id,
+                applied_config_hash=before.get("appliedConfigHash"),
+                last_error=before.get("lastError"),
             )
+            if outcome is not None:
+                under_way.append(instance_id)
         elif outcome.ok:
             entry = InstanceStatus(instance_id=instance_id, applied_config_hash=desired_hash)
             run.events.append(
@@ -253,11 +253,10 @@ def _rollout(
                 applied_config_hash=before.get("appliedConfigHash"),
                 last_error=f"{outcome.state}: {outcome.error or ''}".rstrip(": "),
             )
-            (refused if outcome.state in _REFUSED else unfinished).append(instance_id)
-            if outcome.state in _REFUSED:
-                run.events.append(
-                    Event("Warning", "ConfigApplyFailed", f"instance {instance_id}: {entry.last_error}")
-                )
+            refused.append(instance_id)
+            run.events.append(
+                Event("Warning", "ConfigApplyFailed", f"instance {instance_id}: {entry.last_error}")
+            )
         instances.append(entry.model_dump(by_alias=True, exclude_none=True))
     if refused:
         message = (
@@ -266,13 +265,22 @@ def _rollout(
                 f"{i['instanceId']}: {i.get('lastError')}" for i in instances if i["instanceId"] in refused
             )
         )
-        run.wait(Reason.CONFIG_APPLY_FAILED, message, FAILED_APPLY_REQUEUE)
-        run.failures.append(
-            Failure(Reason.CONFIG_APPLY_FAILED, message, key=f"config {desired_hash} refused by {sorted(refused)}")
-        )
+        if under_way:
+            message += f"; still in progress on instance(s) {', '.join(under_way)}"
+        run.wait(Reason.CONFIG_APPLY_FAILED, message, inp.soon if under_way else FAILED_APPLY_REQUEUE)
+        if not under_way:  # the same refusal, pass after pass, is what backs off and eventually stalls
+            run.failures.append(
+                Failure(Reason.CONFIG_APPLY_FAILED, message, key=f"config {desired_hash} refused by {sorted(refused)}")
+            )
         return _Rollout(instances, False, Reason.CONFIG_APPLY_FAILED, message)
-    if unfinished:
-        message = f"config {desired_hash} not yet applied on instance(s) {', '.join(unfinished)}; retrying"
+    if under_way:
+        running = [i for i in under_way if applied[i].state == "running"]
+        waiting = [i for i in under_way if applied[i].state == "waiting"]
+        message = f"config {desired_hash} is being applied: run command under way on instance(s) " + (
+            ", ".join(running) or "none"
+        )
+        if waiting:
+            message += f"; waiting for a free slot: {', '.join(waiting)}"
         run.wait(Reason.PROVISIONING, message, inp.soon)
         return _Rollout(instances, False, Reason.PROVISIONING, message)
     if not instance_ids:

@@ -604,21 +604,18 @@ class RunCommand(Kind):
         vmss_id = _instance_of(doc["_instance"])
         iid = ResourceId.parse(doc["_instance"]).name  # type: ignore[union-attr]
         timeout = props.get("timeoutInSeconds") or None
-        holder: list[Execution] = []
+        execution = Execution(Future(), float(timeout) if timeout else None,
+                              async_execution=bool(props.get("asyncExecution")))
 
         def run() -> tuple[int, str, str]:
-            execution = holder[0]
-            execution.started.append(time.monotonic())
             execution.started_at = utcnow()
+            execution.started.append(time.monotonic())
             if execution.async_execution:
                 execution.settle()
             return arm.executor.run_command(vmss_id, iid, script, params)
 
-        future: Future[tuple[int, str, str]] = instance_task(arm, vmss_id, iid, run)
-        execution = Execution(future, float(timeout) if timeout else None,
-                              async_execution=bool(props.get("asyncExecution")))
-        holder.append(execution)
-        future.add_done_callback(lambda _: execution.settle())
+        execution.future = instance_task(arm, vmss_id, iid, run)
+        execution.future.add_done_callback(lambda _: execution.settle())
         arm.run_executions[lower(doc["id"])] = execution
         return execution
 
