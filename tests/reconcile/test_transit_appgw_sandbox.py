@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,6 +111,7 @@ class World:
         }
         meta = self.body["metadata"]
         self.owner = Owner("ServerlessTransit", meta["namespace"], meta["name"], meta["uid"])
+        self.events: list[Any] = []  # every pass's events, in order
 
     def _cpl(self, ips: dict[str, str]) -> dict[str, Any]:
         return {
@@ -164,6 +166,7 @@ def world(cloud: SandboxCloud, network: NetworkManagementClient, request: pytest
 def reconcile_once(world: World, ctx: CloudContext) -> Outcome:
     outcome = transit.reconcile(copy.deepcopy(world.body), copy.deepcopy(world.cpl), ctx)
     world.body["status"] = outcome.status
+    world.events.extend(outcome.events)
     return outcome
 
 
@@ -193,6 +196,15 @@ def databricks_writes(cloud: SandboxCloud) -> list[tuple[str, str]]:
     return [(r.method, r.path) for r in cloud.databricks.requests() if r.method != "GET"]
 
 
+def gateway_writes(cloud: SandboxCloud, world: World) -> Counter[str]:
+    """Writes of the gateway resource itself, by method (PUT: a configuration update; PATCH: tags only)."""
+    return Counter(r.method for r in cloud.admin.writes() if r.path.lower() == world.gateway_id.lower())
+
+
+def drain_events(outcome: Outcome) -> list[str]:
+    return [e.message for e in outcome.events if e.reason == "GatewayUpdateDrainsConnections"]
+
+
 def clear_logs(cloud: SandboxCloud) -> None:
     cloud.admin.clear_requests()
     cloud.databricks.clear_request_log()
@@ -204,7 +216,13 @@ def clear_logs(cloud: SandboxCloud) -> None:
 def test_reaches_ready_with_the_rule_established_on_the_private_frontend(
     world: World, ctx: CloudContext, cloud: SandboxCloud
 ) -> None:
+    clear_logs(cloud)
     outcome = drive(world, ctx)
+
+    assert gateway_writes(cloud, world) == {"PUT": 1}  # cold start: the gateway is created once
+    assert outcome.status["applicationGateway"] == {
+        "updateInFlight": False, "configurationUpdates": 0, "lastUpdateChanges": []
+    }
 
     assert condition(outcome, cond.READY)["status"] == "True", outcome.status["conditions"]
     assert condition(outcome, cond.NCC_RULE_ESTABLISHED)["status"] == "True"
@@ -244,6 +262,9 @@ def test_second_reconcile_makes_no_write(world: World, ctx: CloudContext, cloud:
 
     assert condition(outcome, cond.READY)["status"] == "True"
     assert arm_writes(cloud) == []
+    assert gateway_writes(cloud, world) == {}  # no-op pass
+    # what Azure filled in (sku.family) is not a difference
+    assert (world.resource(world.gateway_id) or {})["properties"]["sku"]["family"] == "Generation_1"
     assert databricks_writes(cloud) == []
     assert outcome.requeue_after is None
     assert outcome.events == []
@@ -265,12 +286,79 @@ def test_endpoint_ip_change_is_exactly_one_gateway_update(
     clear_logs(cloud)
     world.set_endpoint_ips({**IPS, "az2": "10.0.1.9"})
 
+    first = reconcile_once(world, ctx)  # the update starts: it will drain live connections, and says so
+    in_flight = first.status["applicationGateway"]
     outcome = drive(world, ctx)
 
     assert condition(outcome, cond.READY)["status"] == "True"
     assert arm_writes(cloud) == [("PUT", world.gateway_id)]
+    assert gateway_writes(cloud, world) == {"PUT": 1}
     assert databricks_writes(cloud) == []
     assert outcome.status["backendIps"] == ["10.0.1.4", "10.0.1.9", "10.0.1.6"]
+    assert (in_flight["updateInFlight"], in_flight["configurationUpdates"]) == (True, 1)
+    assert in_flight["lastUpdateChanges"] == ["properties.backendAddressPools[confluent].properties.backendAddresses"]
+    (warning,) = drain_events(first)
+    assert "backendAddressPools[confluent]" in warning and "30 s" in warning
+    assert outcome.status["applicationGateway"]["updateInFlight"] is False
+    assert outcome.status["applicationGateway"]["configurationUpdates"] == 1
+
+
+def test_a_spec_change_touching_several_parts_with_an_ip_change_is_one_gateway_put(
+    world: World, ctx: CloudContext, cloud: SandboxCloud
+) -> None:
+    drive(world, ctx)
+    clear_logs(cloud)
+    world.body["spec"]["ports"] = [9092, 9093]  # frontend port, listener, backend settings, routing rule
+    world.body["spec"]["applicationGateway"]["maxCapacity"] = 4  # autoscale
+    world.body["metadata"]["generation"] = 2
+    world.set_endpoint_ips({**IPS, "az3": "10.0.1.8"})  # the backend pool, seen in the same pass
+
+    world.events.clear()
+    outcome = drive(world, ctx)
+
+    assert condition(outcome, cond.READY)["status"] == "True"
+    assert gateway_writes(cloud, world) == {"PUT": 1}
+    changed = {path.split("[")[0].split(".")[1] for path in outcome.status["applicationGateway"]["lastUpdateChanges"]}
+    assert changed == {"autoscaleConfiguration", "frontendPorts", "listeners", "backendSettingsCollection",
+                       "routingRules", "backendAddressPools"}
+    assert len([e for e in world.events if e.reason == "GatewayUpdateDrainsConnections"]) == 1
+    gateway = world.resource(world.gateway_id) or {}
+    assert sorted(p["properties"]["port"] for p in gateway["properties"]["frontendPorts"]) == [9092, 9093]
+
+
+def test_a_change_arriving_while_an_update_runs_waits_and_goes_in_the_next_put(
+    world: World, ctx: CloudContext, cloud: SandboxCloud
+) -> None:
+    drive(world, ctx)
+    cloud.admin.set_lro_seconds(APPGW_TYPE, 1.0)
+    try:
+        clear_logs(cloud)
+        world.set_endpoint_ips({**IPS, "az1": "10.0.1.7"})
+        reconcile_once(world, ctx)  # update 1 starts
+        world.set_endpoint_ips({**IPS, "az1": "10.0.1.7", "az2": "10.0.1.10"})
+        reconcile_once(world, ctx)  # the gateway is Updating: nothing is written
+        assert gateway_writes(cloud, world) == {"PUT": 1}
+    finally:
+        cloud.admin.set_lro_seconds(APPGW_TYPE, 0.05)
+    outcome = drive(world, ctx)
+
+    assert gateway_writes(cloud, world) == {"PUT": 2}
+    assert outcome.status["backendIps"] == ["10.0.1.7", "10.0.1.10", "10.0.1.6"]
+
+
+def test_our_tags_restored_on_an_untouched_gateway_are_a_tags_patch_not_a_put(
+    world: World, ctx: CloudContext, cloud: SandboxCloud, network: NetworkManagementClient
+) -> None:
+    drive(world, ctx)
+    network.application_gateways.update_tags(world.rg, world.gateway_id.rsplit("/", 1)[1], {"tags": {}})
+    clear_logs(cloud)
+
+    outcome = drive(world, ctx)
+
+    assert condition(outcome, cond.READY)["status"] == "True"
+    assert gateway_writes(cloud, world) == {"PATCH": 1}
+    assert drain_events(outcome) == []
+    assert (world.resource(world.gateway_id) or {})["tags"][MANAGED_BY_TAG] == "transit-operator"
 
 
 def test_gateway_provisioning_does_not_block_a_pass(
@@ -452,8 +540,10 @@ def test_orphan_policy_leaves_everything_without_our_tags(
     rule_id = outcome.status["ncc"]["ruleId"]
     spec = ServerlessTransit.model_validate(world.body).spec
 
+    clear_logs(cloud)
     finalize_until_done(world, ctx)
 
+    assert gateway_writes(cloud, world) == {"PATCH": 1}  # tags only: released without draining connections
     for resource_id in (world.gateway_id, gateway_nsg_id(spec, world.owner), public_ip_id(spec, world.owner)):
         seen = world.resource(resource_id)
         assert seen is not None, resource_id

@@ -87,7 +87,7 @@ def test_changing_an_endpoint_ip_reconfigures_every_instance_exactly_once(transi
 def test_a_failing_haproxy_check_keeps_the_instance_on_its_old_config_with_a_clear_status(
     transit_env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transit_haproxy, "FAILED_APPLY_REQUEUE", 0.5)  # the back-off before a retry
+    monkeypatch.setattr(transit_haproxy, "FAILED_APPLY_REQUEUE", 2.0)  # the back-off before a retry
     transit_env.until_ready()
     old = transit_env.status["haproxy"]["desiredConfigHash"]
     transit_env.executor.broken_check.add("1")
@@ -122,7 +122,7 @@ def test_a_failing_haproxy_check_keeps_the_instance_on_its_old_config_with_a_cle
     # fixed on the instance: once the back-off has passed, only that instance is retried, and the transit
     # is Ready
     transit_env.executor.broken_check.clear()
-    time.sleep(0.5)
+    time.sleep(2.0)
     transit_env.clear_logs()
     transit_env.until_ready()
     assert [p.rsplit("/virtualMachines/", 1)[1].split("/")[0] for _, p in transit_env.run_commands()] == ["1"]

@@ -24,6 +24,10 @@ SUBNET = f"{SUB}/providers/Microsoft.Network/virtualNetworks/vnet/subnets/pe"
         pytest.param({"ttl": 60}, {"ttl": 60.0}, True, id="numbers-by-value"),
         pytest.param({"x": None}, {}, True, id="none-matches-missing"),
         pytest.param({"x": None}, {"x": 1}, False, id="none-does-not-match-a-value"),
+        pytest.param({"pool": []}, {}, True, id="empty-list-matches-missing"),
+        pytest.param({"pool": []}, {"pool": None}, True, id="empty-list-matches-null"),
+        pytest.param({"pool": []}, {"pool": [{"ipAddress": "10.0.0.4"}]}, False, id="empty-list-is-not-any-list"),
+        pytest.param({"p": {}}, {"p": {"computed": 1}}, True, id="empty-object-asks-for-nothing"),
         pytest.param(
             {"c": [{"name": "b", "p": 2}, {"name": "a", "p": 1}]},
             {"c": [{"name": "A", "p": 1, "etag": "e"}, {"name": "b", "p": 2}]},

@@ -606,6 +606,27 @@ class HAProxyStatus(ApiModel):
     instances: list[InstanceStatus] = Field(default_factory=list, description="One entry per VMSS instance.")
 
 
+class ApplicationGatewayStatus(ApiModel):
+    """Configuration updates of the Application Gateway (option applicationGateway). Azure ends the gateway's
+    live TCP connections 30 s after it applies a configuration update (connection draining, not settable),
+    so the operator writes the configuration only when it really changes, all changes at once."""
+
+    update_in_flight: bool = Field(
+        default=False,
+        description="A configuration update the operator started is being applied: live TCP connections "
+        "through the gateway end 30 s after it is.",
+    )
+    configuration_updates: int = Field(
+        default=0, description="Configuration updates of the existing gateway the operator has started."
+    )
+    last_update_changes: list[str] = Field(
+        default_factory=list, description="What the last configuration update changed (paths in the gateway body)."
+    )
+    last_update_time: str | None = Field(
+        default=None, description="When the operator started the last configuration update (RFC 3339)."
+    )
+
+
 class ServerlessTransitStatus(ApiModel):
     """Observed state of a ServerlessTransit."""
 
@@ -624,6 +645,9 @@ class ServerlessTransitStatus(ApiModel):
     )
     ncc: NccStatus | None = Field(default=None, description="Databricks NCC and rule.")
     haproxy: HAProxyStatus | None = Field(default=None, description="HAProxy config hashes (option haproxy).")
+    application_gateway: ApplicationGatewayStatus | None = Field(
+        default=None, description="Configuration updates of the gateway (option applicationGateway)."
+    )
 
 
 class ServerlessTransit(ApiModel):

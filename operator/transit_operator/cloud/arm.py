@@ -1,16 +1,21 @@
 """One idempotent client contract for every ARM resource type, over the typed SDK operations.
 
     observe(id)            GET; REST-shaped dict (`model.as_dict()`), or None when missing. Never writes.
-    ensure(resource)       observe, then at most one PUT:
+    ensure(resource)       observe, then at most one write:
                              missing                          -> PUT          Started
                              tagged for another owner         -> raise OwnershipConflict (no write)
                              provisioningState not terminal   -> nothing      InProgress
                              untagged (ours by name)          -> PUT + tags   Adopted
                              desired ⊆ observed               -> nothing      InSync
                              otherwise (or Failed)            -> PUT          Updated
+                           When only the tags differ (adoption of an identical resource, a tag someone
+                           removed) and the type has a tags-only PATCH (`update_tags`), that is sent
+                           instead of a PUT: it changes no configuration (a PUT of an App Gateway's
+                           configuration ends its live TCP connections after a 30 s drain).
     delete(id)             begin_delete; missing -> Gone, already deleting -> Deleting, never someone else's
-    release(id)            Orphan: PUT the observed body back without our ownership tags (and without
-                           what the spec marks readOnly: `writable`)
+    release(id)            Orphan: our ownership tags removed - a tags-only PATCH where the type has one,
+                           else a PUT of the observed body without them (and without what the spec marks
+                           readOnly: `writable`)
 
 Writes are REST-shaped dicts: the SDKs send a dict body as is (test-substrate.md), so `plan`'s bodies go on
 the wire unchanged. An update PUTs the desired body with the tags of the observed one merged in, so tags
@@ -180,6 +185,8 @@ class EnsureResult:
     observed: dict[str, Any]
     long_running: bool = True
     retried_failed: bool = False  # the resource was in provisioningState Failed and was PUT again
+    changes: tuple[str, ...] = ()  # what a write changed: JSON paths of the body, or "tags"
+    tags_only: bool = False  # the write was a tags-only PATCH (no configuration changed)
 
     @property
     def in_flight(self) -> bool:
@@ -255,46 +262,58 @@ def _scalar_equal(desired: Any, observed: Any) -> bool:
     return bool(desired == observed)
 
 
-def is_subset(desired: Any, observed: Any) -> bool:
-    """True when everything `desired` says is also true of `observed`.
+def differences(desired: Any, observed: Any, path: str = "") -> list[str]:
+    """Where `observed` does not say what `desired` says, as JSON paths (`properties.backendAddressPools
+    [confluent].properties.backendAddresses`); empty when it does. A semantic comparison:
 
-    Dicts: every desired key is present and matches (keys the server adds are ignored). Lists: same
-    length; items with a `name` are matched by name (case-insensitively), others as a multiset. Strings
-    that are ARM ids compare case-insensitively. `None` in desired matches a missing or null value.
+    - dicts: every desired key must hold; keys the server adds (read-only or default-filled) are ignored;
+    - `None` and `[]` in desired match a missing, null or empty value (the service may leave an empty
+      collection out); `{}` asks for nothing;
+    - lists: same length; items with a `name` are matched by name (case-insensitively), others as a
+      multiset (order does not matter);
+    - strings that are ARM ids compare case-insensitively (ARM ids are); numbers by value; booleans are
+      not numbers.
     """
+    if desired is None or (isinstance(desired, list) and not desired):
+        return [] if observed is None or (isinstance(observed, list) and not observed) else [path or "."]
+    if isinstance(desired, Mapping) and not desired:
+        return [] if observed is None or isinstance(observed, Mapping) else [path or "."]
     if isinstance(desired, Mapping):
         if not isinstance(observed, Mapping):
-            return False
-        for key, value in desired.items():
-            if value is None:
-                if observed.get(key) is not None:
-                    return False
-                continue
-            if key not in observed or not is_subset(value, observed[key]):
-                return False
-        return True
+            return [path or "."]
+        return [d for key, value in desired.items() for d in differences(value, observed.get(key), _join(path, key))]
     if isinstance(desired, list):
         if not isinstance(observed, list) or len(desired) != len(observed):
-            return False
+            return [path or "."]
         if all(isinstance(item, Mapping) and "name" in item for item in desired):
-            by_name = {
-                str(item.get("name", "")).lower(): item for item in observed if isinstance(item, Mapping)
-            }
-            return all(
-                str(item["name"]).lower() in by_name
-                and is_subset(
-                    {k: v for k, v in item.items() if k != "name"}, by_name[str(item["name"]).lower()]
-                )
-                for item in desired
-            )
+            by_name = {str(item.get("name", "")).lower(): item for item in observed if isinstance(item, Mapping)}
+            out: list[str] = []
+            for item in desired:
+                name = str(item["name"])
+                where = f"{path}[{name}]"
+                if name.lower() not in by_name:
+                    out.append(where)
+                    continue
+                rest = {k: v for k, v in item.items() if k != "name"}
+                out.extend(differences(rest, by_name[name.lower()], where))
+            return out
         remaining = list(observed)
         for item in desired:
-            match = next((i for i, seen in enumerate(remaining) if is_subset(item, seen)), None)
+            match = next((i for i, seen in enumerate(remaining) if not differences(item, seen)), None)
             if match is None:
-                return False
+                return [path or "."]
             remaining.pop(match)
-        return True
-    return _scalar_equal(desired, observed)
+        return []
+    return [] if _scalar_equal(desired, observed) else [path or "."]
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def is_subset(desired: Any, observed: Any) -> bool:
+    """True when everything `desired` says is also true of `observed` (see `differences`)."""
+    return not differences(desired, observed)
 
 
 def _tags_subset(desired: Mapping[str, str] | None, observed: Mapping[str, str] | None) -> bool:
@@ -373,6 +392,18 @@ class Arm:
         model = inspect.signature(ops.get).return_annotation
         return dict(model(dict(observed)).as_dict(exclude_readonly=True))
 
+    def _tags_patchable(self, resource_id: str) -> bool:
+        """The type's tags can be changed alone: a synchronous `update_tags` (PATCH with a TagsObject)."""
+        entry, ops, _ = self._operations(resource_id)
+        return entry.tags_path == ("tags",) and callable(getattr(ops, "update_tags", None))
+
+    def _patch_tags(self, resource_id: str, tags: Mapping[str, str]) -> dict[str, Any]:
+        """PATCH the resource's tags alone (they replace the old set) and nothing else."""
+        _, ops, args = self._operations(resource_id)
+        with writing_to(resource_id), sdk_errors():
+            written = ops.update_tags(*args, {"tags": dict(tags)})
+        return _same_resource(resource_id, _as_dict(written))
+
     def _put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
         entry, ops, args = self._operations(resource_id)
         with writing_to(resource_id), sdk_errors():
@@ -405,15 +436,22 @@ class Arm:
         state = provisioning_state(current)
         if state is not None and state.lower() not in TERMINAL_STATES:
             return EnsureResult("InProgress", resource.id, current, entry.long_running)
-        merged = _with_path(resource.body, entry.tags_path, _merged_tags(desired_tags, observed_tags))
-        if not owner.is_ours(observed_tags):
-            return EnsureResult("Adopted", resource.id, self._put(resource.id, merged), entry.long_running)
+        merged_tags = _merged_tags(desired_tags, observed_tags)
+        merged = _with_path(resource.body, entry.tags_path, merged_tags)
         failed = state is not None and state.lower() != "succeeded"
-        untagged = _without_path(resource.body, entry.tags_path)
-        if not failed and _tags_subset(desired_tags, observed_tags) and is_subset(untagged, current):
+        changes = tuple(differences(_without_path(resource.body, entry.tags_path), current))
+        ours = owner.is_ours(observed_tags)
+        if ours and not failed and not changes and _tags_subset(desired_tags, observed_tags):
             return EnsureResult("InSync", resource.id, current, entry.long_running)
+        action: EnsureAction = "Updated" if ours else "Adopted"
+        if not failed and not changes and self._tags_patchable(resource.id):
+            body = self._patch_tags(resource.id, merged_tags)
+            return EnsureResult(action, resource.id, body, False, changes=("tags",), tags_only=True)
+        why = changes or (("provisioningState",) if failed else ("tags",))
         written = self._put(resource.id, merged)
-        return EnsureResult("Updated", resource.id, written, entry.long_running, retried_failed=failed)
+        return EnsureResult(
+            action, resource.id, written, entry.long_running, retried_failed=failed and ours, changes=why
+        )
 
     def delete(
         self,
@@ -457,6 +495,9 @@ class Arm:
             return "NotOwned"
         keys = {k.lower() for k in owner.tag_keys}
         kept = {k: v for k, v in (tags or {}).items() if str(k).lower() not in keys}
+        if self._tags_patchable(resource_id):
+            self._patch_tags(resource_id, kept)
+            return "Released"
         body = self.writable(resource_id, current)
         self._put(resource_id, _with_path(body, entry.tags_path, kept))
         return "Released"

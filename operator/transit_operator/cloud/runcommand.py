@@ -154,7 +154,7 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
 
 
-def _error_of(exc: Exception) -> str:
+def _error_of(exc: BaseException) -> str:
     classified = classify(exc)
     return f"{classified.code}: {_short(classified.message)}"
 

@@ -7,11 +7,21 @@ What this option adds to the ServerlessTransit pass (`reconcile.transit`), as it
                       subnet PUT only when unset), then the Application Gateway (one GET; one full PUT on a
                       difference). The PUT is started with `polling=False`: App Gateway takes ~20 minutes in
                       Azure, so the pass returns `requeue_after` and a later one reads `provisioningState`
-                      (Updating: nothing to do; Succeeded: go on). An endpoint IP change is a change of the
-                      backend pool only: exactly one gateway PUT. The NCC rule's target is the gateway's id
+                      (Updating: nothing to do; Succeeded: go on). The NCC rule's target is the gateway's id
                       with `group_id` = the private frontend's name; its connections are approved with
                       `begin_update` (an LRO, not awaited) and come from the gateway GET: no extra call
-    finish            `backendIps` are the ones the gateway really has; an empty pool is waited for
+    finish            `backendIps` are the ones the gateway really has; an empty pool is waited for;
+                      `status.applicationGateway` says whether a configuration update is in flight
+
+Every configuration PUT of an existing gateway ends its live TCP connections after a 30 s drain (Azure's
+connection draining for TCP/TLS listeners, not settable; learn.microsoft.com/azure/application-gateway/
+tcp-tls-proxy-overview, Limitations). So the gateway is written only when it really changes:
+`Arm.ensure` compares semantically (`cloud.arm.differences`: what Azure adds or fills in is ignored, ids
+by value, lists by name or as sets), writes everything that differs in one PUT (a spec change and an
+endpoint IP change seen in one pass are one update; a change seen while an update runs waits for it and
+goes in the next one), and changes tags alone with a tags-only PATCH (adoption, release): no drain. When a
+configuration update starts, a Warning event `GatewayUpdateDrainsConnections` names what changes, and
+`status.applicationGateway.updateInFlight` is true until Azure has applied it.
 
 `delete` (after the NCC rule): the gateway (its private endpoint connections go with it: no separate
 connection removal, which would be one more ~20-minute gateway update), then - once the gateway is gone -
@@ -23,10 +33,10 @@ deleted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ServerlessTransitSpec
+from transit_operator.api.v1alpha1 import ApplicationGatewayStatus, ServerlessTransitSpec
 from transit_operator.cloud.approval import ApplicationGatewayTarget
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
@@ -59,11 +69,14 @@ from transit_operator.reconcile.transit_common import (
     provisioned,
 )
 
-__all__ = ["GATEWAY_POLL_FACTOR", "OPTION"]
+__all__ = ["DRAIN_SECONDS", "GATEWAY_POLL_FACTOR", "OPTION"]
 
 # Polls of a gateway LRO are spaced wider than other resources': it takes ~20 minutes (transit.md rule 9)
 # and every GET counts against the Network read budget (rule 13).
 GATEWAY_POLL_FACTOR = 6.0
+# After a configuration update, App Gateway ends live TCP/TLS-listener connections after this default
+# draining timeout (not settable): learn.microsoft.com/azure/application-gateway/tcp-tls-proxy-overview.
+DRAIN_SECONDS = 30
 
 
 def _pool_ips(gateway: Mapping[str, Any] | None) -> list[str]:
@@ -93,6 +106,7 @@ class _GatewayPass:
     gateway_result: EnsureResult | None = None
     observed_gateway: dict[str, Any] | None = None
     gateway_what: str = ""
+    updates: dict[str, Any] = field(default_factory=dict)  # status.applicationGateway
 
     def ensure_resources(self, run: TransitPass) -> dbx.PrivateLinkTarget:
         # What the gateway references must exist first (Azure refuses references to missing ones).
@@ -126,6 +140,7 @@ class _GatewayPass:
                 self.gateway_result = result = arm.ensure(gateway, rule)
                 self.observed_gateway = result.observed
                 run.note(gateway_what, result)
+                self.updates = _configuration_updates(inp, result, gateway_what, run)
                 failed = (result.provisioning_state or "").lower() == "failed"
                 if failed and not result.wrote:
                     run.stalled.append(
@@ -163,8 +178,38 @@ class _GatewayPass:
                 f"gateway provisioned with {len(backend_ips)} backend(s); NCC rule ESTABLISHED (group id "
                 f"{PRIVATE_FRONTEND_NAME})"
             ),
+            fields={"applicationGateway": self.updates or self.inp.previous.get("applicationGateway") or {}},
             requeue_floor=soon * GATEWAY_POLL_FACTOR if slow else None,
         )
+
+
+def _configuration_updates(
+    inp: TransitInput, result: EnsureResult, what: str, run: TransitPass
+) -> dict[str, Any]:
+    """status.applicationGateway after this pass's `ensure` of the gateway; a Warning event when this pass
+    started a configuration update of an existing gateway (it will end live connections)."""
+    before = ApplicationGatewayStatus.model_validate(inp.previous.get("applicationGateway") or {})
+    now = before.model_copy()
+    if result.wrote and not result.tags_only and result.action != "Started":
+        changes = list(result.changes)
+        now = ApplicationGatewayStatus(
+            update_in_flight=True,
+            configuration_updates=before.configuration_updates + 1,
+            last_update_changes=changes,
+            last_update_time=inp.clock().isoformat().replace("+00:00", "Z"),
+        )
+        shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
+        run.events.append(
+            Event(
+                "Warning",
+                "GatewayUpdateDrainsConnections",
+                f"{what}: configuration update started ({shown}); Azure ends live TCP connections through the "
+                f"gateway {DRAIN_SECONDS} s after applying it",
+            )
+        )
+    elif not result.in_flight:
+        now = before.model_copy(update={"update_in_flight": False})
+    return now.model_dump(by_alias=True, exclude_none=True)
 
 
 # --- the gateway subnet's NSG -----------------------------------------------------------------------

@@ -401,6 +401,25 @@ class Kind:
                                  future=all_of(futures))
         return Response(status, self.view(arm, doc), arm.lro_headers(op))
 
+    def patch_tags(self, arm: Arm, rid: str, body: Any, headers: dict[str, str]) -> Response:
+        """Network's `update_tags` (PATCH with a `TagsObject`): the tags alone, synchronously (200); the
+        configuration, `provisioningState` and the data path are untouched. The given tags replace the old
+        set (UNCONFIRMED: the spec does not say replace or merge; a merge could never remove a tag, since
+        TagsObject values are strings, not null)."""
+        doc = arm.resources.get(lower(rid))
+        if doc is None:
+            raise not_found(rid, self.type)
+        check_preconditions(doc, headers, rid, self.type)
+        arm.refuse_if_locked(self, doc, "PATCH")
+        tags = (body or {}).get("tags")
+        if tags is None:
+            doc.pop("tags", None)
+        else:
+            doc["tags"] = copy.deepcopy(tags)
+        if self.has_etag:
+            doc["etag"] = new_etag()
+        return Response(200, self.view(arm, doc))
+
     def delete(self, arm: Arm, rid: str, headers: dict[str, str]) -> Response:
         doc = arm.resources.get(lower(rid))
         if doc is None:

@@ -825,6 +825,10 @@ class ApplicationGateway(Kind):
         props = doc["properties"]
         sku = props.get("sku") or {}
         v2 = sku.get("name") in _V2
+        if v2:
+            # Azure fills in the compute generation it chose, whatever the client sent or left out
+            # (MicrosoftDocs/azure-docs#128504; Azure/bicep#15190): a client must not read it as drift.
+            sku["family"] = "Generation_1"
         gw_cfgs = props.get("gatewayIPConfigurations") or []
         if len(gw_cfgs) != 1:
             raise bad_request("ApplicationGatewayMustHaveOneGatewayIpConfiguration",  # UNCONFIRMED code

@@ -83,6 +83,9 @@ def handle(arm: Arm, method: str, path: str, api_version: str | None, headers: d
     if method == "PUT":
         return kind.put(arm, rid, body, headers)
     if method == "PATCH":
+        op = conformance.find_operation(method, path, api_version)
+        if op is not None and op.request_model is not None and op.request_model.__name__ == "TagsObject":
+            return kind.patch_tags(arm, rid, body, headers)
         return kind.put(arm, rid, body, headers, patch=True)
     if method == "DELETE":
         return kind.delete(arm, rid, headers)
