@@ -18,6 +18,7 @@ from azure.mgmt.network import NetworkManagementClient
 from transit_operator.cloud.context import CloudContext, StaticTokenCredential
 from transit_operator.plan.appgw_transit import (
     PRIVATE_FRONTEND_NAME,
+    PUBLIC_FRONTEND_NAME,
     application_gateway_id,
     gateway_nsg_id,
     public_ip_id,
@@ -246,6 +247,28 @@ def test_reaches_ready_with_the_rule_established_on_the_private_frontend(
     frontends = {f["name"]: f["properties"] for f in gateway["properties"]["frontendIPConfigurations"]}
     assert frontends[PRIVATE_FRONTEND_NAME]["privateIPAllocationMethod"] == "Static"
     assert [li["properties"]["protocol"] for li in gateway["properties"]["listeners"]] == ["Tcp"]
+
+
+def test_private_link_on_the_public_frontend_when_asked(world: World, ctx: CloudContext, cloud: SandboxCloud) -> None:
+    """`privateLinkFrontend: public`, for a region where TCP through private link on the private frontend does
+    not work (unconfirmed either way): the private link configuration, the listener and the rule's group id
+    move to the public frontend; the NSG still denies the Internet."""
+    world.body["spec"]["applicationGateway"]["privateLinkFrontend"] = "public"
+
+    outcome = drive(world, ctx)
+
+    assert condition(outcome, cond.READY)["status"] == "True"
+    assert outcome.status["privateLinkGroupId"] == PUBLIC_FRONTEND_NAME
+    (rule,) = [r for r in cloud.databricks.rules.values() if r["rule_id"] == outcome.status["ncc"]["ruleId"]]
+    assert rule["group_id"] == PUBLIC_FRONTEND_NAME
+    gateway = world.resource(world.gateway_id) or {}
+    linked = [f["name"] for f in gateway["properties"]["frontendIPConfigurations"]
+              if f["properties"].get("privateLinkConfiguration")]
+    assert linked == [PUBLIC_FRONTEND_NAME]
+    (listener,) = gateway["properties"]["listeners"]
+    assert listener["properties"]["frontendIPConfiguration"]["id"].endswith(f"/{PUBLIC_FRONTEND_NAME}")
+    (connection,) = cloud.admin.connections(target_id=world.gateway_id)
+    assert connection["status"] == "Approved"
 
 
 def gateway_nsg_id_of(world: World) -> str:

@@ -459,6 +459,13 @@ class ApplicationGatewaySpec(ApiModel):
     private_frontend_ip: PrivateIPv4 = Field(
         description="Static private frontend IP in the gateway subnet; carries the private link configuration."
     )
+    private_link_frontend: Literal["private", "public"] = Field(
+        default="private",
+        description="The frontend that carries the private link configuration and the TCP listeners (and whose "
+        "name is the NCC rule's group id): `private` (the Static private IP; TCP through private link there is "
+        "unconfirmed) or `public` (the mandatory public IP, as in the field report that carried Kafka over it; "
+        "the gateway NSG still denies the Internet). See docs/options.md.",
+    )
 
     @model_validator(mode="after")
     def _capacity_order(self) -> ApplicationGatewaySpec:

@@ -31,7 +31,11 @@ price is that the gateway picks an endpoint regardless of the broker's zone (no 
 option haproxy): traffic may cross zones.
 
 The Databricks private endpoint rule targets the gateway's resource id (App Gateway private link has no
-alias) with `group_id` = the name of the private frontend IP configuration (transit.md rule 5).
+alias) with `group_id` = the name of the frontend IP configuration carrying the private link configuration
+(transit.md rule 5): the private one by default, the public one with `privateLinkFrontend: public` (whether
+private link on the private frontend carries TCP is unconfirmed; a field report carried Kafka through
+private link on the public frontend - platform-facts §4). The TCP listeners sit on that same frontend: a
+frontend without a listener is not offered as a private link target.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ __all__ = [
     "build_backend_pool",
     "build_public_ip",
     "gateway_nsg_id",
+    "private_link_frontend_name",
     "public_ip_id",
 ]
 
@@ -190,7 +195,7 @@ def build_appgw_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResour
             protocol="*",
             source="Internet",
             ports=["*"],
-            description="The mandatory public frontend serves nothing",
+            description="Nothing from the Internet: the public frontend is mandatory, Kafka comes through private link",
         ),
     ]
     return AzureResource(
@@ -200,6 +205,13 @@ def build_appgw_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResour
         body={"location": spec.azure.location, "tags": _tags(owner), "properties": {"securityRules": rules}},
         dependsOn=[],
     )
+
+
+def private_link_frontend_name(spec: ServerlessTransitSpec) -> str:
+    """The frontend that carries the private link configuration and the listeners: the NCC rule's group id."""
+    settings = spec.application_gateway
+    public = settings is not None and settings.private_link_frontend == "public"
+    return PUBLIC_FRONTEND_NAME if public else PRIVATE_FRONTEND_NAME
 
 
 def build_backend_pool(backend_ips: list[str]) -> dict[str, Any]:
@@ -214,15 +226,22 @@ def build_application_gateway(
     spec: ServerlessTransitSpec, backend_ips: list[str], *, owner: Owner
 ) -> AzureResource:
     """The whole gateway body: SKU v2 with autoscale, gateway subnet, public + Static private frontends,
-    private link configuration (Dynamic IP in the private link subnet), one TCP listener, backend settings
-    and Basic routing rule per port, and the backend pool with `backend_ips`."""
+    private link configuration (Dynamic IP in the private link subnet) on the `privateLinkFrontend`, one
+    TCP listener on that frontend, backend settings and Basic routing rule per port, and the backend pool
+    with `backend_ips`."""
     settings = spec.application_gateway
     if settings is None:
         raise ValueError("spec.applicationGateway is required for option applicationGateway")
     gw_id = application_gateway_id(spec, owner)
+    linked = private_link_frontend_name(spec)
 
     def sub(collection: str, name: str) -> dict[str, str]:
         return {"id": ids.child_id(gw_id, collection, name)}
+
+    def private_link(frontend: str) -> dict[str, Any]:
+        if frontend != linked:
+            return {}
+        return {"privateLinkConfiguration": sub("privateLinkConfigurations", PRIVATE_LINK_CONFIG_NAME)}
 
     ports = sorted(spec.ports)
     properties: dict[str, Any] = {
@@ -241,7 +260,10 @@ def build_application_gateway(
         "frontendIPConfigurations": [
             {
                 "name": PUBLIC_FRONTEND_NAME,
-                "properties": {"publicIPAddress": {"id": public_ip_id(spec, owner)}},
+                "properties": {
+                    "publicIPAddress": {"id": public_ip_id(spec, owner)},
+                    **private_link(PUBLIC_FRONTEND_NAME),
+                },
             },
             {
                 "name": PRIVATE_FRONTEND_NAME,
@@ -250,7 +272,7 @@ def build_application_gateway(
                     "privateIPAddress": settings.private_frontend_ip,
                     "privateIPAllocationMethod": "Static",
                     "subnet": {"id": spec.network.frontend_subnet_id},
-                    "privateLinkConfiguration": sub("privateLinkConfigurations", PRIVATE_LINK_CONFIG_NAME),
+                    **private_link(PRIVATE_FRONTEND_NAME),
                 },
             },
         ],
@@ -286,7 +308,7 @@ def build_application_gateway(
             {
                 "name": listener_name(port),
                 "properties": {
-                    "frontendIPConfiguration": sub("frontendIPConfigurations", PRIVATE_FRONTEND_NAME),
+                    "frontendIPConfiguration": sub("frontendIPConfigurations", linked),
                     "frontendPort": sub("frontendPorts", frontend_port_name(port)),
                     "protocol": "Tcp",
                 },
@@ -325,14 +347,16 @@ def build_application_gateway(
     )
 
 
-def build_appgw_rule_body(gateway_id: str, domain_names: list[str]) -> dict[str, Any]:
-    """NCC private endpoint rule to the gateway: `group_id` = the private frontend's name.
+def build_appgw_rule_body(
+    gateway_id: str, domain_names: list[str], group_id: str = PRIVATE_FRONTEND_NAME
+) -> dict[str, Any]:
+    """NCC private endpoint rule to the gateway: `group_id` = the private link frontend's name.
 
     `domain_names` go along: Databricks Serverless sends to the endpoint only the names the rule lists, and
     Kafka needs the bootstrap and broker names to resolve there. Whether Databricks accepts `domain_names`
     next to `group_id` for an App Gateway target is UNCONFIRMED (azure-api.md §10); the sandbox accepts it.
     """
-    body = build_private_endpoint_rule_body(gateway_id, group_id=PRIVATE_FRONTEND_NAME)
+    body = build_private_endpoint_rule_body(gateway_id, group_id=group_id)
     if domain_names:
         body["domain_names"] = list(domain_names)
     return body
@@ -354,7 +378,7 @@ def build_appgw_transit_plan(
     rule = None
     if cpl is not None:
         domain_names = derive_domain_names(cpl.spec.confluent, spec.databricks.extra_domain_names)
-        rule = build_appgw_rule_body(gateway.id, domain_names)
+        rule = build_appgw_rule_body(gateway.id, domain_names, private_link_frontend_name(spec))
     waiting = endpoint_waiting(
         sxt,
         owner,

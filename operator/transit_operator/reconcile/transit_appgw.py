@@ -8,7 +8,7 @@ What this option adds to the ServerlessTransit pass (`reconcile.transit`), as it
                       difference). The PUT is started with `polling=False`: App Gateway takes ~20 minutes in
                       Azure, so the pass returns `requeue_after` and a later one reads `provisioningState`
                       (Updating: nothing to do; Succeeded: go on). The NCC rule's target is the gateway's id
-                      with `group_id` = the private frontend's name; its connections are approved with
+                      with `group_id` = the private link frontend's name; its connections are approved with
                       `begin_update` (an LRO, not awaited) and come from the gateway GET: no extra call
     finish            `backendIps` are the ones the gateway really has; an empty pool is waited for;
                       `status.applicationGateway` says whether a configuration update is in flight
@@ -44,11 +44,11 @@ from transit_operator.cloud.errors import Classified, CloudError, TransitError
 from transit_operator.plan.appgw_transit import (
     APPLICATION_GATEWAYS,
     BACKEND_POOL_NAME,
-    PRIVATE_FRONTEND_NAME,
     PUBLIC_IP_ADDRESSES,
     application_gateway_id,
     build_appgw_transit_plan,
     gateway_nsg_id,
+    private_link_frontend_name,
     public_ip_id,
 )
 from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, same_id
@@ -156,7 +156,7 @@ class _GatewayPass:
                 self.observed_gateway = None
         return private_link_target(
             connections_on(ApplicationGatewayTarget, ctx, gateway.id),
-            PRIVATE_FRONTEND_NAME,
+            private_link_frontend_name(inp.sxt.spec),
             self.gateway_result,
         )
 
@@ -176,7 +176,7 @@ class _GatewayPass:
             backend_ips=backend_ips,
             ready_message=(
                 f"gateway provisioned with {len(backend_ips)} backend(s); NCC rule ESTABLISHED (group id "
-                f"{PRIVATE_FRONTEND_NAME})"
+                f"{private_link_frontend_name(self.inp.sxt.spec)})"
             ),
             fields={"applicationGateway": self.updates or self.inp.previous.get("applicationGateway") or {}},
             requeue_floor=soon * GATEWAY_POLL_FACTOR if slow else None,
