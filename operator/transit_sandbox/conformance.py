@@ -49,6 +49,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+from .kube_schema import _type_name  # JSON type names in messages, as the CRD schema checker gives them
+
 Direction = Literal["request", "response"]
 
 # The SDK packages whose generated code is the reference, by the ARM provider prefix they serve.
@@ -415,7 +417,7 @@ def check_body(model: type, value: Any, direction: Direction, where: str = "body
 
 
 def _type_problem(where: str, expected: str, value: Any) -> Problem:
-    return Problem(where, "type", f"expected {expected}, got {_json_type(value)}", expected)
+    return Problem(where, "type", f"expected {expected}, got {_type_name(value)}", expected)
 
 
 def _check(hint: Any, value: Any, direction: Direction, where: str) -> Iterator[Problem]:
@@ -517,20 +519,6 @@ def _is_datetime(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 # --- exchanges ----------------------------------------------------------------------------------------------
@@ -655,18 +643,18 @@ def _check_error_detail(detail: dict[str, Any], where: str) -> Iterator[tuple[st
             yield f"{where}.{key}", "required string missing"
     for key, value in detail.items():
         if key in ("code", "message", "target") and not isinstance(value, str):
-            yield f"{where}.{key}", f"expected a string, got {_json_type(value)}"
+            yield f"{where}.{key}", f"expected a string, got {_type_name(value)}"
         elif key == "details":
             if not isinstance(value, list):
-                yield f"{where}.details", f"expected an array, got {_json_type(value)}"
+                yield f"{where}.details", f"expected an array, got {_type_name(value)}"
                 continue
             for i, item in enumerate(value):
                 if isinstance(item, dict):
                     yield from _check_error_detail(item, f"{where}.details[{i}]")
                 else:
-                    yield f"{where}.details[{i}]", f"expected an object, got {_json_type(item)}"
+                    yield f"{where}.details[{i}]", f"expected an object, got {_type_name(item)}"
         elif key == "additionalInfo" and not isinstance(value, list):
-            yield f"{where}.additionalInfo", f"expected an array, got {_json_type(value)}"
+            yield f"{where}.additionalInfo", f"expected an array, got {_type_name(value)}"
         elif key not in ("code", "message", "target", "details", "additionalInfo"):
             yield f"{where}.{key}", "not an ARM error field"
 
