@@ -20,8 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from transit_operator.api.v1alpha1 import ConfluentNetwork, ServerlessTransit
+from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.haproxy_config import (
+    KEEPALIVE_IDLE_S,
     ApplyResult,
     ZoneBackend,
     config_hash,
@@ -29,7 +33,10 @@ from transit_operator.plan.haproxy_config import (
     render_apply_script,
     render_haproxy_config,
 )
+from transit_operator.plan.haproxy_transit import build_load_balancer
+from transit_operator.plan.ncc import derive_domain_names
 from transit_sandbox import kafka_client
+from transit_sandbox.client_path import LoadBalancerSpec
 from transit_sandbox.confluent_zones import ConfluentZones, kafka_unavailable_reason
 from transit_sandbox.dataplane import (
     NetnsExecutor,
@@ -83,13 +90,36 @@ def executor(vnet: VNet) -> Iterator[NetnsExecutor]:
         yield ex
 
 
-def render(zones: ConfluentZones, *, drop: tuple[str, ...] = ()) -> str:
+def render(zones: ConfluentZones, *, drop: tuple[str, ...] = (), keepalive_idle_s: int = KEEPALIVE_IDLE_S) -> str:
     return render_haproxy_config(
         domain=DOMAIN,
         bootstrap_host=zones.bootstrap_host,
         zones=[ZoneBackend(z, None if z in drop else zones.endpoint_ip(z)) for z in zones.zones],
         ports=[9092],
+        keepalive_idle_s=keepalive_idle_s,
     )
+
+
+def example_transit() -> ServerlessTransit:
+    """The ServerlessTransit of examples/01-three-zone-haproxy (the load balancer body comes from it)."""
+    docs = yaml.safe_load_all((HERE.parents[1] / "examples/01-three-zone-haproxy/transit.yaml").read_text())
+    return ServerlessTransit.model_validate(next(d for d in docs if d["kind"] == "ServerlessTransit"))
+
+
+def planned_load_balancer() -> LoadBalancerSpec:
+    """What the operator plans for the Standard LB in front of the instances (probe, interval, threshold)."""
+    sxt = example_transit()
+    return LoadBalancerSpec.from_body(build_load_balancer(sxt.spec, owner=owner_of_object(sxt, uid="u")).body)
+
+
+def ncc_domain_names(zones: ConfluentZones, *, glb: bool = False) -> list[str]:
+    """The NCC rule's domain names the operator derives for this Confluent network."""
+    network = ConfluentNetwork.model_validate({
+        "networkId": "n-sandbox", "dnsDomain": DOMAIN, "bootstrapServer": zones.bootstrap(glb=glb),
+        "zones": [{"name": z, "privateLinkServiceAlias": f"s-{z}.0a0a0a0a-1111-4111-8111-00000000000{z[-1]}.westeurope.azure.privatelinkservice"}
+                  for z in zones.zones],
+    })  # fmt: skip
+    return derive_domain_names(network)
 
 
 def apply(
