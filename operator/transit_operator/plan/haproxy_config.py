@@ -142,7 +142,7 @@ def render_haproxy_config(
     `zones` the per-zone endpoints (zones without an IP yet are left out); `ports` the Kafka ports to
     listen on and forward to (9092); `health_port` serves `GET /healthz` for the load balancer probe;
     `keepalive_idle_s` is when TCP keepalives start on an idle connection (both sides; below the Private
-    Link idle timeout).
+    Link idle timeout), repeated every 20 s or `keepalive_idle_s`, whichever is shorter.
 
     With no endpoint IP at all the config is still valid (`haproxy -c` passes, the LB probe fails) and
     every Kafka connection is rejected. Raises ValueError naming the offending field. Deterministic:
@@ -160,6 +160,9 @@ def render_haproxy_config(
     health_port = _port("health_port", health_port)
     if isinstance(keepalive_idle_s, bool) or not isinstance(keepalive_idle_s, int) or not 1 <= keepalive_idle_s < 240:
         raise ValueError(f"keepalive_idle_s: {keepalive_idle_s!r} is not 1-239 seconds")
+    # After the first probe of an idle connection, Linux sends the next ones every interval (the ACK of a
+    # probe is no data): the interval, too, must stay below the Private Link idle timeout.
+    keepalive_interval_s = min(_KEEPALIVE_INTERVAL_S, keepalive_idle_s)
     glb = glb_suffix(domain)
     if health_port in port_list:
         raise ValueError(f"health_port: {health_port} is also a Kafka port")
@@ -195,11 +198,11 @@ def render_haproxy_config(
         "    # TCP keepalives on both sides well inside the ~240 s Private Link idle timeout",
         "    option clitcpka",
         f"    clitcpka-idle {keepalive_idle_s}s",
-        f"    clitcpka-intvl {_KEEPALIVE_INTERVAL_S}s",
+        f"    clitcpka-intvl {keepalive_interval_s}s",
         f"    clitcpka-cnt {_KEEPALIVE_COUNT}",
         "    option srvtcpka",
         f"    srvtcpka-idle {keepalive_idle_s}s",
-        f"    srvtcpka-intvl {_KEEPALIVE_INTERVAL_S}s",
+        f"    srvtcpka-intvl {keepalive_interval_s}s",
         f"    srvtcpka-cnt {_KEEPALIVE_COUNT}",
         "",
         "# Load balancer probe (from 168.63.129.16): 200 while some endpoint is healthy, 503 otherwise.",
