@@ -9,7 +9,6 @@ left by a crashed earlier run of the same tag are removed first.
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -28,7 +27,6 @@ from transit_operator.plan.haproxy_config import (
     KEEPALIVE_IDLE_S,
     ApplyResult,
     ZoneBackend,
-    config_hash,
     parse_apply_result,
     render_apply_script,
     render_haproxy_config,
@@ -45,6 +43,7 @@ from transit_sandbox.dataplane import (
     iter_prefixed_namespaces,
     remove_stale_namespaces,
 )
+from transit_sandbox.executor import apply_parameters
 
 HERE = Path(__file__).parent
 DOMAIN = "n1sandbox.westeurope.azure.confluent.cloud"
@@ -125,10 +124,7 @@ def ncc_domain_names(zones: ConfluentZones, *, glb: bool = False) -> list[str]:
 def apply(
     executor: NetnsExecutor, instance: str, config: str, digest: str | None = None
 ) -> tuple[int, ApplyResult]:
-    params = {
-        "CONFIG_B64": base64.b64encode(config.encode()).decode(),
-        "CONFIG_HASH": digest or config_hash(config),
-    }
+    params = apply_parameters(config) | ({"CONFIG_HASH": digest} if digest else {})
     rc, out, err = executor.run_command(VMSS, instance, render_apply_script(), params)
     # Like Azure's action run-command: one message, stdout then stderr, only the tail kept.
     result = parse_apply_result(f"Enable succeeded: \n[stdout]\n{out}\n[stderr]\n{err}"[-4096:])
