@@ -370,7 +370,9 @@ class ServerlessPath:
         for resolver in self._resolvers.values():
             resolver.stop()
         self._resolvers.clear()
-        for ns in [*self._namespaces, *([self.ns] if hasattr(self, "ns") else [])]:
+        own = [self.ns] if hasattr(self, "ns") else []
+        own += [self._segment.ns] if hasattr(self, "_segment") else []
+        for ns in [*self._namespaces, *own]:
             self.vnet.remove_member(ns)
         self._namespaces.clear()
         shutil.rmtree(self._work, ignore_errors=True)

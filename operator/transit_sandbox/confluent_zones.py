@@ -225,7 +225,8 @@ class ConfluentZones:
     `endpoint_ips` maps zone (`az1`...) to the zone's private endpoint IP on the VNet. Broker N (1-based,
     in zone order) lives in zone N. Topics default to one partition per broker, replication factor = the
     number of brokers and `min.insync.replicas` 2 (1 for one broker), as Confluent's multi-zone clusters.
-    `heap` is each broker's JVM heap (2 cores and several brokers: keep it small).
+    `heap` is each broker's JVM heap (2 cores and several brokers: keep it small). `cluster` is the first
+    label of the bootstrap name (`lkc-xxxxx`).
     """
 
     def __init__(
@@ -238,9 +239,10 @@ class ConfluentZones:
         port: int = 9092,
         heap: str = "256m",
         start_timeout: float = 90,
+        cluster: str = "lkc-sandbox",
     ) -> None:
         self.vnet = vnet
-        self.names = ConfluentNames(domain)
+        self.names = ConfluentNames(domain, cluster)
         self.domain = domain
         self.port = port
         self.zones = sorted(endpoint_ips)
@@ -503,7 +505,7 @@ class ConfluentZones:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
-        for ns in [*self._ns.values(), *self._broker_ns.values()]:
+        for ns in [*self._ns.values(), *self._broker_ns.values(), *([self._cc.ns] if hasattr(self, "_cc") else [])]:
             self.vnet.remove_member(ns)
         self._ns.clear()
         self._broker_ns.clear()

@@ -339,13 +339,19 @@ class NetnsExecutor:
     plain/base64 content, `runcmd`; `packages` are assumed installed). A customData starting with `#!`
     runs as a script. `run_command` runs the script lines with bash inside the instance, parameters as
     environment variables (what `RunShellScript` does), one command at a time per instance
-    (`InstanceBusy` otherwise). `close()` removes every instance (and the VNet if the executor made it).
+    (`InstanceBusy` otherwise). `close()` removes every instance (and the VNet if the executor made it, or
+    `owns_vnet`).
     """
 
     def __init__(
-        self, vnet: VNet | None = None, *, work_dir: Path | None = None, command_timeout: float = 120
+        self,
+        vnet: VNet | None = None,
+        *,
+        work_dir: Path | None = None,
+        command_timeout: float = 120,
+        owns_vnet: bool | None = None,
     ) -> None:
-        self._own_vnet = vnet is None
+        self._own_vnet = vnet is None if owns_vnet is None else owns_vnet
         self.vnet = vnet if vnet is not None else VNet()
         self.command_timeout = command_timeout
         self._work = Path(work_dir or tempfile.mkdtemp(prefix=f"{self.vnet.prefix}-vmss-"))

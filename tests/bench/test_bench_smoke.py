@@ -34,7 +34,7 @@ def test_benchmark_completes_with_its_ratio_lines(script: str, ratios: int, may_
         [sys.executable, str(BENCH / script), "--quick"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
