@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import statistics
 import sys
 import time
@@ -43,13 +44,15 @@ def tls(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
 
 
 def producer_config(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
-    """The producer every mode uses: idempotent, acks=all, small batches."""
+    """The producer every mode uses: idempotent, acks=all, small batches; plus the JSON object in
+    `$TRANSIT_KAFKA_CONFIG` (librdkafka settings a caller wants to try, e.g. `socket.timeout.ms`)."""
     return {
         **tls(bootstrap, ca),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
         "message.timeout.ms": 120000,
+        **json.loads(os.environ.get("TRANSIT_KAFKA_CONFIG") or "{}"),
     }
 
 
