@@ -10,9 +10,11 @@ Every producer is what the benchmarks and tests need to judge a transit by: idem
 
 - produce: a fixed rate for `seconds`; message i (value `i`) goes to partition `i % partitions`. Prints
   `{"event": "producing", "at": <monotonic s>}` first (callers time their changes against it), then
-  counts sent/delivered/failed and the longest stall: the longest time without a delivery report while
-  messages were outstanding (`max_stall_s`, starting at `stall_from`, CLOCK_MONOTONIC like the caller's).
-- consume: reads every partition from the start until `sent` messages came back (60 s at most), and
+  counts sent/delivered/failed, the longest stall: the longest time without any delivery report while
+  messages were outstanding (`max_stall_s`, starting at `stall_from`, CLOCK_MONOTONIC like the caller's),
+  and the longest any one message waited for its report (`max_wait_s`: a stall of one partition shows here
+  even while the others deliver).
+- consume: reads every partition from the start until `sent` messages came back (90 s at most), and
   checks each partition holds exactly its values, once each, in order (`lost`, `duplicated`,
   `out_of_order`).
 - throughput: `count` messages of `size` bytes as fast as the producer goes; latency: one message at a
@@ -84,11 +86,15 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
     partitions = create_topic(bootstrap, ca, topic)
     reports: list[float] = []
     failed: list[str] = []
+    sent_at: list[float] = []
+    waited = 0.0  # the longest any message waited for its delivery report
     delivered = 0
 
     def on_delivery(err: Any, msg: Any) -> None:
-        nonlocal delivered
-        reports.append(time.monotonic())
+        nonlocal delivered, waited
+        now = time.monotonic()
+        reports.append(now)
+        waited = max(waited, now - sent_at[int(msg.value())])
         if err is not None:
             failed.append(str(err))
         else:
@@ -102,6 +108,7 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
     sent = 0
     while (elapsed := time.monotonic() - start) < seconds:
         while sent < int(elapsed * per_second):
+            sent_at.append(time.monotonic())
             producer.produce(topic, value=str(sent).encode(), partition=sent % partitions, on_delivery=on_delivery)
             sent += 1
         producer.poll(0.005)
@@ -120,6 +127,7 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
         "unflushed": remaining,
         "partitions": partitions,
         "max_stall_s": round(stall, 3),
+        "max_wait_s": round(waited, 3),
         "stall_from": round(stall_from, 3),
         "start": round(start, 3),
         "seconds": round(end_of_sending - start, 2),
@@ -129,12 +137,21 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
 def consume(bootstrap: str, ca: str, topic: str, sent: int) -> dict[str, object]:
     from confluent_kafka import Consumer, TopicPartition
 
+    from confluent_kafka import KafkaException
+
     consumer = Consumer({**tls(bootstrap, ca), "group.id": f"check-{topic}", "enable.auto.commit": False})
-    partitions = len(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+    deadline = time.monotonic() + 90
+    while True:  # like any consumer, ride out a broken connection (a lost transit instance) and retry
+        try:
+            partitions = len(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
+            break
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     got: dict[int, list[int]] = {p: [] for p in range(partitions)}
     total = 0
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while total < sent and time.monotonic() < deadline:
         msg = consumer.poll(0.5)
         if msg is None or msg.error() or msg.value() is None:
