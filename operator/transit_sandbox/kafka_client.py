@@ -135,9 +135,7 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
 
 
 def consume(bootstrap: str, ca: str, topic: str, sent: int) -> dict[str, object]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    from confluent_kafka import KafkaException
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer({**tls(bootstrap, ca), "group.id": f"check-{topic}", "enable.auto.commit": False})
     deadline = time.monotonic() + 90
