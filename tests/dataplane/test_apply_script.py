@@ -12,7 +12,8 @@ from transit_operator.plan.haproxy_config import (
     render_apply_script,
     render_cloud_init,
 )
-from transit_sandbox.dataplane import ConfluentZones, NetnsExecutor
+from transit_sandbox.confluent_zones import ConfluentZones
+from transit_sandbox.dataplane import NetnsExecutor
 
 from .conftest import VMSS, Client, apply, render
 

@@ -6,9 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from transit_sandbox.dataplane import ConfluentZones, NetnsExecutor
+from transit_sandbox.confluent_zones import ConfluentZones
+from transit_sandbox.dataplane import NetnsExecutor
 
 from .conftest import DOMAIN, VMSS, Client, apply, eventually, render
+
+GLB = "westeurope.azure.glb.confluent.cloud"
 
 
 @pytest.fixture
@@ -25,8 +28,11 @@ def transit(executor: NetnsExecutor, zones: ConfluentZones, client: Client) -> I
         pytest.param(f"b0.az1.{DOMAIN}", {"az1"}, id="zone-1-broker"),
         pytest.param(f"b0.az2.{DOMAIN}", {"az2"}, id="zone-2-broker"),
         pytest.param(f"b7.az3.{DOMAIN}", {"az3"}, id="zone-3-broker"),
-        pytest.param(f"lkc-sandbox.{DOMAIN}", {"az1", "az2", "az3"}, id="bootstrap-any-zone"),
+        pytest.param(f"lkc-other.{DOMAIN}", {"az1", "az2", "az3"}, id="zone-less-any-zone"),
         pytest.param(f"B0.AZ2.{DOMAIN.upper()}", {"az2"}, id="case-insensitive"),
+        pytest.param(f"e-0042-az1-n1sandbox.{GLB}", {"az1"}, id="glb-zone-1-broker"),
+        pytest.param(f"e-0042-az3-n1sandbox.{GLB}", {"az3"}, id="glb-zone-3-broker"),
+        pytest.param(f"lkc-other-n1sandbox.{GLB}", {"az1", "az2", "az3"}, id="glb-zone-less-any-zone"),
     ],
 )
 def test_sni_reaches_the_right_zone(transit: str, client: Client, sni: str, expected: set[str]) -> None:
@@ -38,6 +44,7 @@ def test_sni_reaches_the_right_zone(transit: str, client: Client, sni: str, expe
     [
         pytest.param("kafka.evil.example.com", id="outside-domain"),
         pytest.param(f"{DOMAIN}.evil.example.com", id="domain-as-prefix"),
+        pytest.param(f"e-0001-az1-othernet.{GLB}", id="glb-name-of-another-network"),
         pytest.param("-", id="no-sni"),
     ],
 )

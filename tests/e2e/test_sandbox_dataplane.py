@@ -1,5 +1,7 @@
-"""`transit-operator sandbox --dataplane`: VMSS instances are network namespaces running real HAProxy, and
-the command leaves none of them behind."""
+"""`transit-operator sandbox --dataplane`: VMSS instances are network namespaces running real HAProxy; once
+Ready, Apache Kafka runs behind the Confluent endpoints the operator made and a serverless client produces
+through the NCC endpoint, Private Link and the load balancer, every message read back once and in order;
+the command leaves no namespace and no process behind."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from transit_operator.runtime.sandbox import run_sandbox
-from transit_sandbox.dataplane import dataplane_unavailable_reason
+from transit_sandbox.client_path import client_path_unavailable_reason
+from transit_sandbox.confluent_zones import kafka_unavailable_reason
+from transit_sandbox.dataplane import dataplane_unavailable_reason, netns_tag
 
 pytestmark = pytest.mark.netns
 
@@ -23,7 +27,7 @@ def _own_namespaces() -> set[str]:
     """Namespaces this process's data plane made (`tx<pid>n<k>-...`); other test runs may be alive."""
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
     names = {line.split()[0] for line in listed.splitlines() if line.strip()}
-    return {name for name in names if name.startswith(f"tx{os.getpid()}n")}
+    return {name for name in names if name.startswith(f"{netns_tag()}{os.getpid()}n")}
 
 
 def _orphaned_haproxies() -> set[int]:
@@ -43,16 +47,18 @@ def _orphaned_haproxies() -> set[int]:
 
 
 def test_dataplane_sandbox_reaches_ready_on_real_haproxy_and_cleans_up() -> None:
-    reason = dataplane_unavailable_reason()
+    reason = dataplane_unavailable_reason() or client_path_unavailable_reason() or kafka_unavailable_reason()
     if reason:
         pytest.skip(reason)
     namespaces, orphans = _own_namespaces(), _orphaned_haproxies()
     out = io.StringIO()
-    args = argparse.Namespace(filename=[str(EXAMPLE)], until_ready=True, timeout=90.0, dataplane=True)
+    args = argparse.Namespace(filename=[str(EXAMPLE)], until_ready=True, timeout=180.0, dataplane=True)
 
     assert run_sandbox(args, out=out) == 0, out.getvalue()
 
     assert "all objects are Ready" in out.getvalue()
     assert "1 instance(s) run config" in out.getvalue()  # applied by run-command on a real HAProxy
+    assert "Apache Kafka" in out.getvalue() and "Serverless client" in out.getvalue(), out.getvalue()
+    assert " 0 failed, 0 lost, 0 duplicated, 0 out of order" in out.getvalue(), out.getvalue()
     assert _own_namespaces() - namespaces == set()
     assert _orphaned_haproxies() - orphans == set()

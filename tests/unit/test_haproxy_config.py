@@ -97,8 +97,13 @@ def test_sni_routing_rules() -> None:
     assert f"use_backend bk_az2_9092 if {{ req.ssl_sni -i -m end .az2.{DOMAIN} }}" in config
     assert f"acl sni_in_domain req.ssl_sni -i -m end .{DOMAIN}" in config
     assert f"acl sni_bootstrap req.ssl_sni -i {BOOTSTRAP}" in config
-    assert "tcp-request content reject if tls_hello !sni_in_domain !sni_bootstrap" in config
+    assert "tcp-request content reject if tls_hello !sni_in_domain !sni_glb !sni_bootstrap" in config
     assert "tcp-request content accept if tls_hello" in config
+    # glb names (CHASED_PRIVATE): the zone from the `-azN-` label, the network from `-<net>.`
+    assert "acl sni_glb req.ssl_sni -i -m end -- -n1abc.westeurope.azure.glb.confluent.cloud" in config
+    glb_az2 = "use_backend bk_az2_9092 if { req.ssl_sni -i -m end -- -az2-n1abc.westeurope.azure.glb.confluent.cloud }"
+    assert glb_az2 in config
+    assert "use_backend bk_all_9092 if sni_in_domain or sni_glb" in config
     # zonal rules come before the catch-all of the domain
     assert config.index("use_backend bk_az3_9092") < config.index("use_backend bk_all_9092")
     assert backend(config, "bk_all_9092")[1:] == [
@@ -113,6 +118,7 @@ def test_sni_routing_rules() -> None:
         pytest.param("    tcp-request inspect-delay 5s", id="inspect-delay"),
         pytest.param("    option clitcpka", id="clitcpka"),
         pytest.param("    option srvtcpka", id="srvtcpka"),
+        pytest.param("    option splice-auto", id="splice-auto"),
         pytest.param("    timeout client 30m", id="client-timeout"),
         pytest.param("    timeout server 30m", id="server-timeout"),
         pytest.param("    hard-stop-after 30s", id="hard-stop-after"),

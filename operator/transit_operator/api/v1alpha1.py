@@ -34,6 +34,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from transit_operator.api.hostnames import glb_domain, is_glb_of
 from transit_operator.api.meta import object_meta_errors
 
 GROUP = "transit.privatelink.io"
@@ -42,6 +43,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # Top-level domains Databricks refuses in NCC rule domain names and that never resolve publicly
 # (RFC 6761/6762/7686 special-use names; `.internal` is ICANN-reserved for private use).
+# "Each private endpoint rule ... supports up to 10 domain names" (Databricks, serverless private
+# connectivity to resources in your VNet/VPC).
+NCC_RULE_MAX_DOMAIN_NAMES = 10
 RESERVED_TLDS = ("internal", "local", "localhost", "test", "example", "invalid", "onion", "arpa", "lan", "home")
 
 INT64_MAX = 2**63 - 1
@@ -224,7 +228,12 @@ class ConfluentNetwork(ApiModel):
         StringConstraints(
             pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}:[0-9]{1,5}$", max_length=253 + 6
         ),
-    ] = Field(description="Kafka bootstrap `host:port`; the host must be inside `dnsDomain`.")
+    ] = Field(
+        description=(
+            "Kafka bootstrap `host:port`: inside `dnsDomain` (`lkc-xxxxx.<dnsDomain>`), or its glb form "
+            "(`lkc-xxxxx-<net>.<region>.azure.glb.confluent.cloud`, CHASED_PRIVATE networks)."
+        )
+    )
     zones: list[ConfluentZone] = Field(
         min_length=1,
         max_length=3,
@@ -256,8 +265,12 @@ class ConfluentNetwork(ApiModel):
     @model_validator(mode="after")
     def _bootstrap_in_domain(self) -> ConfluentNetwork:
         host, _, port = self.bootstrap_server.rpartition(":")
-        if not host.endswith("." + self.dns_domain):
-            raise ValueError(f"bootstrapServer host '{host}' is not inside dnsDomain '{self.dns_domain}'")
+        if not host.endswith("." + self.dns_domain) and not is_glb_of(host, self.dns_domain):
+            net = self.dns_domain.split(".", 1)[0]
+            raise ValueError(
+                f"bootstrapServer host '{host}' is neither inside dnsDomain '{self.dns_domain}' nor a glb name "
+                f"of it ('<cluster>-{net}.{glb_domain(self.dns_domain)}')"
+            )
         if not 1 <= int(port) <= 65535:
             raise ValueError(f"bootstrapServer port {port} is out of range 1-65535")
         return self
@@ -265,6 +278,11 @@ class ConfluentNetwork(ApiModel):
     @property
     def bootstrap_host(self) -> str:
         return self.bootstrap_server.rpartition(":")[0]
+
+    @property
+    def uses_glb_names(self) -> bool:
+        """The bootstrap is a glb name: clients get glb broker names (CHASED_PRIVATE DNS resolution)."""
+        return is_glb_of(self.bootstrap_host, self.dns_domain)
 
 
 class PrivateEndpointsSpec(ApiModel):
@@ -519,13 +537,32 @@ class DatabricksSpec(ApiModel):
     )
     extra_domain_names: list[DomainName] = Field(
         default_factory=list,
-        max_length=50,
-        description="Domain names added to the derived ones (bootstrap, `*.<domain>`, `*.azN.<domain>`).",
+        max_length=NCC_RULE_MAX_DOMAIN_NAMES,
+        description=(
+            "Domain names added to the derived ones (bootstrap, `*.<domain>`, `*.azN.<domain>`; with a glb "
+            "bootstrap also `*.<region>.azure.glb.confluent.cloud`). With them at most 10 in all."
+        ),
+    )
+    domain_names: list[DomainName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=NCC_RULE_MAX_DOMAIN_NAMES,
+        description=(
+            "The NCC rule's domain names exactly, instead of the derived wildcards (e.g. the bootstrap and "
+            "every broker name, for a Databricks account that refuses wildcards or a workspace that reaches "
+            "other Confluent networks of the region). At most 10 (Databricks' limit per rule)."
+        ),
     )
     reapprove_rejected: bool = Field(
         default=False,
         description="Approve this rule's connection again if someone rejected it out of band.",
     )
+
+    @model_validator(mode="after")
+    def _domain_names_or_extra(self) -> DatabricksSpec:
+        if self.domain_names is not None and self.extra_domain_names:
+            raise ValueError("set `domainNames` (the exact list) or `extraDomainNames` (added to the derived ones), not both")
+        return self
 
 
 class ServerlessTransitSpec(ApiModel):

@@ -46,7 +46,7 @@ from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransi
 from transit_operator.plan import ids, naming
 from transit_operator.plan.confluent import healthy_endpoint_ips, owner_of_object
 from transit_operator.plan.model import AzureResource, Plan
-from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
+from transit_operator.plan.ncc import build_private_endpoint_rule_body, rule_domain_names
 from transit_operator.plan.ownership import Owner, build_ownership_tags
 from transit_operator.plan.transit import KIND, build_security_rule, build_transit_plan, endpoint_waiting
 
@@ -377,7 +377,7 @@ def build_appgw_transit_plan(
     gateway = build_application_gateway(spec, backend_ips_of(cpl), owner=owner)
     rule = None
     if cpl is not None:
-        domain_names = derive_domain_names(cpl.spec.confluent, spec.databricks.extra_domain_names)
+        domain_names = rule_domain_names(cpl.spec.confluent, spec.databricks)
         rule = build_appgw_rule_body(gateway.id, domain_names, private_link_frontend_name(spec))
     waiting = endpoint_waiting(
         sxt,

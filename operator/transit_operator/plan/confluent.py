@@ -12,7 +12,10 @@ known *and* Approved:
                                  *             CNAME  endpoint-<first healthy zone>.<domain>
 
 plus an explicit bootstrap record when the bootstrap host is more than one label below the domain (a
-lone `*` would not be the wildcard that answers it). Zones without an Approved endpoint IP get no
+lone `*` would not be the wildcard that answers it). Glb names (CHASED_PRIVATE networks) need no record of
+their own: Confluent's public DNS CNAMEs `e-NNNN-azN-<net>.<region>.azure.glb.confluent.cloud` to
+`e-NNNN.azN.<domain>`, which `*.azN` answers with the zone's IP (zone affinity), and the glb bootstrap to
+`lkc-xxxxx.<domain>`, which `*` answers. Zones without an Approved endpoint IP get no
 records; `*.azN` names of such a zone then fall back to the `*` wildcard (RFC 4592), i.e. to the
 healthy zones. Pure: spec + observed facts (status) -> bodies.
 """
@@ -23,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.errors import InvalidSpec
+from transit_operator.api.hostnames import private_name
 from transit_operator.api.v1alpha1 import (
     ConfluentPrivateLink,
     ConfluentPrivateLinkSpec,
@@ -181,8 +185,10 @@ def _record(
 
 
 def _bootstrap_relative_name(spec: ConfluentPrivateLinkSpec) -> str | None:
-    """The bootstrap host relative to the domain when `*` alone would not answer it, else None."""
-    relative = spec.confluent.bootstrap_host[: -len(spec.confluent.dns_domain) - 1]
+    """The bootstrap host relative to the domain when `*` alone would not answer it, else None. A glb
+    bootstrap counts as its private name, the one public DNS CNAMEs it to (`api.hostnames`)."""
+    host = private_name(spec.confluent.bootstrap_host, spec.confluent.dns_domain)
+    relative = host[: -len(spec.confluent.dns_domain) - 1]
     return relative if "." in relative else None
 
 

@@ -5,10 +5,12 @@ Service. HAProxy never terminates TLS (it is end to end between the Kafka client
 the SNI from the ClientHello (`req.ssl_sni`) and forwards the connection to the customer's private endpoint
 for the Confluent zone the broker lives in:
 
-    <anything>.az2.<domain>  -> zone az2's endpoint (other zones' endpoints as `backup` servers)
-    <anything>.<domain>      -> all zones' endpoints (bootstrap, zone-less names)
-    bootstrap_host           -> all zones' endpoints (even when it lies outside <domain>)
-    anything else / not TLS  -> rejected, never forwarded
+    <anything>.az2.<domain>           -> zone az2's endpoint (other zones' endpoints as `backup` servers)
+    <label>-az2-<net>.<glb domain>    -> the same, for glb names (CHASED_PRIVATE networks; api.hostnames)
+    <anything>.<domain>               -> all zones' endpoints (bootstrap, zone-less names)
+    <label>-<net>.<glb domain>        -> all zones' endpoints (the glb bootstrap)
+    bootstrap_host                    -> all zones' endpoints (even when it lies outside <domain>)
+    anything else / not TLS           -> rejected, never forwarded
 
 Three builders and one parser live here, with no I/O, clock or environment:
 
@@ -36,6 +38,8 @@ from typing import Literal
 
 import yaml
 
+from transit_operator.api.hostnames import glb_suffix
+
 __all__ = [
     "APPLY_SCRIPT_PATH",
     "CONFIG_PATH",
@@ -59,7 +63,7 @@ RESULT_PREFIX = "TRANSIT_APPLY"
 
 # Private Link (PLS) drops idle flows after ~4-5 minutes and no setting raises it (transit.md, platform
 # rule 12): keepalives on both sides must start well before 240 s of idleness.
-_KEEPALIVE_IDLE_S = 60
+KEEPALIVE_IDLE_S = 60
 _KEEPALIVE_INTERVAL_S = 20
 _KEEPALIVE_COUNT = 3
 # Kafka clients keep connections open and idle for minutes (connections.max.idle.ms defaults to 9 min).
@@ -129,13 +133,16 @@ def render_haproxy_config(
     zones: Sequence[ZoneBackend],
     ports: Sequence[int],
     health_port: int = 8404,
+    keepalive_idle_s: int = KEEPALIVE_IDLE_S,
 ) -> str:
     """The `haproxy.cfg` of every transit instance.
 
     `domain` is the Confluent network's DNS domain (`<network-id>.<region>.azure.confluent.cloud`);
     `bootstrap_host` the cluster's bootstrap name (usually inside `domain`; routed to all zones either way);
     `zones` the per-zone endpoints (zones without an IP yet are left out); `ports` the Kafka ports to
-    listen on and forward to (9092); `health_port` serves `GET /healthz` for the load balancer probe.
+    listen on and forward to (9092); `health_port` serves `GET /healthz` for the load balancer probe;
+    `keepalive_idle_s` is when TCP keepalives start on an idle connection (both sides; below the Private
+    Link idle timeout), repeated every 20 s or `keepalive_idle_s`, whichever is shorter.
 
     With no endpoint IP at all the config is still valid (`haproxy -c` passes, the LB probe fails) and
     every Kafka connection is rejected. Raises ValueError naming the offending field. Deterministic:
@@ -151,6 +158,12 @@ def render_haproxy_config(
     if len(port_list) != len(ports):
         raise ValueError("ports: a port appears twice")
     health_port = _port("health_port", health_port)
+    if isinstance(keepalive_idle_s, bool) or not isinstance(keepalive_idle_s, int) or not 1 <= keepalive_idle_s < 240:
+        raise ValueError(f"keepalive_idle_s: {keepalive_idle_s!r} is not 1-239 seconds")
+    # After the first probe of an idle connection, Linux sends the next ones every interval (the ACK of a
+    # probe is no data): the interval, too, must stay below the Private Link idle timeout.
+    keepalive_interval_s = min(_KEEPALIVE_INTERVAL_S, keepalive_idle_s)
+    glb = glb_suffix(domain)
     if health_port in port_list:
         raise ValueError(f"health_port: {health_port} is also a Kafka port")
 
@@ -180,14 +193,16 @@ def render_haproxy_config(
         "    timeout client-fin 30s",
         "    timeout server-fin 30s",
         "    timeout check 3s",
+        "    # Forward with splice(2) when the kernel can: fewer copies through user space per hop.",
+        "    option splice-auto",
         "    # TCP keepalives on both sides well inside the ~240 s Private Link idle timeout",
         "    option clitcpka",
-        f"    clitcpka-idle {_KEEPALIVE_IDLE_S}s",
-        f"    clitcpka-intvl {_KEEPALIVE_INTERVAL_S}s",
+        f"    clitcpka-idle {keepalive_idle_s}s",
+        f"    clitcpka-intvl {keepalive_interval_s}s",
         f"    clitcpka-cnt {_KEEPALIVE_COUNT}",
         "    option srvtcpka",
-        f"    srvtcpka-idle {_KEEPALIVE_IDLE_S}s",
-        f"    srvtcpka-intvl {_KEEPALIVE_INTERVAL_S}s",
+        f"    srvtcpka-idle {keepalive_idle_s}s",
+        f"    srvtcpka-intvl {keepalive_interval_s}s",
         f"    srvtcpka-cnt {_KEEPALIVE_COUNT}",
         "",
         "# Load balancer probe (from 168.63.129.16): 200 while some endpoint is healthy, 503 otherwise.",
@@ -206,10 +221,11 @@ def render_haproxy_config(
         out += [
             "    acl tls_hello req.ssl_hello_type 1",
             f"    acl sni_in_domain req.ssl_sni -i -m end .{domain}",
+            f"    acl sni_glb req.ssl_sni -i -m end -- {glb}",
         ]
         if bootstrap is not None:
             out += [f"    acl sni_bootstrap req.ssl_sni -i {bootstrap}"]
-        unknown_sni = "!sni_in_domain" + (" !sni_bootstrap" if bootstrap is not None else "")
+        unknown_sni = "!sni_in_domain !sni_glb" + (" !sni_bootstrap" if bootstrap is not None else "")
         out += [
             "    # Unknown SNI (outside the domain) is rejected, not forwarded; so is anything but TLS.",
             f"    tcp-request content reject if tls_hello {unknown_sni}",
@@ -218,7 +234,8 @@ def render_haproxy_config(
         ]
         for zone, _ip in known:
             out += [f"    use_backend bk_{zone}_{port} if {{ req.ssl_sni -i -m end .{zone}.{domain} }}"]
-        out += [f"    use_backend bk_all_{port} if sni_in_domain"]
+            out += [f"    use_backend bk_{zone}_{port} if {{ req.ssl_sni -i -m end -- -{zone}{glb} }}"]
+        out += [f"    use_backend bk_all_{port} if sni_in_domain or sni_glb"]
         if bootstrap is not None:
             out += [f"    use_backend bk_all_{port} if sni_bootstrap"]
         for zone, ip in known:
@@ -249,12 +266,15 @@ _APPLY_SCRIPT = r"""#!/bin/bash
 # transit-apply-haproxy: apply a haproxy.cfg given as CONFIG_B64 (base64) and CONFIG_HASH (hex).
 # Generated by transit-operator. Prints exactly one line:
 #   TRANSIT_APPLY result=<applied|unchanged|invalid|failed> hash=<hash> detail=<short>
+# detail of `applied`: started | reloaded | updated-at-runtime (only server addresses changed: set on
+# the running worker through the stats socket, sessions to the old addresses shut down, no reload).
 set -euo pipefail
 umask 022
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 CFG=/etc/haproxy/haproxy.cfg
 PREV=/etc/haproxy/haproxy.cfg.prev
 PIDFILE=/run/haproxy.pid
+SOCK=@STATS_SOCKET@
 HASH_LEN=@HASH_LEN@
 OUT_HASH=-
 ACTION=-
@@ -317,6 +337,41 @@ start_or_reload() {
     wait_new_worker "$pid" ""
   fi
 }
+# An endpoint IP change only moves servers: `set server <backend>/<server> addr` on the running worker
+# (HAProxy management guide, runtime API), then `shutdown sessions server` so that clients on the old
+# address reconnect at once instead of hanging on an address that is going away. A reload would leave
+# those connections with the old workers until hard-stop-after.
+server_addresses() { awk '/^backend /{b=$2} /^ *server /{print b "/" $2, $3}' "$1" | sort; }
+without_addresses() { sed -E -e 's/^( *server [^ ]+ )[^ ]+/\1-/' -e '/^# zones:/d' "$1"; }
+haproxy_cli() {
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
+out = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk: break
+    out += chunk
+sys.stdout.write(out.decode(errors="replace"))' "$SOCK" "$1"
+}
+runtime_update() {
+  local changes cmds="" srv addr out
+  [ -f "$CFG" ] && [ -S "$SOCK" ] && master_pid >/dev/null || return 1
+  command -v python3 >/dev/null 2>&1 || return 1
+  [ "$(without_addresses "$CFG")" = "$(without_addresses "$TMP")" ] || return 1
+  changes=$(join <(server_addresses "$CFG") <(server_addresses "$TMP") | awk '$2 != $3 {print $1, $3}')
+  [ -n "$changes" ] || return 1
+  while read -r srv addr; do
+    cmds+="set server $srv addr ${addr%:*} port ${addr##*:}; "
+  done <<<"$changes"
+  out=$(haproxy_cli "$cmds") || return 1
+  # One answer line per server ("IP changed from ..."); anything else (unknown server...) means reload.
+  if [ "$(printf '%s\n' "$out" | grep -c 'changed from')" -ne "$(printf '%s\n' "$changes" | wc -l)" ]; then
+    return 1
+  fi
+  cmds=""
+  while read -r srv addr; do cmds+="shutdown sessions server $srv; "; done <<<"$changes"
+  haproxy_cli "$cmds" >/dev/null || true
+}
 
 CONFIG_B64=${CONFIG_B64:-}
 CONFIG_HASH=${CONFIG_HASH:-}
@@ -346,6 +401,11 @@ if ! check=$(haproxy -c -q -f "$TMP" 2>&1); then
   finish invalid "haproxy -c: $(printf '%s' "$check" | grep -m1 -E 'ALERT|rror' || printf '%s' "$check" | head -n1)" 2
 fi
 chmod 0644 "$TMP"
+if runtime_update; then
+  mv -f -- "$TMP" "$CFG"
+  TMP=
+  finish applied "updated-at-runtime" 0
+fi
 HAD_PREV=0
 if [ -f "$CFG" ]; then cp -p -- "$CFG" "$PREV"; HAD_PREV=1; fi
 mv -f -- "$TMP" "$CFG"
@@ -369,13 +429,17 @@ def render_apply_script() -> list[str]:
 
     Parameters (environment variables): `CONFIG_B64` (the base64 of `haproxy.cfg`) and `CONFIG_HASH`
     (`config_hash` of it). The script validates both, decodes to a temp file in /etc/haproxy, checks the
-    hash, does nothing when `haproxy.cfg` already has that hash and HAProxy runs, runs `haproxy -c`,
-    renames atomically, starts HAProxy in master-worker mode or reloads it with USR2 (old workers drain),
-    verifies a new worker came up and rolls back to the previous file otherwise. Exit status 0 on
+    hash, does nothing when `haproxy.cfg` already has that hash and HAProxy runs, runs `haproxy -c`.
+    When the new file differs from the running one only in server addresses (an endpoint IP change), it
+    sets them on the running worker through the stats socket, shuts down the sessions still on the old
+    addresses (clients reconnect at once) and renames the file in place: no reload
+    (`detail=updated-at-runtime`). Otherwise it renames atomically, starts HAProxy in master-worker mode
+    or reloads it with USR2 (old workers drain), verifies a new worker came up and rolls back to the
+    previous file otherwise. Exit status 0 on
     `applied`/`unchanged`, 2 on `invalid`, 1 on `failed`; the last stdout line is the result line.
     The same text is installed at `APPLY_SCRIPT_PATH` by cloud-init.
     """
-    return _APPLY_SCRIPT.replace("@HASH_LEN@", str(_HASH_LEN)).splitlines()
+    return _APPLY_SCRIPT.replace("@HASH_LEN@", str(_HASH_LEN)).replace("@STATS_SOCKET@", STATS_SOCKET).splitlines()
 
 
 ApplyOutcome = Literal["applied", "unchanged", "invalid", "failed", "unknown"]

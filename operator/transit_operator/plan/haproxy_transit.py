@@ -36,7 +36,7 @@ from transit_operator.plan.haproxy_config import (
     render_haproxy_config,
 )
 from transit_operator.plan.model import AzureResource, Plan
-from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
+from transit_operator.plan.ncc import build_private_endpoint_rule_body, rule_domain_names
 from transit_operator.plan.ownership import Owner, build_ownership_tags
 from transit_operator.plan.transit import KIND, build_security_rule, build_transit_plan, endpoint_waiting
 
@@ -381,7 +381,7 @@ def build_haproxy_transit_plan(
     if cpl is not None:
         files = build_haproxy_files(spec, cpl)
         cloud_init = files[CLOUD_INIT_FILE]
-        domains = derive_domain_names(cpl.spec.confluent, spec.databricks.extra_domain_names)
+        domains = rule_domain_names(cpl.spec.confluent, spec.databricks)
         rule = build_private_endpoint_rule_body(tid.private_link_service, domain_names=domains)
     azure = [
         build_nsg(spec, owner=owner),

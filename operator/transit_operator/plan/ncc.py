@@ -12,6 +12,11 @@ Bodies are snake_case, exactly what databricks-sdk's request objects serialise t
 
 Databricks Serverless resolves the Kafka names through the rule's `domain_names`, so they must cover the
 bootstrap host and every broker name: `*.<domain>` and `*.azN.<domain>` (a wildcard covers one label).
+A network whose bootstrap is a glb name (CHASED_PRIVATE, `api.hostnames`) hands clients glb broker names,
+flat under `<region>.azure.glb.confluent.cloud`: only `*.<glb domain>` covers them, and it covers every
+Confluent glb name of the region, so `spec.databricks.domainNames` can replace the derived list with exact
+names (also for an account where wildcards turn out to be refused: whether Databricks accepts them is
+unconfirmed). A rule holds at most 10 domain names.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from transit_operator.api.errors import InvalidSpec
-from transit_operator.api.v1alpha1 import RESERVED_TLDS, ConfluentNetwork, DatabricksSpec
+from transit_operator.api.hostnames import glb_domain
+from transit_operator.api.v1alpha1 import (
+    NCC_RULE_MAX_DOMAIN_NAMES,
+    RESERVED_TLDS,
+    ConfluentNetwork,
+    DatabricksSpec,
+)
 from transit_operator.plan.model import DatabricksAction
 
 __all__ = [
@@ -30,12 +41,12 @@ __all__ = [
     "build_workspace_binding_body",
     "derive_domain_names",
     "ncc_region",
+    "rule_domain_names",
 ]
 
 
-def _checked(name: str) -> str:
+def _checked(name: str, field: str = "spec.databricks.extraDomainNames") -> str:
     name = name.strip().lower().rstrip(".")
-    field = "spec.databricks.extraDomainNames"
     if not name:
         raise InvalidSpec("empty domain name", field=field)
     tld = name.rsplit(".", 1)[-1]
@@ -47,7 +58,8 @@ def _checked(name: str) -> str:
 
 
 def derive_domain_names(confluent: ConfluentNetwork, extra: Iterable[str] = ()) -> list[str]:
-    """Bootstrap host, `*.<domain>`, `*.azN.<domain>` per zone, plus `extra`; lowercased, sorted, unique.
+    """Bootstrap host, `*.<domain>`, `*.azN.<domain>` per zone (and `*.<glb domain>` when the bootstrap is
+    a glb name), plus `extra`; lowercased, sorted, unique.
 
     Raises InvalidSpec for a reserved top-level domain (`.internal`, `.local`, ...), which Databricks refuses.
     """
@@ -57,8 +69,29 @@ def derive_domain_names(confluent: ConfluentNetwork, extra: Iterable[str] = ()) 
         f"*.{domain}",
         *(f"*.{zone.name}.{domain}" for zone in confluent.zones),
     }
+    if confluent.uses_glb_names:
+        names.add(f"*.{glb_domain(domain)}")
     names.update(extra)
     return sorted({_checked(n) for n in names})
+
+
+def rule_domain_names(confluent: ConfluentNetwork, databricks: DatabricksSpec) -> list[str]:
+    """The rule's domain names: `domainNames` as given, else the derived ones plus `extraDomainNames`.
+
+    Raises InvalidSpec naming the field when they are more than a rule holds (10).
+    """
+    if databricks.domain_names is not None:
+        return sorted({_checked(n, "spec.databricks.domainNames") for n in databricks.domain_names})
+    names = derive_domain_names(confluent, databricks.extra_domain_names)
+    if len(names) > NCC_RULE_MAX_DOMAIN_NAMES:
+        derived = len(derive_domain_names(confluent))
+        raise InvalidSpec(
+            f"{len(names)} domain names with the {derived} derived ones ({', '.join(names)}); a Databricks NCC "
+            f"private endpoint rule holds at most {NCC_RULE_MAX_DOMAIN_NAMES}: drop some, or list the exact "
+            "names in spec.databricks.domainNames",
+            field="spec.databricks.extraDomainNames",
+        )
+    return names
 
 
 def ncc_region(databricks: DatabricksSpec, default_region: str) -> str:

@@ -41,7 +41,7 @@ from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import SLOW, InvalidSpec, TransitError, classify
 from transit_operator.plan.confluent import owner_of_object
-from transit_operator.plan.ncc import derive_domain_names
+from transit_operator.plan.ncc import rule_domain_names
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile import preflight, transit_appgw, transit_haproxy
@@ -187,7 +187,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
     # 2. plan (pure) and the Databricks preflight (reads only): nothing is written before both pass.
     try:
         part = option.start(inp)
-        domain_names = derive_domain_names(inp.cpl.spec.confluent, spec.databricks.extra_domain_names)
+        domain_names = rule_domain_names(inp.cpl.spec.confluent, spec.databricks)
     except InvalidSpec as exc:
         message = str(exc) if exc.field else f"spec: {exc}"
         return outcome_with(

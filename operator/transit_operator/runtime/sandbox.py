@@ -13,6 +13,13 @@
    at the sandbox cloud), print a table of the objects whenever it changes, and write a kubeconfig so
    `kubectl` can watch along;
 4. `--until-ready`: exit 0 once every CR is Ready, or 1 after `--timeout` printing the conditions.
+
+With `--dataplane` (root) the VMSS instances are network namespaces running real HAProxy, and once every CR
+is Ready the data path is built from what the operator wrote into the sandbox cloud
+(`transit_sandbox.data_path`): Apache Kafka behind the Confluent endpoints of each private DNS zone, and
+per haproxy transit a serverless client that resolves the NCC rule's domain names to the NCC endpoint, in
+front of Private Link and the load balancer. A Kafka producer and a checking consumer then run through
+each; with `--until-ready` the exit status says whether every message arrived once and in order.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from transit_operator.api.hostnames import private_name
 from transit_operator.plan.command import load_yaml_documents
 from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Reconcilers, Runtime
 from transit_operator.runtime.handlers import GROUP, VERSION
@@ -177,6 +185,41 @@ def prepare_networks(cloud: Any, documents: list[dict[str, Any]]) -> None:
         urllib.request.urlopen(request, context=context, timeout=30).read()
 
 
+def kafka_clusters_of(documents: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """DNS domain -> the cluster label of its bootstrap (`lkc-xxxxx`), for every ConfluentPrivateLink."""
+    found = {}
+    for doc in documents:
+        confluent = (doc.get("spec") or {}).get("confluent") or {}
+        if doc.get("kind") == CONFLUENT and confluent.get("dnsDomain") and confluent.get("bootstrapServer"):
+            host = str(confluent["bootstrapServer"]).rpartition(":")[0]
+            found[str(confluent["dnsDomain"]).lower()] = private_name(host, confluent["dnsDomain"]).split(".")[0]
+    return found
+
+
+def run_data_path(cloud: Any, executor: Any, documents: list[dict[str, Any]], out: TextIO) -> tuple[Any, int]:
+    """Build the sandbox's data path and run Kafka through it (see the module docstring): (path, status)."""
+    from transit_sandbox.confluent_zones import kafka_unavailable_reason
+    from transit_sandbox.data_path import CloudApi, SandboxDataPath
+    from transit_sandbox.dataplane import DataplaneError
+
+    reason = kafka_unavailable_reason()
+    if reason is not None:
+        print(f"\ndata path: not built, Apache Kafka {reason}", file=out, flush=True)
+        return None, 0
+    subscriptions = [cloud.subscription_id] + [str(((doc.get("spec") or {}).get("azure") or {}).get("subscriptionId"))
+                                               for doc in documents if doc.get("kind") in KINDS]  # fmt: skip
+    api = CloudApi(cloud.arm_url, cloud.databricks_url, cloud.ca_bundle, cloud.token, subscriptions)
+    path = SandboxDataPath(api, executor, account_ids=accounts_of(documents), clusters=kafka_clusters_of(documents))
+    try:
+        lines = path.build()
+        print("\ndata path:\n  " + "\n  ".join(lines), file=out, flush=True)
+        print("  " + "\n  ".join(path.check()), file=out, flush=True)
+        return path, 0
+    except DataplaneError as exc:
+        print(f"data path: {exc}", file=out, flush=True)
+        return path, 1
+
+
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     for item in (obj.get("status") or {}).get("conditions") or []:
         if item.get("type") == type_:
@@ -245,10 +288,12 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
     configure_logging("text", getattr(args, "log_level", None) or "warning")
 
     executor: Any
+    data_path: Any = None
     if args.dataplane:
-        from transit_sandbox.dataplane import NetnsExecutor  # type: ignore[attr-defined]
+        from transit_sandbox.data_path import SANDBOX_VNET
+        from transit_sandbox.dataplane import NetnsExecutor, VNet
 
-        executor = NetnsExecutor()
+        executor = NetnsExecutor(VNet(SANDBOX_VNET), owns_vnet=True)
     else:
         from transit_sandbox.executor import ConfigExecutor
 
@@ -291,27 +336,52 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
             # a second instead of the real-cloud delays the reconcilers ask for.
             runtime = Runtime(context, reconcilers or Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0)
             settings = build_settings(standalone=True)
-            return asyncio.run(_run(runtime, settings, kube, args, out))
+
+            def attach() -> int:
+                nonlocal data_path
+                data_path, status = run_data_path(cloud, executor, documents, out)
+                return status
+
+            return asyncio.run(_run(runtime, settings, kube, args, out, attach if args.dataplane else None))
     finally:
+        if data_path is not None:
+            data_path.close()
         close = getattr(executor, "close", None)
         if close is not None:
             close()  # NetnsExecutor: remove the instances' network namespaces, also on Ctrl-C
 
 
-async def _run(runtime: Runtime, settings: Any, kube: Any, args: argparse.Namespace, out: TextIO) -> int:
+async def _when_ready(kube: Any, attach: Any) -> int:
+    """Once every CR is Ready, `attach()` (the data path) in a thread; its status."""
+    while True:
+        table = rows(obj for kind in KINDS for obj in kube.list_objects(API_VERSION, kind))
+        if table and all(row[2] == "True" for row in table):
+            return int(await asyncio.to_thread(attach))
+        await asyncio.sleep(0.5)
+
+
+async def _run(runtime: Runtime, settings: Any, kube: Any, args: argparse.Namespace, out: TextIO,
+               attach: Any = None) -> int:  # fmt: skip
     operator = asyncio.create_task(operate(runtime, settings, server=kube.url))
     watcher = asyncio.create_task(watch_table(kube, args.until_ready, args.timeout, out))
+    tasks = {operator, watcher}
+    data = asyncio.create_task(_when_ready(kube, attach)) if attach is not None else None
     try:
         done, _ = await asyncio.wait({operator, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if watcher in done:
-            return watcher.result()
+            status = watcher.result()
+            if status == 0 and data is not None:
+                status = await data
+            return status
         operator.result()  # the operator stopped on its own (a signal): surface its error, if any
         return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     finally:
-        for task in (operator, watcher):
+        if data is not None:
+            tasks.add(data)
+        for task in tasks:
             task.cancel()
-        for task in (operator, watcher):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
