@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,7 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("crds", help="print the CustomResourceDefinitions generated from the API models")
+    crds = sub.add_parser("crds", help="print the CustomResourceDefinitions generated from the API models")
+    crds.add_argument("--write", action="append", default=None, metavar="DIR",
+                      help="write one file per kind into DIR instead of printing (repeatable)")
 
     plan = sub.add_parser("plan", help="print the desired cloud state for CRs, offline (no I/O)")
     plan.add_argument("-f", "--filename", action="append", required=True, metavar="FILE",
@@ -49,9 +52,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "crds":
-        from transit_operator.api.crd import render_crds_yaml
+        from transit_operator.api.crd import render_crds_yaml, write_crds
 
-        sys.stdout.write(render_crds_yaml())
+        if not args.write:
+            sys.stdout.write(render_crds_yaml())
+        for directory in args.write or ():
+            for path in write_crds(Path(directory)):
+                print(f"wrote {path}", file=sys.stderr)
         return 0
     if args.command == "plan":
         from transit_operator.plan.command import run_plan

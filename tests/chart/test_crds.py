@@ -1,17 +1,23 @@
-"""The chart ships the operator's CRDs (an exact copy of the top-level crds/) and kopf's peering CRDs."""
+"""The chart's CRDs: the operator's two kinds as templates (so `helm upgrade` upgrades them), exact copies of
+the top-level crds/ written by `scripts/dev generate`, with `helm.sh/resource-policy: keep` by default; and
+kopf's peering CRDs in crds/ (installed once, shared with other kopf operators)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import yaml
 
 from .conftest import CHART, REPO, Rendered
 
 TOP_LEVEL = REPO / "crds"
-CHART_CRDS = CHART / "crds"
-KOPF_PEERING_FILE = "kopf.dev_peerings.yaml"
-RESYNC = "cp crds/*.yaml charts/transit-operator/crds/"
+CHART_CRD_FILES = CHART / "files" / "crds"
+KOPF_PEERING_FILE = CHART / "crds" / "kopf.dev_peerings.yaml"
+REGENERATE = "scripts/dev generate"
+OPERATOR_CRDS = {"confluentprivatelinks.transit.privatelink.io", "serverlesstransits.transit.privatelink.io"}
+PEERING_CRDS = {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+KEPT = {"helm.sh/resource-policy": "keep", "argocd.argoproj.io/sync-options": "Delete=false"}
 
 
 def test_top_level_crds_exist() -> None:
@@ -23,28 +29,23 @@ def test_top_level_crds_exist() -> None:
 
 
 def test_chart_crds_are_identical_to_the_top_level_crds() -> None:
+    assert sorted(p.name for p in CHART_CRD_FILES.glob("*.yaml")) == sorted(p.name for p in TOP_LEVEL.glob("*.yaml")), (
+        f"{CHART_CRD_FILES.relative_to(REPO)} and crds/ hold different files; regenerate with: {REGENERATE}"
+    )
     for source in sorted(TOP_LEVEL.glob("*.yaml")):
-        copy = CHART_CRDS / source.name
-        assert copy.is_file(), f"{copy.relative_to(REPO)} is missing; re-sync with: {RESYNC}"
+        copy = CHART_CRD_FILES / source.name
         assert copy.read_bytes() == source.read_bytes(), (
-            f"{copy.relative_to(REPO)} differs from {source.relative_to(REPO)}; re-sync with: {RESYNC}"
+            f"{copy.relative_to(REPO)} differs from {source.relative_to(REPO)}; regenerate with: {REGENERATE}"
         )
 
 
-def test_chart_ships_no_stale_operator_crd() -> None:
-    extra = {p.name for p in CHART_CRDS.glob("*.yaml")} - {p.name for p in TOP_LEVEL.glob("*.yaml")}
-    assert extra == {KOPF_PEERING_FILE}, (
-        f"charts/transit-operator/crds/ has files crds/ does not: {sorted(extra - {KOPF_PEERING_FILE})}; "
-        "delete them, then re-sync with: " + RESYNC
-    )
+def test_only_kopfs_peering_crds_are_in_the_install_once_folder() -> None:
+    """Helm never upgrades crds/: the operator's own CRDs must not be there, or an upgrade keeps the old ones."""
+    assert [p.name for p in (CHART / "crds").iterdir()] == [KOPF_PEERING_FILE.name]
 
 
 def test_chart_ships_kopfs_cluster_and_namespaced_peering_crds() -> None:
-    crds = {
-        d["metadata"]["name"]: d
-        for d in yaml.safe_load_all((CHART_CRDS / KOPF_PEERING_FILE).read_text())
-        if d
-    }
+    crds = {d["metadata"]["name"]: d for d in yaml.safe_load_all(KOPF_PEERING_FILE.read_text()) if d}
     assert crds["clusterkopfpeerings.kopf.dev"]["spec"]["scope"] == "Cluster"
     assert crds["kopfpeerings.kopf.dev"]["spec"]["scope"] == "Namespaced"
     for crd in crds.values():
@@ -54,14 +55,43 @@ def test_chart_ships_kopfs_cluster_and_namespaced_peering_crds() -> None:
         assert status["x-kubernetes-preserve-unknown-fields"] is True
 
 
-def test_helm_renders_every_crd_with_include_crds(render: Callable[..., Rendered]) -> None:
-    names = {d["metadata"]["name"] for d in render(include_crds=True).of_kind("CustomResourceDefinition")}
-    assert names == {
-        "confluentprivatelinks.transit.privatelink.io",
-        "serverlesstransits.transit.privatelink.io",
-        "clusterkopfpeerings.kopf.dev",
-        "kopfpeerings.kopf.dev",
-    }
+def crd_names(rendered: Rendered) -> set[str]:
+    return {d["metadata"]["name"] for d in rendered.of_kind("CustomResourceDefinition")}
+
+
+def test_operator_crds_are_release_templates_kept_on_uninstall_by_default(render: Callable[..., Rendered]) -> None:
+    rendered = render()
+    assert crd_names(rendered) == OPERATOR_CRDS, "the operator's CRDs are templates, rendered without --include-crds"
+    assert crd_names(render(include_crds=True)) == OPERATOR_CRDS | PEERING_CRDS
+    for crd in rendered.of_kind("CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"] == KEPT
+        assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert crd["metadata"]["labels"]["app.kubernetes.io/part-of"] == "transit-operator"
+
+
+def test_rendered_crds_equal_the_generated_ones_apart_from_release_metadata(render: Callable[..., Rendered]) -> None:
+    rendered = {d["metadata"]["name"]: d for d in render().of_kind("CustomResourceDefinition")}
+    for source in TOP_LEVEL.glob("*.yaml"):
+        generated = yaml.safe_load(source.read_text())
+        chart = rendered[generated["metadata"]["name"]]
+        assert chart["spec"] == generated["spec"]
+        assert generated["metadata"]["labels"].items() <= chart["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param({"crds": {"enabled": False}}, None, id="disabled: manage them yourself"),
+        pytest.param({"crds": {"keep": False}}, {}, id="not kept: deleted with the release"),
+    ],
+)
+def test_crds_values(render: Callable[..., Rendered], values: dict, expected: dict | None) -> None:
+    crds = render(values).of_kind("CustomResourceDefinition")
+    if expected is None:
+        assert crds == []
+    else:
+        assert {d["metadata"]["name"] for d in crds} == OPERATOR_CRDS
+        assert all((d["metadata"].get("annotations") or {}) == expected for d in crds)
 
 
 def test_operator_kinds_have_the_status_subresource_kopf_patches() -> None:

@@ -11,7 +11,7 @@ API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 def test_committed_api_reference_equals_the_generated_one() -> None:
     assert API_MD.read_text() == render_reference(), (
-        "docs/api.md drifted from the models: python -m transit_operator.api.reference > docs/api.md"
+        "docs/api.md drifted from the models; regenerate with: scripts/dev generate"
     )
 
 

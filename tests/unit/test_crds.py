@@ -12,10 +12,7 @@ from transit_operator.api.crd import build_crds, crd_file_names, render_crd_yaml
 from transit_operator.cli import main
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
-REGENERATE = (
-    '.venv/bin/python -c "from transit_operator.api.crd import *; import pathlib; '
-    "[pathlib.Path('crds',n).write_text(render_crd_yaml(c)) for n,c in zip(crd_file_names(), build_crds())]\""
-)
+REGENERATE = "scripts/dev generate"
 
 
 @pytest.mark.parametrize(("name", "crd"), list(zip(crd_file_names(), build_crds(), strict=True)), ids=crd_file_names())
@@ -60,3 +57,17 @@ def test_crd_is_valid_yaml_with_a_status_subresource(crd):
     version = yaml.safe_load(render_crd_yaml(crd))["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert version["served"] and version["storage"]
+
+
+def test_crds_write_writes_the_committed_files_and_removes_stale_ones(tmp_path, capsys):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    (first / "transit.privatelink.io_oldkinds.yaml").write_text("stale")
+    (first / "kopf.dev_peerings.yaml").write_text("not ours")
+    assert main(["crds", "--write", str(first), "--write", str(second)]) == 0
+    assert capsys.readouterr().out == ""
+    for directory in (first, second):
+        ours = sorted(p.name for p in directory.glob("transit.privatelink.io_*.yaml"))
+        assert ours == sorted(crd_file_names())
+        assert all((directory / name).read_text() == (CRDS / name).read_text() for name in ours)
+    assert (first / "kopf.dev_peerings.yaml").read_text() == "not ours"

@@ -12,6 +12,7 @@ Checks that a structural schema cannot express (reserved TLDs, 1-or-3 zones, the
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -163,3 +164,17 @@ def render_crd_yaml(crd: dict[str, Any]) -> str:
 
 def render_crds_yaml() -> str:
     return "---\n".join(render_crd_yaml(crd) for crd in build_crds())
+
+
+def write_crds(directory: Path) -> list[Path]:
+    """Write one file per kind into `directory` (`transit-operator crds --write DIR`, run by
+    `scripts/dev generate` for crds/ and the chart) and delete this group's files no kind has any more."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, crd in zip(crd_file_names(), build_crds(), strict=True):
+        path = directory / name
+        path.write_text(render_crd_yaml(crd))
+        written.append(path)
+    for stale in set(directory.glob(f"{GROUP}_*.yaml")) - set(written):
+        stale.unlink()
+    return written
