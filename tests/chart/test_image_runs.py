@@ -1,0 +1,209 @@
+"""The built image, run with runc as the chart's pod (non-root, read-only root, only the chart's writable
+mounts, no capabilities, no new privileges), starts `transit-operator run`, answers /healthz and /metrics and
+reconciles the examples against the sandbox cloud and the emulated Kubernetes API.
+
+The image is built by `image/oci_build.py` (what `scripts/dev image` runs) and run by `image/oci_run.py`.
+Needs root, mmdebstrap and runc (`scripts/dev bootstrap` installs them as root); the Debian layer is cached
+under ~/.cache/transit-operator, so only the first build is slow (about 2 minutes)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from transit_operator.api.crd import render_crds_yaml
+from transit_operator.runtime.sandbox import (
+    KINDS,
+    accounts_of,
+    example_files,
+    load_documents,
+    prepare_networks,
+    with_sandbox_credentials,
+    workspaces_of,
+)
+from transit_sandbox.executor import ConfigExecutor
+from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.server import SandboxCloud
+
+from .conftest import CHART, NAMESPACE, RELEASE, REPO, find_helm
+
+sys.path.insert(0, str(REPO / "image"))
+
+import oci_build
+import oci_run
+
+pytestmark = pytest.mark.slow
+T = TypeVar("T")
+KUBECONFIG_IN_POD = "/var/run/transit-sandbox/kubeconfig"
+
+@dataclass(frozen=True)
+class Image:
+    built: oci_build.Built
+    config: dict[str, Any]
+    rootfs: Path
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
+    reason = oci_run.runtime_available()
+    if reason is not None:
+        pytest.skip(reason)
+    built = oci_build.build(tmp_path_factory.mktemp("oci") / "layout")
+    config, rootfs = oci_run.unpack(built.layout, built.tag, oci_build.CACHE / "image-rootfs")
+    yield Image(built, config, rootfs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def eventually(probe: Callable[[], T | None], timeout: float, what: str, container: oci_run.Container) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if container.exited() is not None:
+            raise AssertionError(f"{what}: the container exited ({container.exited()}); log:\n{container.log()[-6000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s; container log:\n{container.log()[-6000:]}")
+        time.sleep(0.5)
+
+
+def http_get(url: str) -> tuple[int, str] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except OSError:
+        return None
+
+
+def render_chart(values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
+    helm = find_helm()
+    if helm is None:
+        pytest.skip("helm not found: run `scripts/dev bootstrap`")
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    result = subprocess.run([helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--values",
+                             str(values_file)], capture_output=True, text=True, check=True, timeout=60)
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def status_line(status: str, field: str) -> str:
+    return next(line for line in status.splitlines() if line.startswith(f"{field}:"))
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+@pytest.fixture
+def sandbox() -> Iterator[tuple[SandboxCloud, KubeEmulator, list[dict[str, Any]]]]:
+    """The sandbox cloud and Kubernetes API with every example applied, as `transit-operator sandbox`
+    prepares them (accounts, workspaces, VNets, credentials Secrets), and the CRDs from the chart."""
+    documents = load_documents(example_files())
+    with SandboxCloud(executor=ConfigExecutor()) as cloud, KubeEmulator() as kube:
+        for crd in yaml.safe_load_all(render_crds_yaml()):
+            kube.create(crd)
+        for crd in yaml.safe_load_all((CHART / "crds" / "kopf.dev_peerings.yaml").read_text()):
+            if crd:
+                kube.create(crd)
+        for account_id in accounts_of(documents):
+            cloud.databricks.add_account(account_id)
+        for workspace_id, (region, account_id) in workspaces_of(documents).items():
+            cloud.databricks.add_workspace(workspace_id, region, f"ws-{workspace_id}", account_id=account_id)
+        prepare_networks(cloud, documents)
+        for namespace in sorted({d["metadata"].get("namespace") for d in documents} - {None, "default"}):
+            kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        documents = with_sandbox_credentials(documents, cloud.token)[0]
+        for doc in documents:
+            kube.apply(doc)
+        yield cloud, kube, [d for d in documents if d["kind"] in KINDS]
+
+
+def test_image_runs_as_the_charts_pod_and_reconciles_the_examples(
+    image: Image, sandbox: tuple[SandboxCloud, KubeEmulator, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    cloud, kube, crs = sandbox
+    health_port, metrics_port = free_port(), free_port()
+    values = {
+        "healthPort": health_port,
+        "metrics": {"port": metrics_port},
+        "azure": {"armEndpoint": cloud.arm_url, "workloadIdentity": {"enabled": False}},
+        "caBundle": {"configMap": "sandbox-ca", "key": "ca.crt"},
+        "extraArgs": [f"--databricks-host={cloud.databricks_url}", f"--kubeconfig={KUBECONFIG_IN_POD}"],
+        "extraEnv": [{"name": "TRANSIT_ARM_TOKEN", "value": cloud.token}],
+    }
+    rendered = render_chart(values, tmp_path)
+    for peering in [d for d in rendered if d["kind"] in ("ClusterKopfPeering", "KopfPeering")]:
+        kube.create(peering)  # the chart creates the peering object kopf's mandatory peering waits for
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
+
+    ca_dir = tmp_path / "configmap-sandbox-ca"
+    ca_dir.mkdir()
+    shutil.copy(cloud.ca_bundle, ca_dir / "ca.crt")
+    kube_dir = tmp_path / "kube"
+    kube.write_kubeconfig(kube_dir / "kubeconfig")
+    for directory in (ca_dir, kube_dir, tmp_path):
+        directory.chmod(0o755)
+    for path in (ca_dir / "ca.crt", kube_dir / "kubeconfig"):
+        path.chmod(0o644)  # the container's uid is not the owner
+    spec = oci_run.runtime_spec(
+        image.config, deployment, rootfs=str(image.rootfs), volume_sources={"ca-bundle": str(ca_dir)},
+        extra_mounts=[{"destination": str(Path(KUBECONFIG_IN_POD).parent), "type": "bind", "source": str(kube_dir),
+                       "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}])
+    container = oci_run.Container(f"transit-image-{os.getpid()}", tmp_path / "bundle", spec,
+                                  tmp_path / "container.log")
+    container.start()
+    try:
+        eventually(lambda: (r := http_get(f"http://127.0.0.1:{health_port}/healthz")) and r[0] == 200, 90,
+                   "/healthz answers 200", container)
+
+        # The process is the chart's: its uid/gid, no capabilities, no new privileges, read-only root.
+        status = Path(f"/proc/{container.init_pid()}/status").read_text()
+        assert status_line(status, "Uid").split()[1:] == ["65532"] * 4
+        assert status_line(status, "Gid").split()[1:] == ["65532"] * 4
+        assert status_line(status, "Groups").split()[1:] == ["65532"]
+        for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(status_line(status, field).split()[1], 16) == 0, field
+        assert status_line(status, "NoNewPrivs").split()[1] == "1"
+        cmdline = Path(f"/proc/{container.init_pid()}/cmdline").read_bytes().split(b"\0")
+        assert cmdline[1:4] == [b"/opt/venv/bin/transit-operator", b"run", b"--all-namespaces"]
+        denied = container.exec("touch", "/opt/venv/written")
+        assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+        assert container.exec("touch", "/tmp/written").returncode == 0, "the chart's emptyDir /tmp is writable"
+
+        def all_ready() -> list[dict[str, Any]] | None:
+            objects = [kube.get(d["apiVersion"], d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
+                       for d in crs]
+            return objects if all(obj is not None and ready(obj) for obj in objects) else None
+
+        objects = eventually(all_ready, 240, f"all {len(crs)} example objects Ready", container)
+        assert {obj["kind"] for obj in objects} == set(KINDS)
+
+        answer = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert answer is not None and answer[0] == 200
+        synced = re.findall(r'^transit_operator_reconcile_total\{kind="(\w+)",operation="reconcile",result="synced"\} '
+                            r'([0-9.e+]+)$', answer[1], re.MULTILINE)
+        assert {kind for kind, count in synced if float(count) >= 1} == set(KINDS)
+    finally:
+        code = container.stop()
+    log = container.log()
+    assert code == 0, f"transit-operator run exited {code} on SIGTERM; log:\n{log[-6000:]}"
+    assert "Traceback" not in log, log[-6000:]
