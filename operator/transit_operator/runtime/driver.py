@@ -117,6 +117,17 @@ def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
     return patch
 
 
+# How a requeue reads in kopf's log line "Handler 'X' failed temporarily: <message>". The runtime's log
+# filter (`runtime.main.RequeueIsNotAnError`) recognises the prefix: a requeue is the normal wait for the
+# cloud, not a failure.
+REQUEUE_PREFIX = "requeue in "
+FINALIZER_WAITING = "cloud resources are still being removed"
+
+
+def requeue_message(delay: float, waiting: str | None = None) -> str:
+    return f"{REQUEUE_PREFIX}{delay:g}s" + (f": {waiting}" if waiting else "")
+
+
 def backoff(failures: int, base: float = 5.0, cap: float = MAX_BACKOFF_SECONDS) -> float:
     """Delay before retry number `failures` (0-based): base, 2*base, 4*base, ... up to `cap`."""
     return float(min(cap, base * 2 ** min(failures, 20)))
@@ -224,7 +235,7 @@ class Runtime:
             self._write(body, patch, outcome)
             if delay is not None:
                 state.next_due = None
-                raise kopf.TemporaryError(f"requeue in {delay:g}s", delay=delay)
+                raise kopf.TemporaryError(requeue_message(delay), delay=delay)
             state.next_due = self.clock() + self.drift_delay(body)
 
     def tick(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
@@ -268,8 +279,8 @@ class Runtime:
                 outcome, delay = self.settle(state, outcome)
                 self._post_events(body, outcome)
                 self._write(body, patch, outcome, events=False)
-                raise kopf.TemporaryError("cloud resources are still being removed",
-                                          delay=delay if delay is not None else self.requeue_delay(5.0))
+                delay = delay if delay is not None else self.requeue_delay(5.0)
+                raise kopf.TemporaryError(requeue_message(delay, FINALIZER_WAITING), delay=delay)
             self._post_events(body, outcome)
         self.forget(kind, meta.get("namespace"), meta.get("name", ""))
 

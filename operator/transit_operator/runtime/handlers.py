@@ -26,6 +26,7 @@ VERSION = "v1alpha1"
 CONFLUENT_PLURAL = "confluentprivatelinks"
 TRANSIT_PLURAL = "serverlesstransits"
 FINALIZER = f"{GROUP}/finalizer"
+FINALIZE_HANDLER = "finalize"  # the delete handlers' id: kopf names them so in its log lines
 
 
 def _confluent_of(body: kopf.Body, confluent_private_links: kopf.Index[Any, Any]) -> dict[str, Any] | None:
@@ -74,7 +75,7 @@ def build_registry(runtime: Runtime, *, server: str | None = None,
     def tick_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
         runtime.tick(CONFLUENT, body, patch, logger)
 
-    @kopf.on.delete(GROUP, VERSION, CONFLUENT_PLURAL, id="finalize", registry=registry)
+    @kopf.on.delete(GROUP, VERSION, CONFLUENT_PLURAL, id=FINALIZE_HANDLER, registry=registry)
     def finalize_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
         runtime.finalize(CONFLUENT, body, patch, logger, retry=retry)
 
@@ -98,7 +99,7 @@ def build_registry(runtime: Runtime, *, server: str | None = None,
     def tick_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
         runtime.tick(TRANSIT, body, patch, logger, confluent=_confluent_of(body, kwargs["confluent_private_links"]))
 
-    @kopf.on.delete(GROUP, VERSION, TRANSIT_PLURAL, id="finalize", registry=registry)
+    @kopf.on.delete(GROUP, VERSION, TRANSIT_PLURAL, id=FINALIZE_HANDLER, registry=registry)
     def finalize_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
         runtime.finalize(TRANSIT, body, patch, logger, retry=retry)
 

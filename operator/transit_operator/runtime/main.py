@@ -8,6 +8,7 @@ import base64
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -15,11 +16,13 @@ import kopf
 
 from transit_operator.cloud.errors import SecretUnreadable
 from transit_operator.cloud.redact import install_log_redaction
-from transit_operator.runtime.driver import Reconcilers, Runtime
-from transit_operator.runtime.handlers import FINALIZER, GROUP, build_registry
+from transit_operator.runtime.driver import REQUEUE_PREFIX, Reconcilers, Runtime
+from transit_operator.runtime.handlers import FINALIZE_HANDLER, FINALIZER, GROUP, build_registry
 from transit_operator.runtime.metrics import Metrics
 from transit_operator.runtime.options import random_priority
 
+# A drift pass normally takes well under a second against Azure; the chart gives the pod 30 s to stop.
+TIMER_EXIT_SECONDS = 10.0
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -48,18 +51,35 @@ def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", s
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration")
     settings.persistence.finalizer = FINALIZER
+    # On exit (and when peering pauses the operator, or an object is deleted) kopf stops each drift timer
+    # and gives it only 10 event-loop cycles before logging "Timer 'drift' did not exit in time" and
+    # orphaning it (kopf 1.45, _core/engines/daemons.py stop_daemon). A timer in the middle of a pass runs
+    # in a worker thread that no cycle can stop; wait for the pass to end instead.
+    settings.background.instant_exit_timeout = TIMER_EXIT_SECONDS
     return settings
 
 
 class RequeueIsNotAnError(logging.Filter):
-    """kopf logs every `TemporaryError` at ERROR. Ours saying "requeue in" are the normal wait for the
-    cloud (the driver's requeue), so they become DEBUG; a reconciler's exception stays an ERROR."""
+    """kopf logs every `TemporaryError` at ERROR ("Handler 'X' failed temporarily: ..."). The driver's
+    requeues (`driver.requeue_message`) are the normal wait for the cloud: a reconcile requeue becomes
+    DEBUG, and a finalizer waiting for cloud deletes becomes an INFO line saying so (progress a user
+    deleting an object wants to see). A reconciler's exception stays an ERROR."""
+
+    _REQUEUE = re.compile(rf"^(Handler '(?P<handler>[^']+)') failed temporarily: {REQUEUE_PREFIX}"
+                          r"(?P<delay>\S+)(?:: (?P<waiting>.*))?$", re.DOTALL)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and "failed temporarily: requeue in" in record.getMessage():
+        if record.levelno < logging.ERROR:
+            return True
+        match = self._REQUEUE.match(record.getMessage())
+        if match is None:
+            return True
+        if match["handler"] == FINALIZE_HANDLER and match["waiting"]:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = f"{match[1]} is waiting: {match['waiting']}; again in {match['delay']}", ()
+        else:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            return logging.getLogger().isEnabledFor(logging.DEBUG)
-        return True
+        return logging.getLogger(record.name).isEnabledFor(record.levelno)
 
 
 # azure-core's HttpLoggingPolicy logs every request and response, headers included, at INFO (redacting
