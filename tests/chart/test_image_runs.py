@@ -104,6 +104,14 @@ def render_chart(values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
+def exposed(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """{(series, labels): value} of a Prometheus text exposition."""
+    found = {}
+    for match in re.finditer(r"^(\w+)\{(.*)\} (\S+)$", text, re.MULTILINE):
+        found[(match.group(1), frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2))))] = float(match.group(3))
+    return found
+
+
 def status_line(status: str, field: str) -> str:
     return next(line for line in status.splitlines() if line.startswith(f"{field}:"))
 
@@ -202,6 +210,20 @@ def test_image_runs_as_the_charts_pod_and_reconciles_the_examples(
         synced = re.findall(r'^transit_operator_reconcile_total\{kind="(\w+)",operation="reconcile",result="synced"\} '
                             r'([0-9.e+]+)$', answer[1], re.MULTILINE)
         assert {kind for kind, count in synced if float(count) >= 1} == set(KINDS)
+        # The series the chart's alerts read, for every example object.
+        series = exposed(answer[1])
+        for doc in crs:
+            meta = doc["metadata"]
+            ready_now = {"kind": doc["kind"], "namespace": meta["namespace"], "name": meta["name"],
+                         "condition": "Ready", "status": "True", "reason": "Reconciled"}
+            assert series.get(("transit_operator_condition", frozenset(ready_now.items()))) == 1.0, meta["name"]
+            if doc["kind"] == "ServerlessTransit":
+                rule = {"namespace": meta["namespace"], "name": meta["name"], "state": "ESTABLISHED"}
+                assert series.get(("transit_operator_ncc_rule", frozenset(rule.items()))) == 1.0, meta["name"]
+            if doc["kind"] == "ServerlessTransit" and doc["spec"]["option"] == "haproxy":
+                key = frozenset({"namespace": meta["namespace"], "name": meta["name"]}.items())
+                instances = series[("transit_operator_haproxy_instances", key)]
+                assert instances >= 1 and series[("transit_operator_haproxy_instances_config_applied", key)] == instances
     finally:
         code = container.stop()
     log = container.log()

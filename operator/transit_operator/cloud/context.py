@@ -64,6 +64,8 @@ DATABRICKS_ACCOUNT_HOSTS = frozenset(
 
 CallHook = Callable[[str, str], None]
 """Called with (HTTP method, URL) for every logical cloud call (before azure-core's retries)."""
+ResponseHook = Callable[[str, str, int], None]
+"""Called with (HTTP method, URL, status code) for every ARM HTTP response, each retry included."""
 
 
 class StaticTokenCredential:
@@ -169,6 +171,17 @@ def normalise_allowed_host(value: str) -> str:
     return text.rstrip("/")
 
 
+class ResponseStatusPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Hands every HTTP response's status to `hook`. A per-retry policy: a 429 that azure-core's retry
+    policy retries is seen, which is what a throttling alert needs."""
+
+    def __init__(self, hook: ResponseHook) -> None:
+        self._hook = hook
+
+    def on_response(self, request: PipelineRequest[Any], response: Any) -> None:
+        self._hook(request.http_request.method.upper(), request.http_request.url, response.http_response.status_code)
+
+
 @dataclass
 class CloudContext:
     """Credentials, endpoints and SDK clients. Thread-safe: kopf runs sync handlers in a thread pool."""
@@ -183,6 +196,7 @@ class CloudContext:
     # Hosts (`host` or `host:port`) besides DATABRICKS_ACCOUNT_HOSTS that credentials may be sent to.
     allowed_databricks_hosts: tuple[str, ...] = ()
     call_hook: CallHook | None = None
+    response_hook: ResponseHook | None = None
     # Reads a Kubernetes Secret's data (decoded) by (namespace, name); None or KeyError when it does not
     # exist. The runtime sets it (kubernetes client); tests pass a dict lookup. Values go to SDK clients only.
     read_secret: Callable[[str, str], Mapping[str, str | bytes] | None] | None = None
@@ -259,6 +273,8 @@ class CloudContext:
             "retry_backoff_max": 30,
             "per_call_policies": [CallCountingPolicy(self.calls, self.call_hook), WriteGuardPolicy()],
         }
+        if self.response_hook is not None:
+            kwargs["per_retry_policies"] = [ResponseStatusPolicy(self.response_hook)]
         if self.arm_url.rstrip("/") != PUBLIC_ARM_URL:
             kwargs["credential_scopes"] = [ARM_SCOPE]
         if self.ca_bundle:

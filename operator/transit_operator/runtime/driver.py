@@ -173,6 +173,8 @@ class Runtime:
         self._revisions: dict[tuple[str, str], str] = {}
         if cloud is not None and hasattr(cloud, "call_hook") and cloud.call_hook is None:
             cloud.call_hook = self.metrics.cloud_call
+        if cloud is not None and hasattr(cloud, "response_hook") and cloud.response_hook is None:
+            cloud.response_hook = self.metrics.arm_response
 
     def state(self, kind: str, namespace: str | None, name: str) -> ObjectState:
         with self._states_lock:
@@ -213,6 +215,7 @@ class Runtime:
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         with self._states_lock:
             self._states.pop((kind, namespace or "", name), None)
+        self.metrics.forget(kind, namespace or "", name)
 
     # ---------------------------------------------------------------------------- passes
 
@@ -321,7 +324,10 @@ class Runtime:
             self.metrics.observe(kind, operation, result, time.monotonic() - started)
 
     def _write(self, body: Mapping[str, Any], patch: kopf.Patch, outcome: Outcome, *, events: bool = True) -> None:
-        changes = status_patch(body.get("status"), scrub_tree(outcome.status))
+        meta = body.get("metadata") or {}
+        status = scrub_tree(outcome.status)
+        self.metrics.observe_status(str(body.get("kind", "")), meta.get("namespace") or "", meta.get("name", ""), status)
+        changes = status_patch(body.get("status"), status)
         if changes:
             patch["status"] = changes
         if events:
