@@ -58,6 +58,9 @@ and `helm install` fail with these messages.
 {{- if and .Values.watch.namespaces .Values.rbac.secretNamespaces -}}
 {{- fail "rbac.secretNamespaces applies only when watch.namespaces is empty: with watch.namespaces set, secrets are readable only in the watched namespaces already." -}}
 {{- end -}}
+{{- if and .Values.prometheusRule.enabled (not .Values.metrics.enabled) -}}
+{{- fail "prometheusRule.enabled needs metrics.enabled=true (the alerts read the operator's /metrics)." -}}
+{{- end -}}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.enabled=true (there is no /metrics endpoint to scrape)." -}}
 {{- end -}}
