@@ -261,7 +261,10 @@ def build_base(recipe: Recipe) -> tuple[Layer, str]:
                    *[f"--dpkgopt={option}" for option in SLIM_DPKG_OPTIONS],
                    recipe.suite, str(rootfs), MIRROR]
         log(f"Debian {recipe.suite} + {', '.join(recipe.packages)}: {shlex.join(command)}")
-        subprocess.run(command, check=True, env={**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)})
+        result = subprocess.run(command, env={**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"image: mmdebstrap failed ({result.returncode}):\n{result.stdout[-4000:]}")
         python = _python_version(rootfs)
         created_by = f"mmdebstrap --variant=minbase {recipe.suite} + {' '.join(recipe.packages)}"
 

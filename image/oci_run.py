@@ -9,9 +9,10 @@ false` as `noNewPrivileges`, `resources.limits` as cgroup limits, `emptyDir` vol
 `sizeLimit`, `configMap`/`secret` volumes as read-only bind mounts of a host directory the caller fills.
 
 Differences from a cluster, on purpose: the container shares the host's network namespace (the sandbox
-cloud and the Kubernetes API listen on 127.0.0.1), there is no seccomp filter (runc applies none unless
-given a profile; containerd's RuntimeDefault is a long allow-list not shipped in Debian), and the service
-account token is not mounted (the caller passes a kubeconfig). runc rather than crun: Debian 12's crun
+cloud and the Kubernetes API listen on 127.0.0.1), and there is no seccomp filter (runc applies none unless
+given a profile; containerd's RuntimeDefault is a long allow-list not shipped in Debian). The service
+account token mount is the caller's to give (`ApiServerAccess`: a real API server's TokenRequest token);
+against the embedded emulator, which serves plain HTTP, the caller mounts a kubeconfig instead. runc rather than crun: Debian 12's crun
 refuses hosts with cgroup v1 controllers plus a cgroup v2 hierarchy ("hybrid mode"), which runc runs on.
 """
 
@@ -65,10 +66,26 @@ def _user_and_group(image_user: str) -> tuple[int | None, int | None]:
     return (int(uid) if uid.isdigit() else None, int(gid) if gid.isdigit() else None)
 
 
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@dataclass(frozen=True)
+class ApiServerAccess:
+    """What the kubelet gives a pod that mounts its service account token: a directory holding `token`,
+    `ca.crt` and `namespace` (mounted at SERVICE_ACCOUNT_DIR), and the API server's address in
+    KUBERNETES_SERVICE_HOST/PORT. In-cluster clients (kopf, the kubernetes client) log in with these."""
+
+    directory: str
+    host: str
+    port: int
+
+
 def runtime_spec(image_config: Mapping[str, Any], deployment: Mapping[str, Any], *, rootfs: str,
                  volume_sources: Mapping[str, str] | None = None, extra_env: Mapping[str, str] | None = None,
-                 extra_mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The OCI runtime spec for the Deployment's first container on this image (see the module docstring)."""
+                 extra_mounts: list[dict[str, Any]] | None = None,
+                 api_server: ApiServerAccess | None = None) -> dict[str, Any]:
+    """The OCI runtime spec for the Deployment's first container on this image (see the module docstring).
+    `api_server`: mount it as the pod's service account (the pod must not opt out of the token mount)."""
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     pod_name = f"{deployment['metadata']['name']}-0"
@@ -117,6 +134,12 @@ def runtime_spec(image_config: Mapping[str, Any], deployment: Mapping[str, Any],
                            "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]})
         else:
             raise ValueError(f"volume {mount['name']}: only emptyDir, configMap and secret volumes are supported")
+    if api_server is not None:
+        if pod.get("automountServiceAccountToken") is False:
+            raise ValueError("the pod opts out of the service account token mount")
+        env.update(KUBERNETES_SERVICE_HOST=api_server.host, KUBERNETES_SERVICE_PORT=str(api_server.port))
+        mounts.append({"destination": SERVICE_ACCOUNT_DIR, "type": "bind", "source": api_server.directory,
+                       "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]})
     mounts += extra_mounts or []
 
     limits = (container.get("resources") or {}).get("limits") or {}
