@@ -76,7 +76,7 @@ VENV = "/opt/venv"
 EPOCH = 315532800
 # Bump when the way a layer is made changes, so cached layers made the old way are not reused.
 BASE_RECIPE = 1
-DEPS_RECIPE = 1
+DEPS_RECIPE = 2
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
