@@ -61,7 +61,10 @@ def cpl(name: str) -> dict[str, Any]:
             "metadata": {"name": name, "namespace": "default"}, "spec": {"zones": ["1"]}}
 
 
-async def start(kube: KubeEmulator, runtime: Runtime) -> asyncio.Task[None]:
+async def start(kube: KubeEmulator, double: SlowDriftDouble, **timing: float) -> asyncio.Task[None]:
+    """The operator over `double`, logging as `run --log-format text` does, in this test's event loop."""
+    configure_logging("text", "info")
+    runtime = Runtime(None, double.reconcilers(), tick_seconds=0.2, **timing)
     ready = asyncio.Event()
     task = asyncio.create_task(operate(runtime, build_settings(standalone=True), server=kube.url, ready_flag=ready))
     await asyncio.wait_for(ready.wait(), 10)
@@ -78,10 +81,8 @@ async def stop(task: asyncio.Task[None]) -> None:
 async def test_stopping_during_a_drift_pass_lets_the_pass_finish_without_a_warning(
     kube: KubeEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    configure_logging("text", "info")
     double = SlowDriftDouble(pass_seconds=1.0)
-    runtime = Runtime(None, double.reconcilers(), tick_seconds=0.2, drift_seconds=0.1)
-    task = await start(kube, runtime)
+    task = await start(kube, double, drift_seconds=0.1)
     kube.create(cpl("drifting"))
     await eventually(double.drift_pass_started.is_set)
     with caplog.at_level(logging.DEBUG):
@@ -94,10 +95,8 @@ async def test_stopping_during_a_drift_pass_lets_the_pass_finish_without_a_warni
 async def test_finalizer_waiting_for_cloud_deletes_logs_progress_not_errors(
     kube: KubeEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    configure_logging("text", "info")
     double = SlowDriftDouble(pending_finalizes=3)
-    runtime = Runtime(None, double.reconcilers(), tick_seconds=0.2, max_requeue_seconds=0.1)
-    task = await start(kube, runtime)
+    task = await start(kube, double, max_requeue_seconds=0.1)
     try:
         kube.create(cpl("leaving"))
         await eventually(lambda: double.reconciles >= 1)
