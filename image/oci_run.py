@@ -192,21 +192,39 @@ def image_parts(layout: Path, tag: str) -> tuple[dict[str, Any], list[Path], str
 
 
 def unpack(layout: Path, tag: str, cache: Path) -> tuple[dict[str, Any], Path]:
-    """The image's root file system, unpacked once per manifest digest under `cache` (older ones removed)."""
+    """The image's root file system under `cache`: all layers but the top one are unpacked once per set of
+    layer digests and kept; the root file system is a hard-linked copy of them plus the top layer (the
+    operator's, the one that changes with the code), so a code change costs a second, not a full unpack.
+    Other versions are removed. Our layers hold no whiteouts, so extracting them in order is their union."""
     config, layers, digest = image_parts(layout, tag)
-    target = cache / digest.removeprefix("sha256:")[:16]
+    lower_key = "-".join(layer.name[:12] for layer in layers[:-1])
+    lower = cache / f"lower-{lower_key}"
+    if not (lower / ".complete").exists():
+        shutil.rmtree(lower, ignore_errors=True)
+        (lower / "rootfs").mkdir(parents=True)
+        for layer in layers[:-1]:
+            _extract(layer, lower / "rootfs")
+        (lower / ".complete").touch()
+    target = cache / f"image-{digest.removeprefix('sha256:')[:16]}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
-        rootfs = target / "rootfs"
-        rootfs.mkdir(parents=True)
-        for layer in layers:  # our layers hold no whiteouts: extracting them in order is the union
-            with tarfile.open(layer) as tar:
-                tar.extractall(rootfs, numeric_owner=True, filter="fully_trusted")
+        target.mkdir(parents=True)
+        subprocess.run(["cp", "-al", str(lower / "rootfs"), str(target / "rootfs")], check=True)
+        with tarfile.open(layers[-1]) as tar:
+            shared = [m.name for m in tar if not m.isdir() and (target / "rootfs" / m.name).exists()]
+        if shared:  # writing through a hard link would change the kept lower layers
+            raise ValueError(f"the top layer replaces files of the layers below: {shared[:5]}")
+        _extract(layers[-1], target / "rootfs")
         (target / ".complete").touch()
     for other in cache.iterdir():
-        if other != target and other.is_dir():
+        if other not in (lower, target) and other.is_dir():
             shutil.rmtree(other, ignore_errors=True)
     return config, target / "rootfs"
+
+
+def _extract(layer: Path, rootfs: Path) -> None:
+    with tarfile.open(layer) as tar:
+        tar.extractall(rootfs, numeric_owner=True, filter="fully_trusted")
 
 
 # ---------------------------------------------------------------------------------------------- runc
