@@ -3,8 +3,8 @@
 The Dockerfile is the recipe for users with an engine; this builder makes the same image from parts any
 Debian machine can reach, reading the same declarations, so the two cannot drift apart:
 
-- the Debian suite (the Dockerfile's `ARG DEBIAN_SUITE`) and `image/debian-packages.txt`: a `minbase` root
-  file system made by `mmdebstrap` with the packages installed without Recommends and the documentation,
+- the Debian suite (the Dockerfile's `ARG DEBIAN_SUITE`, with its -updates and -security suites) and
+  `image/debian-packages.txt`: a `minbase` root file system made by `mmdebstrap` with the packages installed without Recommends and the documentation,
   man pages and locales left out (what `debian:<suite>-slim` leaves out);
 - `image/requirements.txt` (pinned wheels from PyPI) and the package's own wheel, installed with pypa's
   `installer` into `/opt/venv`, a venv over Debian's `/usr/bin/python3` as `python3 -m venv` lays it out,
@@ -22,6 +22,7 @@ rebuilds the operator's layer. Push the layout with any OCI tool, e.g.
 
     python image/oci_build.py [--output DIR]     build (default output: build/image)
     python image/oci_build.py --lock             re-resolve image/requirements.txt from pyproject.toml
+    python image/oci_build.py --refresh-base     make the Debian layer again (today's security updates)
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tran
 DEFAULT_OUTPUT = REPO / "build" / "image"
 
 MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+
+
+def debian_sources(suite: str) -> list[str]:
+    """The suite with its point-release updates and security updates, as Debian's own images list them."""
+    return [f"deb {MIRROR} {suite} main", f"deb {MIRROR} {suite}-updates main",
+            f"deb {SECURITY_MIRROR} {suite}-security main"]
+
 # What debian:<suite>-slim leaves out (docker-debian-artifacts' slimify excludes), as dpkg path filters.
 SLIM_DPKG_OPTIONS = [
     "path-exclude=/usr/share/doc/*",
@@ -238,15 +247,18 @@ def _walk(root: Path) -> Iterator[Path]:
 
 
 def base_key(recipe: Recipe) -> str:
-    inputs = {"suite": recipe.suite, "packages": sorted(recipe.packages), "mirror": MIRROR,
+    inputs = {"suite": recipe.suite, "packages": sorted(recipe.packages), "sources": debian_sources(recipe.suite),
               "dpkg": SLIM_DPKG_OPTIONS, "hook": Path(MERGED_USR_HOOK).name, "epoch": EPOCH, "recipe": BASE_RECIPE}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_base(recipe: Recipe) -> tuple[Layer, str]:
-    """The Debian layer and its Python version ("3.11.2"), from the cache or made with mmdebstrap."""
+def build_base(recipe: Recipe, *, refresh: bool = False) -> tuple[Layer, str]:
+    """The Debian layer and its Python version ("3.11.2"), from the cache or made with mmdebstrap.
+    `refresh`: make it again (the cache key says which packages, not which of their security updates)."""
     directory = CACHE / f"image-{base_key(recipe)}"
     meta = directory / "layer.json"
+    if refresh:
+        shutil.rmtree(directory, ignore_errors=True)
     if meta.is_file():
         saved = json.loads(meta.read_text())
         return Layer(**saved["layer"]), saved["python"]
@@ -259,7 +271,7 @@ def build_base(recipe: Recipe) -> tuple[Layer, str]:
         command = ["mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(recipe.packages)}",
                    '--aptopt=APT::Install-Recommends "false"', f"--hook-dir={MERGED_USR_HOOK}",
                    *[f"--dpkgopt={option}" for option in SLIM_DPKG_OPTIONS],
-                   recipe.suite, str(rootfs), MIRROR]
+                   recipe.suite, str(rootfs), *debian_sources(recipe.suite)]
         log(f"Debian {recipe.suite} + {', '.join(recipe.packages)}: {shlex.join(command)}")
         result = subprocess.run(command, env={**os.environ, "SOURCE_DATE_EPOCH": str(EPOCH)},
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
@@ -487,10 +499,10 @@ class Built:
         return sum(layer.size for layer in self.layers)
 
 
-def build(output: Path = DEFAULT_OUTPUT) -> Built:
+def build(output: Path = DEFAULT_OUTPUT, *, refresh_base: bool = False) -> Built:
     recipe = Recipe.read()
     started = time.monotonic()
-    base, python = build_base(recipe)
+    base, python = build_base(recipe, refresh=refresh_base)
     log(f"Debian layer {base.digest[:19]} ({base.size / 1e6:.1f} MB, Python {python}) "
         f"after {time.monotonic() - started:.1f}s")
     dependencies = build_dependencies(recipe.requirements, python)
@@ -525,10 +537,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/dev image", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="OCI image layout directory")
     parser.add_argument("--lock", action="store_true", help="re-pin image/requirements.txt, then build")
+    parser.add_argument("--refresh-base", action="store_true",
+                        help="make the Debian layer again, with today's security updates, instead of the cached one")
     args = parser.parse_args(argv)
     if args.lock:
         lock()
-    built = build(args.output)
+    built = build(args.output, refresh_base=args.refresh_base)
     print(json.dumps({"layout": str(built.layout), "tag": built.tag, "digest": built.manifest_digest,
                       "compressedBytes": built.compressed_size}))
     return 0
