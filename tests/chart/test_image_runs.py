@@ -116,6 +116,17 @@ def status_line(status: str, field: str) -> str:
     return next(line for line in status.splitlines() if line.startswith(f"{field}:"))
 
 
+def memory_limit(pid: int) -> int:
+    """The memory cgroup limit of a process (cgroup v1 here; v2: memory.max)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return int(Path(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read_text())
+        if controllers == "" and Path(f"/sys/fs/cgroup{path}/memory.max").exists():
+            return int(Path(f"/sys/fs/cgroup{path}/memory.max").read_text())
+    raise AssertionError(f"process {pid} is in no memory cgroup")
+
+
 def ready(obj: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (obj.get("status") or {}).get("conditions") or [])
@@ -193,6 +204,7 @@ def test_image_runs_as_the_charts_pod_and_reconciles_the_examples(
         for field in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(status_line(status, field).split()[1], 16) == 0, field
         assert status_line(status, "NoNewPrivs").split()[1] == "1"
+        assert memory_limit(container.init_pid()) == 512 * 2**20, "the chart's resources.limits.memory"
         cmdline = Path(f"/proc/{container.init_pid()}/cmdline").read_bytes().split(b"\0")
         assert cmdline[1:4] == [b"/opt/venv/bin/transit-operator", b"run", b"--all-namespaces"]
         denied = container.exec("touch", "/opt/venv/written")
