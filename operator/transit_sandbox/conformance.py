@@ -49,7 +49,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from .kube_schema import _type_name  # JSON type names in messages, as the CRD schema checker gives them
+from .kube.schema import _type_name  # JSON type names in messages, as the CRD schema checker gives them
 
 Direction = Literal["request", "response"]
 

@@ -18,7 +18,7 @@ server's order with the CRD's own `openAPIV3Schema` (generated from the same mod
 
 Why a pre-pass over the generated schema rather than `strict=True` models: strict pydantic refuses the
 integral floats and the `null`s the API server accepts, so it would disagree the other way. The sandbox's
-Kubernetes emulator has its own, fuller implementation (`transit_sandbox.kube_schema`); the operator
+Kubernetes emulator has its own, fuller implementation (`transit_sandbox.kube.schema`); the operator
 never imports the sandbox, and this module only needs the part that decides types and pruning.
 """
 

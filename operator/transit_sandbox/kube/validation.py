@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any
 
-from transit_sandbox.kube_schema import FieldError
+from transit_sandbox.kube.schema import FieldError
 
 __all__ = ["MAX_SECRET_SIZE", "TOTAL_ANNOTATION_SIZE", "meta_errors", "secret_decode_error", "secret_errors"]
 

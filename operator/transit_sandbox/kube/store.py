@@ -1,32 +1,6 @@
-"""An emulated Kubernetes API server, in memory, for kopf, the `kubernetes` client and real `kubectl`.
-
-Why our own small aiohttp server and not a subclass of kmock's `KubernetesEmulator`: kmock keeps objects
-as a history of plain dict merges and changes state inside its request interceptor (`_handle`) before any
-override can answer, treats PUT and PATCH alike, and has no resourceVersion, generation, status
-subresource, 404s or schema validation (see ../shared/design/test-substrate.md). A subclass would
-override almost every method and still fight the DSL underneath; one catch-all route over a plain store
-is smaller and behaves exactly as we decide.
-
-What it does, like a real API server:
-
-- discovery (`/api`, `/apis`, `/api/v1`, `/apis/<group>[/<version>]`), `/version`, and an `/openapi/v3`
-  good enough for `kubectl apply` (it advertises the `fieldValidation` parameter) and `kubectl explain`;
-- built-in core `namespaces`, `secrets`, `configmaps`, `events`, `coordination.k8s.io` `leases` and
-  `apiextensions.k8s.io` `customresourcedefinitions`; POSTing a CRD registers its resources (names, short
-  names, categories, scope, per-version schema, status subresource, printer columns);
-- writes of custom resources are pruned, defaulted and validated against the CRD's `openAPIV3Schema`
-  (`kube_schema`), refused with 422 and a `Status` whose message names the field path;
-- server-assigned `uid`, `creationTimestamp`, a global monotonically increasing `resourceVersion`,
-  `metadata.generation` bumped on spec changes only; 201/409/404/409-conflict like the real thing;
-- list (`kind: XList`, label and field selectors), watch (`application/json` stream that resumes from
-  `resourceVersion`, honours `timeoutSeconds`, answers 410 Expired when too old, `sendInitialEvents`),
-  PUT, PATCH (merge, JSON patch, strategic merge as merge, server-side apply as merge), the `status`
-  subresource, DELETE with finalizers and namespace cascade, `dryRun=All`, server-side Tables for
-  `kubectl get` (printer columns).
-
-It runs in a background thread with its own event loop (`KubeEmulator.start()`), so clients in any
-other loop or thread can use it. It never imports `transit_operator`.
-"""
+"""The API server's semantics over an in-memory store: types served, objects, resourceVersions, watch
+events, admission (prune, default, validate against the CRD schema), finalizers, namespaces and CRDs.
+No I/O: `transit_sandbox.kube.http` serves it over HTTP."""
 
 from __future__ import annotations
 
@@ -35,39 +9,27 @@ import base64
 import collections
 import copy
 import datetime
-import hashlib
 import json
 import re
-import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import yaml
-from aiohttp import web
-
-from transit_sandbox.kube_patch import (
+from transit_sandbox.kube.patch import (
     PatchError,
     field_selector_matches,
     json_patch,
-    jsonpath_values,
     label_selector_matches,
     strip_strategic_directives,
 )
-from transit_sandbox.kube_schema import FieldError, apply_defaults, prune, validate
-from transit_sandbox.kube_validation import meta_errors, secret_decode_error, secret_errors
-from transit_sandbox.limits import MAX_REQUEST_BYTES, BodyTooLarge, load_json, load_yaml, read_limited
+from transit_sandbox.kube.schema import FieldError, apply_defaults, prune, validate
+from transit_sandbox.kube.validation import meta_errors, secret_decode_error, secret_errors
 from transit_sandbox.merge_patch import merge_patch
 
-__all__ = ["ApiError", "KubeApi", "KubeEmulator", "ResourceType"]
-
-_T = TypeVar("_T")
-_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 _WATCH_LOG_SIZE = 20000
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
 
 
 @dataclass
@@ -122,7 +84,7 @@ class ApiError(Exception):
         return body
 
 
-def _not_found(rt: ResourceType, name: str) -> ApiError:
+def not_found(rt: ResourceType, name: str) -> ApiError:
     return ApiError(404, "NotFound", f'{rt.group_resource} "{name}" not found',
                     {"name": name, "group": rt.group, "kind": rt.plural})
 
@@ -145,20 +107,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _age(timestamp: str | None) -> str:
-    """kubectl's short human duration."""
-    if not timestamp:
-        return "<unknown>"
-    then = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    seconds = int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
-    if seconds < 120:
-        return f"{max(seconds, 0)}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
 
 def _builtin_types() -> list[ResourceType]:
     return [
@@ -174,7 +122,7 @@ def _builtin_types() -> list[ResourceType]:
     ]
 
 
-class _Watcher:
+class Watcher:
     """One watch stream's filter and queue (events are dicts `{"type", "object", "rt"}`)."""
 
     def __init__(self, storage_key: tuple[str, str], namespace: str | None, labels: str | None,
@@ -201,7 +149,7 @@ class KubeApi:
         self._objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
         self._log: collections.deque[tuple[int, tuple[str, str], str, dict[str, Any]]] = collections.deque(
             maxlen=_WATCH_LOG_SIZE)
-        self._watchers: set[_Watcher] = set()
+        self._watchers: set[Watcher] = set()
         self._rv = 0
         for rt in _builtin_types():
             self._types[(rt.group, rt.version, rt.plural)] = rt
@@ -233,19 +181,19 @@ class KubeApi:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self._objects[rt.storage_key].get((namespace or "", name))
         if obj is None:
-            raise _not_found(rt, name)
-        return self._render(rt, obj)
+            raise not_found(rt, name)
+        return self.render(rt, obj)
 
     def list_objects(self, rt: ResourceType, namespace: str | None, labels: str | None = None,
              fields: str | None = None) -> dict[str, Any]:
-        items = [self._render(rt, obj) for (ns, _), obj in sorted(self._objects[rt.storage_key].items())
+        items = [self.render(rt, obj) for (ns, _), obj in sorted(self._objects[rt.storage_key].items())
                  if (namespace is None or ns == namespace)
                  and label_selector_matches(labels, obj["metadata"].get("labels"))
                  and field_selector_matches(fields, obj)]
         return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
 
-    def _render(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    def render(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         out = copy.deepcopy(obj)
         out["apiVersion"] = rt.api_version  # served in the requested version (no conversion needed)
         return out
@@ -297,7 +245,7 @@ class KubeApi:
         if dry_run:
             return obj, warnings
         stored = self._commit(rt, obj, "ADDED")
-        return self._render(rt, stored), warnings
+        return self.render(rt, stored), warnings
 
     def replace(self, rt: ResourceType, namespace: str | None, name: str, body: dict[str, Any], *,
                 subresource: str | None = None, field_validation: str = "Warn",
@@ -332,7 +280,7 @@ class KubeApi:
                 obj, warnings = self.create(rt, namespace, body, field_validation=field_validation, dry_run=dry_run)
                 return obj, warnings, True
         old = self._stored(rt, namespace, name)
-        current = self._render(rt, old)
+        current = self.render(rt, old)
         try:
             if patch_type == "json":
                 candidate = json_patch(current, patch)
@@ -362,17 +310,17 @@ class KubeApi:
                 "resourceVersion"]:
             raise _conflict(rt, name)
         if dry_run:
-            return self._render(rt, old)
+            return self.render(rt, old)
         if rt.plural == "namespaces":
             return self._delete_namespace(rt, old)
         if old["metadata"].get("finalizers"):
             if old["metadata"].get("deletionTimestamp"):
-                return self._render(rt, old)
+                return self.render(rt, old)
             obj = copy.deepcopy(old)
             obj["metadata"]["deletionTimestamp"] = _now()
             obj["metadata"]["deletionGracePeriodSeconds"] = 0
-            return self._render(rt, self._commit(rt, obj, "MODIFIED"))
-        return self._render(rt, self._commit(rt, copy.deepcopy(old), "DELETED"))
+            return self.render(rt, self._commit(rt, obj, "MODIFIED"))
+        return self.render(rt, self._commit(rt, copy.deepcopy(old), "DELETED"))
 
     def delete_collection(self, rt: ResourceType, namespace: str | None, labels: str | None,
                           fields: str | None) -> dict[str, Any]:
@@ -384,13 +332,13 @@ class KubeApi:
     # ------------------------------------------------------------------------------------ watch
 
     def subscribe(self, rt: ResourceType, namespace: str | None, labels: str | None, fields: str | None,
-                  since: str | None, send_initial: bool = False) -> _Watcher:
+                  since: str | None, send_initial: bool = False) -> Watcher:
         """A watcher whose queue already holds the events it must see first.
 
         `since` empty or "0": every current object as ADDED (what the real server does); a number: the
         events after it, from the log, or a 410 Expired error if the log no longer reaches back that far.
         """
-        watcher = _Watcher(rt.storage_key, namespace, labels, fields)
+        watcher = Watcher(rt.storage_key, namespace, labels, fields)
         if send_initial or not since or since == "0":
             for obj in sorted(self._objects[rt.storage_key].values(),
                               key=lambda o: int(o["metadata"]["resourceVersion"])):
@@ -418,7 +366,7 @@ class KubeApi:
         self._watchers.add(watcher)
         return watcher
 
-    def unsubscribe(self, watcher: _Watcher) -> None:
+    def unsubscribe(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
 
     def close_watchers(self) -> None:
@@ -446,7 +394,7 @@ class KubeApi:
     def _stored(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self._objects[rt.storage_key].get((namespace or "", name))
         if obj is None:
-            raise _not_found(rt, name)
+            raise not_found(rt, name)
         return obj
 
     def _update(self, rt: ResourceType, old: dict[str, Any], candidate: dict[str, Any],
@@ -486,10 +434,10 @@ class KubeApi:
         if "generation" in old["metadata"] and self._spec_of(rt, new) != self._spec_of(rt, old):
             new["metadata"]["generation"] = old["metadata"]["generation"] + 1
         if new == old or dry_run:
-            return self._render(rt, new), warnings  # a no-op write keeps the resourceVersion
+            return self.render(rt, new), warnings  # a no-op write keeps the resourceVersion
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            return self._render(rt, self._commit(rt, new, "DELETED")), warnings
-        return self._render(rt, self._commit(rt, new, "MODIFIED")), warnings
+            return self.render(rt, self._commit(rt, new, "DELETED")), warnings
+        return self.render(rt, self._commit(rt, new, "MODIFIED")), warnings
 
     @staticmethod
     def _spec_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -582,7 +530,7 @@ class KubeApi:
                         self.delete(other, ns, obj_name)
         self._reap_namespace(name)
         current = self._objects[rt.storage_key].get(("", name), old)
-        return self._render(rt, current)
+        return self.render(rt, current)
 
     def _reap_namespace(self, name: str) -> None:
         ns = self._objects[("", "namespaces")].get(("", name))
@@ -660,433 +608,3 @@ class KubeApi:
                 categories=tuple(names.get("categories") or ()),
                 status_subresource="status" in (version.get("subresources") or {}),
                 schema=schema, printer_columns=list(version.get("additionalPrinterColumns") or []), custom=True)
-
-    # ------------------------------------------------------------------------------------ tables
-
-    def table(self, rt: ResourceType, objects: list[dict[str, Any]], include: str,
-              resource_version: str | None = None) -> dict[str, Any]:
-        """The `meta.k8s.io/v1 Table` `kubectl get` asks for: Name + printer columns (or Age)."""
-        columns = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                    "description": "Name must be unique within a namespace."}]
-        printer = rt.printer_columns or [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
-        for column in printer:
-            columns.append({"name": column["name"], "type": column.get("type", "string"),
-                            "format": column.get("format", ""), "priority": column.get("priority", 0),
-                            "description": column.get("description", "")})
-        rows = []
-        for obj in objects:
-            cells: list[Any] = [obj["metadata"]["name"]]
-            for column in printer:
-                values = jsonpath_values(obj, column["jsonPath"])
-                if not values:
-                    cells.append(None)
-                elif column.get("type") == "date":
-                    cells.append(_age(str(values[0])))
-                elif len(values) == 1:
-                    cells.append(values[0] if not isinstance(values[0], dict | list) else json.dumps(values[0]))
-                else:
-                    cells.append(",".join(str(v) for v in values))
-            row: dict[str, Any] = {"cells": cells}
-            if include == "Object":
-                row["object"] = obj
-            elif include != "None":
-                row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                 "metadata": obj["metadata"]}
-            rows.append(row)
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": resource_version or str(self._rv)},
-                "columnDefinitions": columns, "rows": rows}
-
-
-# ================================================================================================ HTTP
-
-def _wants_table(request: web.Request) -> bool:
-    return "as=Table" in request.headers.get("Accept", "")
-
-
-def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
-    return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json",
-                        headers=headers)
-
-
-class _Http:
-    """The REST surface: parses Kubernetes URLs and hands them to `KubeApi`."""
-
-    def __init__(self, api: KubeApi, version: dict[str, str]) -> None:
-        self.api = api
-        self.version = version
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            return await self._route(request)
-        except ApiError as exc:
-            return _json(exc.status(), exc.code)
-
-    async def _route(self, request: web.Request) -> web.StreamResponse:
-        parts = [p for p in request.path.split("/") if p]
-        if not parts:
-            return _json({"paths": sorted({"/api", "/api/v1", "/apis", "/version", "/openapi/v3"}
-                                          | {f"/apis/{rt.group}/{rt.version}" for rt in self.api.types() if rt.group})})
-        if parts == ["version"]:
-            return _json(self.version)
-        if parts in (["healthz"], ["readyz"], ["livez"]):
-            return web.Response(text="ok")
-        if parts[0] == "openapi" and parts[1:2] == ["v3"]:
-            return self._openapi(parts[2:])
-        if parts[0] == "api":
-            if len(parts) == 1:
-                return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                    {"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}]})
-            group, version, rest = "", parts[1], parts[2:]
-        elif parts[0] == "apis":
-            if len(parts) == 1:
-                return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": self._groups()})
-            if len(parts) == 2:
-                for group_info in self._groups():
-                    if group_info["name"] == parts[1]:
-                        return _json({"kind": "APIGroup", "apiVersion": "v1", **group_info})
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if not rest:
-            return self._resource_list(group, version)
-        namespace: str | None = None
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
-            namespace, rest = rest[1], rest[2:]
-        if len(rest) > 3:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        rt = self.api.lookup(group, version, rest[0])
-        if rt is None or (namespace is not None and not rt.namespaced):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        name = rest[1] if len(rest) > 1 else None
-        subresource = rest[2] if len(rest) > 2 else None
-        if subresource is not None and not (subresource == "status" and rt.status_subresource):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return await self._resource(request, rt, namespace, name, subresource)
-
-    async def _resource(self, request: web.Request, rt: ResourceType, namespace: str | None, name: str | None,
-                        subresource: str | None) -> web.StreamResponse:
-        query = request.query
-        labels, fields = query.get("labelSelector"), query.get("fieldSelector")
-        field_validation = query.get("fieldValidation", "Warn")
-        dry_run = query.get("dryRun") == "All"
-        method = request.method
-        if method == "GET" and name is None:
-            if query.get("watch") in ("true", "1"):
-                return await self._watch(request, rt, namespace)
-            listing = self.api.list_objects(rt, namespace, labels, fields)
-            if _wants_table(request):
-                return _json(self.api.table(rt, listing["items"], query.get("includeObject", "Metadata"),
-                                            listing["metadata"]["resourceVersion"]))
-            return _json(listing)
-        if method == "GET":
-            assert name is not None
-            obj = self.api.get(rt, namespace, name)
-            if _wants_table(request):
-                return _json(self.api.table(rt, [obj], query.get("includeObject", "Metadata")))
-            return _json(obj)
-        if method == "POST" and name is None:
-            obj, warnings = self.api.create(rt, namespace, await self._body(request),
-                                            field_validation=field_validation, dry_run=dry_run)
-            return _json(obj, 201, warnings)
-        if method == "PUT" and name is not None:
-            obj, warnings = self.api.replace(rt, namespace, name, await self._body(request),
-                                             subresource=subresource, field_validation=field_validation,
-                                             dry_run=dry_run)
-            return _json(obj, 200, warnings)
-        if method == "PATCH" and name is not None:
-            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
-            patch_type = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
-                          "application/strategic-merge-patch+json": "strategic",
-                          "application/apply-patch+yaml": "apply"}.get(content_type)
-            if patch_type is None:
-                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                                                            "accepted media types include: application/json-patch+json, "
-                                                            "application/merge-patch+json, "
-                                                            "application/apply-patch+yaml")
-            obj, warnings, created = self.api.patch(
-                rt, namespace, name, await self._body(request), patch_type, subresource=subresource,
-                field_validation=field_validation, dry_run=dry_run, field_manager=query.get("fieldManager"))
-            return _json(obj, 201 if created else 200, warnings)
-        if method == "DELETE" and name is not None and subresource is None:
-            options = await self._body(request, required=False)
-            obj = self.api.delete(rt, namespace, name, options, dry_run=dry_run)
-            if rt.custom or rt.plural in ("namespaces", "customresourcedefinitions"):
-                return _json(obj)
-            return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                          "details": {"name": name, "kind": rt.plural, "uid": obj["metadata"]["uid"]}})
-        if method == "DELETE" and name is None:
-            return _json(self.api.delete_collection(rt, namespace, labels, fields))
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-
-    @staticmethod
-    async def _body(request: web.Request, required: bool = True) -> Any:
-        try:
-            raw = await read_limited(request)
-        except BodyTooLarge:
-            raise ApiError(413, "RequestEntityTooLarge",
-                           f"Request entity too large: limit is {MAX_REQUEST_BYTES}") from None
-        if not raw.strip():
-            if required:
-                raise ApiError(400, "BadRequest", "the body of the request was empty")
-            return None
-        try:
-            if "yaml" in request.headers.get("Content-Type", ""):
-                return load_yaml(raw)
-            return load_json(raw)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from None
-
-    async def _watch(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.StreamResponse:
-        query = request.query
-        watcher = self.api.subscribe(rt, namespace, query.get("labelSelector"), query.get("fieldSelector"),
-                                     query.get("resourceVersion"), query.get("sendInitialEvents") == "true")
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        response.enable_chunked_encoding()
-        table = _wants_table(request)
-        timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout if timeout is not None else None
-        try:
-            await response.prepare(request)
-            while True:
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(watcher.queue.get(), timeout=remaining)
-                except TimeoutError:
-                    break
-                if item is None:
-                    break
-                event_type, obj = item
-                if event_type not in ("ERROR", "BOOKMARK"):
-                    obj = self.api._render(rt, obj)
-                    if table:
-                        obj = self.api.table(rt, [obj], query.get("includeObject", "Metadata"),
-                                             obj["metadata"]["resourceVersion"])
-                await response.write(json.dumps({"type": event_type, "object": obj}).encode() + b"\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.api.unsubscribe(watcher)
-        return response
-
-    def _groups(self) -> list[dict[str, Any]]:
-        versions: dict[str, list[str]] = collections.defaultdict(list)
-        for rt in self.api.types():
-            if rt.group and rt.version not in versions[rt.group]:
-                versions[rt.group].append(rt.version)
-        groups = []
-        for group, served in sorted(versions.items()):
-            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in sorted(served, reverse=True)]
-            groups.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
-        return groups
-
-    def _resource_list(self, group: str, version: str) -> web.Response:
-        served = [rt for rt in self.api.types() if rt.group == group and rt.version == version]
-        if not served and (group or version != "v1"):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        resources: list[dict[str, Any]] = []
-        for rt in sorted(served, key=lambda r: r.plural):
-            resources.append({"name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced,
-                              "kind": rt.kind, "verbs": _VERBS, "shortNames": list(rt.short_names),
-                              "categories": list(rt.categories)})
-            if rt.status_subresource:
-                resources.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced,
-                                  "kind": rt.kind, "verbs": ["get", "patch", "update"]})
-        return _json({"kind": "APIResourceList", "apiVersion": "v1",
-                      "groupVersion": f"{group}/{version}" if group else version, "resources": resources})
-
-    # ------------------------------------------------------------------------------------ OpenAPI v3
-
-    def _openapi_documents(self) -> dict[str, dict[str, Any]]:
-        """One small OpenAPI document per group-version: the operations kubectl inspects, and schemas."""
-        documents: dict[str, dict[str, Any]] = {}
-        for rt in self.api.types():
-            key = f"apis/{rt.group}/{rt.version}" if rt.group else "api/v1"
-            document = documents.setdefault(key, {"openapi": "3.0.0", "info": {"title": "Kubernetes",
-                                                                                "version": self.version["gitVersion"]},
-                                                  "paths": {}, "components": {"schemas": {}}})
-            gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
-            definition = ".".join(["io", *reversed(rt.group.split("."))] if rt.group else ["io", "k8s", "api", "core"])
-            definition = f"{definition}.{rt.version}.{rt.kind}"
-            schema = copy.deepcopy(rt.schema) if rt.schema else {"type": "object",
-                                                                 "x-kubernetes-preserve-unknown-fields": True}
-            schema["x-kubernetes-group-version-kind"] = [gvk]
-            document["components"]["schemas"][definition] = schema
-            prefix = f"/{key}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"/{key}/{rt.plural}"
-            ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{definition}"}}}}
-            validation = [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"},
-                           "description": "fieldValidation instructs the server on how to handle objects in the "
-                                          "request containing unknown or duplicate fields."}]
-
-            def operation(action: str, params: list[dict[str, Any]]) -> dict[str, Any]:
-                return {"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk,  # noqa: B023
-                        "parameters": params, "responses": {"200": {"description": "OK", **ref}}}  # noqa: B023
-
-            document["paths"][prefix] = {"get": operation("list", []), "post": operation("post", validation)}
-            document["paths"][f"{prefix}/{{name}}"] = {
-                "get": operation("get", []), "put": operation("put", validation),
-                "patch": operation("patch", validation), "delete": operation("delete", [])}
-        return documents
-
-    def _openapi(self, rest: list[str]) -> web.Response:
-        documents = self._openapi_documents()
-        if not rest:
-            return _json({"paths": {key: {"serverRelativeURL": f"/openapi/v3/{key}?hash="
-                                          + hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()}
-                                    for key, doc in documents.items()}})
-        document = documents.get("/".join(rest))
-        if document is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        return _json(document)
-
-
-class KubeEmulator:
-    """The emulated API server on `http://127.0.0.1:PORT`, in a thread of its own.
-
-    ```python
-    with KubeEmulator() as kube:
-        kube.write_kubeconfig(path)          # for kubectl and the kubernetes client
-        kube.url                             # for kopf.ConnectionInfo(server=...)
-        kube.create({...}); kube.get("v1", "Secret", "name", "default")
-    ```
-    The in-process helpers run on the emulator's loop, with exactly the HTTP API's semantics.
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
-        self.api: KubeApi | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def __enter__(self) -> KubeEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def start(self) -> KubeEmulator:
-        self._thread = threading.Thread(target=self._serve, name="kube-emulator", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=30)
-        if self._error is not None:
-            raise RuntimeError("the Kubernetes emulator did not start") from self._error
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._loop = self._thread = None
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-            self._loop = loop
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
-
-    async def _startup(self) -> None:
-        self.api = KubeApi()
-        http = _Http(self.api, {"major": "1", "minor": "35", "gitVersion": "v1.35.0-transit-sandbox",
-                                "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-                                "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64"})
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", http.handle)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-
-    async def _shutdown(self) -> None:
-        if self.api is not None:
-            self.api.close_watchers()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    # ------------------------------------------------------------------------------------ admin
-
-    def call(self, fn: Callable[[KubeApi], _T]) -> _T:
-        """Run `fn(api)` on the emulator's loop and return its result (ApiError propagates)."""
-        if self._loop is None or self.api is None:
-            raise RuntimeError("the Kubernetes emulator is not running")
-        api = self.api
-
-        async def run() -> _T:
-            return fn(api)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        def create(api: KubeApi) -> dict[str, Any]:
-            rt = api.find(obj.get("apiVersion", ""), obj.get("kind", ""))
-            return api.create(rt, obj.get("metadata", {}).get("namespace"), obj)[0]
-        return self.call(create)
-
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create, or merge-patch an existing object with `obj` (like a simple `kubectl apply`)."""
-        def apply(api: KubeApi) -> dict[str, Any]:
-            rt = api.find(obj.get("apiVersion", ""), obj.get("kind", ""))
-            meta = obj.get("metadata", {})
-            namespace = (meta.get("namespace") or "default") if rt.namespaced else None
-            return api.patch(rt, namespace, meta.get("name", ""), obj, "apply", field_manager="sandbox")[0]
-        return self.call(apply)
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        def get(api: KubeApi) -> dict[str, Any] | None:
-            rt = api.find(api_version, kind)
-            try:
-                return api.get(rt, namespace if rt.namespaced else None, name)
-            except ApiError as exc:
-                if exc.code == 404:
-                    return None
-                raise
-        return self.call(get)
-
-    def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        def list_(api: KubeApi) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = api.list_objects(api.find(api_version, kind), namespace)["items"]
-            return items
-        return self.call(list_)
-
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
-        """A kubeconfig whose current context is this emulator (token auth, not checked)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "transit-sandbox", "preferences": {},
-            "clusters": [{"name": "transit-sandbox", "cluster": {"server": self.url}}],
-            "users": [{"name": "transit-sandbox", "user": {"token": "transit-sandbox"}}],
-            "contexts": [{"name": "transit-sandbox", "context": {"cluster": "transit-sandbox",
-                                                                 "user": "transit-sandbox",
-                                                                 "namespace": namespace}}],
-        }
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path
