@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--timeout", type=float, default=300.0, help="seconds before --until-ready gives up")
     sandbox.add_argument("--dataplane", action="store_true",
                          help="run real HAProxy in network namespaces for VMSS instances (needs root)")
+    sandbox.add_argument("--kube", choices=["embedded", "real"], default="embedded",
+                         help="Kubernetes API: the embedded emulator (default, no Go needed) or a real "
+                              "kube-apiserver + etcd on loopback (built by `scripts/dev bootstrap`)")
     return parser
 
 

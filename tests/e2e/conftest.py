@@ -1,10 +1,14 @@
-"""End-to-end: the whole operator (kopf runtime + the real reconcilers + the real SDK clients) against the
-emulated Kubernetes API and the sandbox cloud, with the examples' CRs.
+"""End-to-end: the whole operator (kopf runtime + the real reconcilers + the real SDK clients) against a
+Kubernetes API and the sandbox cloud, with the examples' CRs — on both API servers: every test runs
+`[embedded]` (the emulator, fresh per test) and `[real]` (the session's kube-apiserver + etcd).
 
 Each test gets a fresh `System`: a `SandboxCloud` (ARM + Databricks over HTTPS, instances that answer the
-apply script's contract), a `KubeEmulator` with the CRDs generated from the API models, the customer's
-side prepared exactly as `transit-operator sandbox` does (Databricks accounts and workspaces, VNets and
-subnets, credentials Secrets with the sandbox token), and the operator running in the test's event loop.
+apply script's contract), its own namespace holding the example CRs (moved there from the files'
+namespaces), the CRDs generated from the API models, the customer's side prepared exactly as
+`transit-operator sandbox` does (Databricks accounts and workspaces, VNets and subnets, credentials
+Secrets with the sandbox token), and the operator running in the test's event loop, watching that
+namespace. The tests reach Kubernetes only through its API (`KubeClient`, kubectl); the operator logs in
+with a kubeconfig and reads Secrets with `run`'s own reader (`kubernetes_secret_reader`).
 Timing only: LROs take 50 ms, requeues are capped at 0.5 s and drift checks run every second
 (`Runtime(max_requeue_seconds=, drift_seconds=)`), so the emulated cloud converges in seconds.
 
@@ -30,7 +34,7 @@ import yaml
 from transit_operator.api.crd import render_crds_yaml
 from transit_operator.cloud.context import CloudContext
 from transit_operator.runtime.driver import Reconcilers, Runtime
-from transit_operator.runtime.main import build_settings, decode_secret, operate
+from transit_operator.runtime.main import build_settings, kubernetes_secret_reader, operate
 from transit_operator.runtime.sandbox import (
     accounts_of,
     load_documents,
@@ -39,7 +43,7 @@ from transit_operator.runtime.sandbox import (
     workspaces_of,
 )
 from transit_sandbox.executor import ConfigExecutor
-from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.kube import KubeClient
 from transit_sandbox.server import SandboxCloud
 
 API_VERSION = "transit.privatelink.io/v1alpha1"
@@ -54,11 +58,14 @@ OPTION_EXAMPLES = {
 T = TypeVar("T")
 
 
-def example(option: str) -> list[dict[str, Any]]:
-    """The option's example CRs (ConfluentPrivateLink first), without the status the files carry."""
+def example(option: str, namespace: str) -> list[dict[str, Any]]:
+    """The option's example CRs (ConfluentPrivateLink first) in `namespace`, without the status the files
+    carry. References (the ConfluentPrivateLink, the credentials Secret) are by name in the CR's own
+    namespace, so moving them all together keeps them intact."""
     documents = copy.deepcopy(load_documents(OPTION_EXAMPLES[option]))
     for doc in documents:
         doc.pop("status", None)
+        doc["metadata"]["namespace"] = namespace
     return documents
 
 
@@ -79,12 +86,15 @@ def is_ready(obj: dict[str, Any] | None) -> bool:
 
 
 class System:
-    """The emulated cluster and cloud, and the operator running against them."""
+    """A cluster (one namespace of it) and the sandbox cloud, and the operator running against them."""
 
-    def __init__(self, cloud: SandboxCloud, kube: KubeEmulator, executor: ConfigExecutor) -> None:
-        self.cloud, self.kube, self.executor = cloud, kube, executor
+    def __init__(self, cloud: SandboxCloud, cluster: KubeClient, namespace: str, executor: ConfigExecutor) -> None:
+        self.cloud, self.cluster, self.namespace, self.executor = cloud, cluster, namespace, executor
         self.operator: asyncio.Task[None] | None = None
         self.runtime: Runtime | None = None
+
+    def example(self, option: str) -> list[dict[str, Any]]:
+        return example(option, self.namespace)
 
     # --- the customer's side and the CRs -------------------------------------------------------------
     def prepare(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,27 +107,24 @@ class System:
                                                     account_id=account_id)
         prepare_networks(self.cloud, documents)
         for namespace in sorted({doc["metadata"]["namespace"] for doc in documents}):
-            if self.kube.get("v1", "Namespace", namespace) is None:
-                self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            self.cluster.ensure_namespace(namespace)
         return with_sandbox_credentials(documents, self.cloud.token)[0]
 
     def apply_all(self, documents: list[dict[str, Any]]) -> None:
         for doc in self.prepare(documents):
-            self.kube.apply(doc)
+            self.cluster.apply(doc)
 
     def get(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         meta = doc["metadata"]
-        return self.kube.get(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
+        return self.cluster.get(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
 
     def delete(self, doc: dict[str, Any]) -> None:
         meta = doc["metadata"]
-        self.kube.call(lambda api: api.delete(api.find(doc["apiVersion"], doc["kind"]), meta["namespace"],
-                                              meta["name"]))
+        self.cluster.delete(doc["apiVersion"], doc["kind"], meta["name"], meta["namespace"])
 
     def patch_spec(self, doc: dict[str, Any], spec: dict[str, Any]) -> None:
         meta = doc["metadata"]
-        self.kube.call(lambda api: api.patch(api.find(doc["apiVersion"], doc["kind"]), meta["namespace"],
-                                             meta["name"], {"spec": spec}, "merge"))
+        self.cluster.patch(doc["apiVersion"], doc["kind"], meta["name"], meta["namespace"], {"spec": spec})
 
     async def ready(self, doc: dict[str, Any], timeout: float = 20.0) -> dict[str, Any]:
         return await eventually(lambda: (obj := self.get(doc)) is not None and is_ready(obj) and obj, timeout)
@@ -127,12 +134,14 @@ class System:
         """A fresh operator process: its own CloudContext (SDK clients), runtime state and kopf."""
         context = CloudContext.for_sandbox(self.cloud.arm_url, self.cloud.ca_bundle, self.cloud.token,
                                            self.cloud.databricks_url, polling_interval=0.05)
-        context.read_secret = lambda namespace, name: decode_secret(self.kube.get("v1", "Secret", name, namespace))
+        kubeconfig = str(self.cluster.kubeconfig)
+        context.read_secret = kubernetes_secret_reader(kubeconfig)
         runtime = Runtime(context, Reconcilers.load(), tick_seconds=0.2, backoff_seconds=0.2,
                           max_requeue_seconds=0.5, drift_seconds=1.0)
         ready = asyncio.Event()
         self.operator = asyncio.create_task(
-            operate(runtime, build_settings(standalone=True), server=self.kube.url, ready_flag=ready))
+            operate(runtime, build_settings(standalone=True), namespaces=[self.namespace], kubeconfig=kubeconfig,
+                    ready_flag=ready))
         await asyncio.wait_for(ready.wait(), 15)
         self.runtime = runtime
         return runtime
@@ -181,13 +190,12 @@ async def eventually(probe: Callable[[], T | bool | None], timeout: float = 20.0
 
 
 @pytest.fixture
-async def system() -> AsyncIterator[System]:
+async def system(cluster: KubeClient, kube_namespace: str) -> AsyncIterator[System]:
     executor = ConfigExecutor()
-    with SandboxCloud(executor=executor, check_conformance=True) as cloud, KubeEmulator() as kube:
+    with SandboxCloud(executor=executor, check_conformance=True) as cloud:
         cloud.admin.set_lro_seconds(None, 0.05)
-        for crd in yaml.safe_load_all(render_crds_yaml()):
-            kube.create(crd)
-        made = System(cloud, kube, executor)
+        cluster.install_crds(list(yaml.safe_load_all(render_crds_yaml())))
+        made = System(cloud, cluster, kube_namespace, executor)
         await made.start_operator()
         try:
             yield made

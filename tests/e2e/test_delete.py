@@ -9,7 +9,7 @@ import pytest
 
 from transit_operator.plan.ownership import MANAGED_BY_TAG, OWNER_TAG, UID_TAG
 
-from .conftest import SXT, System, eventually, example, of_kind
+from .conftest import SXT, System, eventually, of_kind
 
 OUR_TAGS = {MANAGED_BY_TAG, OWNER_TAG, UID_TAG}
 
@@ -23,7 +23,7 @@ def live_rules(system: System) -> list[dict[str, Any]]:
 
 
 async def applied_and_ready(system: System, option: str, policy: str) -> list[dict[str, Any]]:
-    documents = example(option)
+    documents = system.example(option)
     for doc in documents:
         doc["spec"]["deletionPolicy"] = policy
     system.apply_all(documents)

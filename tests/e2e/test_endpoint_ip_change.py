@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import CPL, SXT, System, eventually, example, of_kind
+from .conftest import CPL, SXT, System, eventually, of_kind
 
 NEW_IP_LAST_OCTET = 99
 
@@ -31,7 +31,7 @@ def instance_configs(system: System) -> list[str]:
 @pytest.mark.parametrize("option", ["haproxy", "applicationGateway"])
 async def test_endpoint_ip_change_is_reapplied_to_the_transit_without_a_spec_change(
         system: System, option: str) -> None:
-    documents = example(option)
+    documents = system.example(option)
     system.apply_all(documents)
     cpl_doc, transit_doc = of_kind(documents, CPL), of_kind(documents, SXT)
     cpl = await system.ready(cpl_doc)

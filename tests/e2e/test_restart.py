@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import CPL, SXT, System, eventually, example, of_kind
+from .conftest import CPL, SXT, System, eventually, of_kind
 
 # option -> (the slow resource type, resources the whole example must end with, by resource group key)
 CASES = {
@@ -28,7 +28,7 @@ async def test_operator_killed_mid_provisioning_converges_after_restart_without_
         system: System, option: str) -> None:
     slow_type, expected = CASES[option]
     system.cloud.admin.set_lro_seconds(slow_type, SLOW_LRO_SECONDS)
-    documents = example(option)
+    documents = system.example(option)
     cpl_doc, transit_doc = of_kind(documents, CPL), of_kind(documents, SXT)
     system.apply_all(documents)
     slow_segment = slow_type.split("/")[-1]

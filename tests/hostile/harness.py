@@ -33,7 +33,7 @@ from transit_operator.api.crd import render_crds_yaml
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan.command import run_plan
 from transit_operator.runtime.driver import Reconcilers, Runtime
-from transit_operator.runtime.main import build_settings, decode_secret, operate
+from transit_operator.runtime.main import build_settings, kubernetes_secret_reader, operate
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import KubeEmulator
 from transit_sandbox.server import SandboxCloud
@@ -221,11 +221,11 @@ async def sandboxed_operator(cloud: SandboxCloud, kube: KubeEmulator) -> AsyncIt
     """The operator (`--time-scale 0.01`) running in this event loop against `kube` and `cloud`."""
     context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url,
                                        polling_interval=0.05)
-    context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
+    context.read_secret = kubernetes_secret_reader(str(kube.kubeconfig))
     runtime = Runtime(context, Reconcilers.load(), tick_seconds=0.2, time_scale=TIME_SCALE)
     ready = asyncio.Event()
     settings = build_settings(standalone=True, max_workers=16)
-    operator = asyncio.create_task(operate(runtime, settings, server=kube.url, ready_flag=ready))
+    operator = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube.kubeconfig), ready_flag=ready))
     try:
         await asyncio.wait_for(ready.wait(), 30)
         yield runtime
@@ -241,9 +241,9 @@ def sandbox(cases: Iterable[Case] = ()) -> Iterator[tuple[SandboxCloud, KubeEmul
     and the Databricks accounts and workspaces of `cases`."""
     with SandboxCloud(executor=ConfigExecutor()) as cloud, KubeEmulator() as kube:
         cloud.admin.set_lro_seconds(None, 0.05)
-        for crd in yaml.safe_load_all(render_crds_yaml()):
-            kube.create(crd)
-        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        cluster = kube.client()
+        cluster.install_crds(list(yaml.safe_load_all(render_crds_yaml())))
+        cluster.ensure_namespace(NAMESPACE)
         _prepare_world(cloud, cases)
         cloud.admin.clear_requests()
         cloud.databricks.clear_request_log()
@@ -256,7 +256,7 @@ def apply(kube: KubeEmulator, document: dict[str, Any] | bytes) -> str | None:
 
 
 def ready_condition(kube: KubeEmulator, document: dict[str, Any]) -> dict[str, Any] | None:
-    return _ready(kube.get(API_VERSION, document["kind"], document["metadata"]["name"], NAMESPACE))
+    return _ready(kube.client().get(API_VERSION, document["kind"], document["metadata"]["name"], NAMESPACE))
 
 
 async def _run(cloud: SandboxCloud, kube: KubeEmulator, cases: list[Case], timeout: float) -> dict[str, ClusterVerdict]:
@@ -333,8 +333,9 @@ def run_cluster(cases: Iterable[Case] = CASES, timeout: float = 120.0) -> Cluste
                     (owner.arm_writes if write in arm else owner.databricks_writes).append(write)
                 if not owners and "/resourcegroups/rg-h-base/" not in write.lower():
                     unattributed.append(write)  # e.g. anything in the customer's network group
-            objects = [o for kind in _PLURALS for o in kube.list_objects(API_VERSION, kind, NAMESPACE)]
-            events = kube.list_objects("v1", "Event", NAMESPACE)
+            cluster = kube.client()
+            objects = [o for kind in _PLURALS for o in cluster.list_objects(API_VERSION, kind, NAMESPACE)]
+            events = cluster.list_objects("v1", "Event", NAMESPACE)
             observable = json.dumps([o.get("status") for o in objects]) + json.dumps(events) + "\n".join(records)
             errors = [f"{e['involvedObject'].get('name')}: {e.get('message')}" for e in events
                       if e.get("reason") == "ReconcileError"]

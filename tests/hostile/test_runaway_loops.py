@@ -39,7 +39,8 @@ async def until(probe: Any, timeout: float = 30.0) -> Any:
 
 
 def stalled(kube: KubeEmulator, document: dict[str, Any]) -> dict[str, Any] | None:
-    obj = kube.get(document["apiVersion"], document["kind"], document["metadata"]["name"], document["metadata"]["namespace"])
+    obj = kube.client().get(document["apiVersion"], document["kind"], document["metadata"]["name"],
+                            document["metadata"]["namespace"])
     for condition in ((obj or {}).get("status") or {}).get("conditions") or []:
         if condition["type"] == "Stalled" and condition["status"] == "True":
             return dict(condition)

@@ -37,7 +37,7 @@ def config_map(name: str, **metadata: Any) -> dict[str, Any]:
 
 
 def names(kube: KubeEmulator) -> set[str]:
-    return {o["metadata"]["name"] for o in kube.list_objects("v1", "ConfigMap", "default")}
+    return {o["metadata"]["name"] for o in kube.client().list_objects("v1", "ConfigMap", "default")}
 
 
 def test_a_body_over_three_mebibytes_is_413_with_a_status_and_nothing_is_stored(kube: KubeEmulator) -> None:

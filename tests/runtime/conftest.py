@@ -1,5 +1,7 @@
 """Whole-operator tests: kopf runs in the test's event loop against the emulated Kubernetes API, which
-serves from its own thread (so stopping kopf does not wait on the emulator's loop)."""
+serves from its own thread (so stopping kopf does not wait on the emulator's loop). The wiring CRDs have
+a permissive schema (these tests are about kopf's wiring), so they stay on the emulator; the tests reach
+it only over HTTP (`KubeClient`), and the operator logs in with its kubeconfig as `run --kubeconfig` does."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 
 from transit_operator.runtime.driver import Runtime
 from transit_operator.runtime.main import build_settings, operate
-from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.kube import KubeClient, KubeEmulator
 
 from .doubles import StatusFromSpecDouble
 
@@ -38,9 +40,16 @@ def wiring_crd(plural: str, kind: str, short: str) -> dict[str, Any]:
 @pytest.fixture
 def kube() -> Iterator[KubeEmulator]:
     with KubeEmulator() as emulator:
-        emulator.create(wiring_crd("confluentprivatelinks", "ConfluentPrivateLink", "cpl"))
-        emulator.create(wiring_crd("serverlesstransits", "ServerlessTransit", "st"))
+        emulator.client().install_crds([wiring_crd("confluentprivatelinks", "ConfluentPrivateLink", "cpl"),
+                                        wiring_crd("serverlesstransits", "ServerlessTransit", "st")])
         yield emulator
+
+
+@pytest.fixture
+def api(kube: KubeEmulator) -> Iterator[KubeClient]:
+    client = kube.client()
+    yield client
+    client.close()
 
 
 @pytest.fixture
@@ -55,7 +64,8 @@ async def runtime(kube: KubeEmulator, double: StatusFromSpecDouble) -> AsyncIter
     settings.scanning.disabled = True
     settings.posting.level = 100  # only our explicit kopf.event() calls post Events
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(operate(runtime, settings, server=kube.url, stop_flag=stop, ready_flag=ready))
+    task = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube.kubeconfig), stop_flag=stop,
+                                       ready_flag=ready))
     await asyncio.wait_for(ready.wait(), 10)
     yield runtime
     # Cancel rather than set the stop flag: on a stop flag, kopf treats tasks started after it (like

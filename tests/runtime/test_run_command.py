@@ -68,7 +68,8 @@ def test_metrics_are_served_over_http_in_prometheus_text_format() -> None:
 async def run_operator(kube: KubeEmulator, runtime: Runtime, settings: Any,
                        **kwargs: Any) -> asyncio.Task[None]:
     ready_flag = asyncio.Event()
-    task = asyncio.create_task(operate(runtime, settings, server=kube.url, ready_flag=ready_flag, **kwargs))
+    task = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube.kubeconfig), ready_flag=ready_flag,
+                                       **kwargs))
     await asyncio.wait_for(ready_flag.wait(), 10)
     return task
 

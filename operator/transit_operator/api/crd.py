@@ -58,6 +58,14 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _structural(value, defs)
     if "enum" in out and "type" not in out:
         out["type"] = "string"
+    if out.get("type") == "integer":
+        # The API server holds schema bounds as float64, where 2^63-1 becomes 2^63, and compares integers
+        # against int64(bound), which overflows: `maximum: 9223372036854775807` refused every value on a
+        # real kube-apiserver. Decoding already limits integers to int64, so the int64 bounds are dropped.
+        if out.get("maximum") == 2**63 - 1:
+            del out["maximum"]
+        if out.get("minimum") == -(2**63):
+            del out["minimum"]
     return out
 
 
@@ -66,9 +74,10 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     schema = _structural(raw, raw.get("$defs", {}))
     props = schema["properties"]
+    # A structural schema may restrict only metadata.name and metadata.generateName: the real API server
+    # refuses a CRD whose metadata schema says anything else, even a description (it is implicit).
     props["metadata"] = {
         "type": "object",
-        "description": "Standard object metadata.",
         # The only restriction a CRD may put on ObjectMeta; see api.meta.MAX_NAME_LENGTH for why.
         "properties": {
             "name": {

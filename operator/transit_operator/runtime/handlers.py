@@ -35,19 +35,36 @@ def _confluent_of(body: kopf.Body, confluent_private_links: kopf.Index[Any, Any]
     return next(iter(store), None) if store is not None else None
 
 
-def build_registry(runtime: Runtime, *, server: str | None = None,
-                   kubeconfig: str | None = None) -> kopf.OperatorRegistry:
-    """All handlers of the operator. `server`: log in to this URL without credentials (the sandbox);
-    `kubeconfig`: log in with this file; neither: in-cluster service account, then `$KUBECONFIG`/~/.kube."""
+def login_with_kubeconfig_file(path: str, settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
+    """kopf's credentials from one kubeconfig file, read by the `kubernetes` client's loader (the same
+    one the Secret reader uses; kopf's own `login_with_kubeconfig` reads only `$KUBECONFIG`, a process-wide
+    setting). Token, client certificate or basic auth, as the file's current context says."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
+    header = (configuration.get_api_key_with_prefix("BearerToken")
+              or configuration.get_api_key_with_prefix("authorization") or "")
+    scheme, _, token = header.rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host, ca_path=configuration.ssl_ca_cert, insecure=not configuration.verify_ssl,
+        username=configuration.username or None, password=configuration.password or None,
+        scheme=scheme or None, token=token or None,
+        certificate_path=configuration.cert_file, private_key_path=configuration.key_file,
+        trust_env=settings.networking.trust_env)
+
+
+def build_registry(runtime: Runtime, *, kubeconfig: str | None = None) -> kopf.OperatorRegistry:
+    """All handlers of the operator. `kubeconfig`: log in with this file (`run --kubeconfig`, the sandbox,
+    the tests); otherwise the in-cluster service account, then `$KUBECONFIG` or ~/.kube/config."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if server is not None:
-            return kopf.ConnectionInfo(server=server, default_namespace="default")
-        if kubeconfig is not None:  # `run --kubeconfig` has put it in $KUBECONFIG, which kopf reads
-            return kopf.login_with_kubeconfig(**kwargs)
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.ConnectionInfo | None:
+        if kubeconfig is not None:
+            return login_with_kubeconfig_file(kubeconfig, settings)
+        return (kopf.login_with_service_account(settings=settings, **kwargs)
+                or kopf.login_with_kubeconfig(settings=settings, **kwargs))
 
     # ------------------------------------------------------------------------------------ indexes
 

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
 import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -100,12 +99,12 @@ def configure_logging(log_format: str, log_level: str) -> None:
 
 
 async def operate(runtime: Runtime, settings: kopf.OperatorSettings, *, namespaces: Collection[str] = (),
-                  server: str | None = None, kubeconfig: str | None = None, health_port: int | None = None,
+                  kubeconfig: str | None = None, health_port: int | None = None,
                   bind_address: str = "0.0.0.0", stop_flag: Any = None, ready_flag: Any = None) -> None:
     """Run the operator in the current event loop until `stop_flag` (or a signal). Every log record of the
     process is scrubbed of credentials from here on (`cloud.redact.install_log_redaction`)."""
     install_log_redaction()
-    registry = build_registry(runtime, server=server, kubeconfig=kubeconfig)
+    registry = build_registry(runtime, kubeconfig=kubeconfig)
     await kopf.operator(
         # Peering comes from `settings` (name, priority, mandatory/standalone); kopf sets its
         # `clusterwide` from this argument: the ClusterKopfPeering when watching every namespace.
@@ -135,15 +134,22 @@ def decode_secret(secret: Mapping[str, Any] | None) -> dict[str, str | bytes] | 
 
 
 def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dict[str, str | bytes] | None]:
-    """`CloudContext.read_secret` through the `kubernetes` client (in-cluster, else the kubeconfig). A
+    """`CloudContext.read_secret` through the `kubernetes` client: the `kubeconfig` file when given (as the
+    login does), else in-cluster, else `$KUBECONFIG`/~/.kube/config. Its own client configuration, never
+    the process-wide default, so two operators in one process (tests) each read their own cluster. A
     Secret the API server will not hand over (403, 5xx) is `SecretUnreadable`: the object waits for it."""
     import kubernetes
 
-    try:
-        kubernetes.config.load_incluster_config()
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(config_file=kubeconfig)
-    core = kubernetes.client.CoreV1Api()
+    if kubeconfig is None:
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            api_client = kubernetes.client.ApiClient(configuration)
+        except kubernetes.config.ConfigException:
+            api_client = kubernetes.config.new_client_from_config()
+    else:
+        api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+    core = kubernetes.client.CoreV1Api(api_client)
 
     def read_secret(namespace: str, name: str) -> dict[str, str | bytes] | None:
         try:
@@ -164,9 +170,6 @@ def run_operator(args: argparse.Namespace) -> int:
     from transit_operator.cloud.context import CloudContext
 
     configure_logging(args.log_format, args.log_level)
-    if args.kubeconfig:
-        # kopf's kubeconfig login reads only $KUBECONFIG: the flag sets it once, for this process.
-        os.environ["KUBECONFIG"] = args.kubeconfig
     metrics = Metrics()
     if args.metrics_port:
         metrics.serve(args.metrics_port, addr=args.bind_address)

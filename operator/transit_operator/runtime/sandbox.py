@@ -1,7 +1,9 @@
 """`transit-operator sandbox`: the whole system on one machine, no cloud account, no cluster.
 
 1. start the sandbox cloud (`transit_sandbox.server.SandboxCloud`: ARM + Databricks over HTTPS, its own
-   CA and token) and the emulated Kubernetes API (`transit_sandbox.kube.KubeEmulator`);
+   CA and token) and a Kubernetes API (`--kube embedded`, the default: `transit_sandbox.kube.KubeEmulator`;
+   `--kube real`: kube-apiserver + etcd built by `scripts/dev bootstrap`, `transit_sandbox.kube.RealApiServer`),
+   reached only over HTTP through `transit_sandbox.kube.KubeClient`, like any cluster;
 2. install the CRDs generated from the API models, pre-create what the customer owns — the Databricks
    accounts the CRs name and the workspaces they bind (the account API cannot create either) and the
    VNets/subnets their subnet ids name — then apply the Namespaces, Secrets and CRs of the files
@@ -9,9 +11,9 @@
    A Secret a ServerlessTransit names as its Databricks credentials is applied with the sandbox's token
    (key `token`) in place of its data, and the output says so: the sandbox emulates no Entra ID, so
    client-secret or OAuth credentials could not sign in; the operator reads it like any Secret;
-3. run the operator in-process against both (kopf logs in to the emulator's URL; `CloudContext` points
-   at the sandbox cloud), print a table of the objects whenever it changes, and write a kubeconfig so
-   `kubectl` can watch along;
+3. run the operator in-process against both (kopf and the Secret reader log in with a kubeconfig, as
+   `run --kubeconfig` does; `CloudContext` points at the sandbox cloud), print a table of the objects
+   whenever it changes, and write that kubeconfig so `kubectl` can watch along;
 4. `--until-ready`: exit 0 once every CR is Ready, or 1 after `--timeout` printing the conditions.
 
 With `--dataplane` (root) the VMSS instances are network namespaces running real HAProxy, and once every CR
@@ -45,7 +47,8 @@ from transit_operator.api.hostnames import private_name
 from transit_operator.plan.command import load_yaml_documents
 from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Reconcilers, Runtime
 from transit_operator.runtime.handlers import GROUP, VERSION
-from transit_operator.runtime.main import build_settings, configure_logging, decode_secret, operate
+from transit_operator.runtime.main import build_settings, configure_logging, kubernetes_secret_reader, operate
+from transit_sandbox.kube.client import Cluster
 
 API_VERSION = f"{GROUP}/{VERSION}"
 KINDS = (CONFLUENT, TRANSIT)
@@ -244,12 +247,12 @@ def render(table: list[tuple[str, str, str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-async def watch_table(kube: Any, until_ready: bool, timeout: float, out: TextIO) -> int:
+async def watch_table(cluster: Cluster, until_ready: bool, timeout: float, out: TextIO) -> int:
     """Print the table on change; with `until_ready`, return 0 when all are Ready, 1 on timeout."""
     deadline = time.monotonic() + timeout
     last: list[tuple[str, str, str, str, str]] | None = None
     while True:
-        objects = [obj for kind in KINDS for obj in kube.list_objects(API_VERSION, kind)]
+        objects = [obj for kind in KINDS for obj in await asyncio.to_thread(cluster.list_objects, API_VERSION, kind)]
         table = rows(objects)
         if table != last:
             print(f"\n{time.strftime('%H:%M:%S')}\n{render(table)}", file=out, flush=True)
@@ -271,13 +274,13 @@ async def watch_table(kube: Any, until_ready: bool, timeout: float, out: TextIO)
 
 
 def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers: Reconcilers | None = None) -> int:
-    """`transit-operator sandbox -f FILE... [--until-ready] [--timeout S] [--dataplane]`.
+    """`transit-operator sandbox -f FILE... [--until-ready] [--timeout S] [--dataplane] [--kube embedded|real]`.
 
     `reconcilers`: the real ones by default (tests pass a double to check the command itself).
     """
     from transit_operator.api.crd import render_crds_yaml
     from transit_operator.cloud.context import CloudContext
-    from transit_sandbox.kube import ApiError, KubeEmulator
+    from transit_sandbox.kube import ApiError, KubeBinariesMissing, start_server
     from transit_sandbox.server import SandboxCloud
 
     files = args.filename or example_files()
@@ -286,6 +289,11 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
         print(f"transit-operator sandbox: no ConfluentPrivateLink or ServerlessTransit in {files}", file=sys.stderr)
         return 2
     configure_logging("text", getattr(args, "log_level", None) or "warning")
+    try:
+        kube = start_server(getattr(args, "kube", None) or "embedded")
+    except KubeBinariesMissing as exc:
+        print(f"transit-operator sandbox --kube real: {exc}", file=sys.stderr)
+        return 2
 
     executor: Any
     data_path: Any = None
@@ -299,9 +307,9 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
 
         executor = ConfigExecutor()  # instances answer the apply script's contract, without HAProxy
     try:
-        with SandboxCloud(executor=executor) as cloud, KubeEmulator() as kube:
-            for crd in yaml.safe_load_all(render_crds_yaml()):
-                kube.create(crd)
+        with SandboxCloud(executor=executor) as cloud:
+            cluster = kube.client()
+            cluster.install_crds(list(yaml.safe_load_all(render_crds_yaml())))
             if cloud.databricks is not None:
                 for account_id in accounts_of(documents):
                     cloud.databricks.add_account(account_id)
@@ -314,24 +322,23 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
             for secret in replaced:
                 print(f"Secret {secret}: applied with the sandbox's Databricks token (key `token`) instead of the "
                       "file's credentials: the sandbox emulates no Entra ID sign-in", file=out, flush=True)
-            namespaces = {doc["metadata"].get("namespace") for doc in documents} - {None, "default"}
-            for namespace in sorted(namespaces):
-                if kube.get("v1", "Namespace", namespace) is None:
-                    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            for namespace in sorted({doc["metadata"].get("namespace") for doc in documents} - {None, "default"}):
+                cluster.ensure_namespace(namespace)
             for doc in documents:
                 try:
-                    kube.apply(doc)
+                    cluster.apply(doc)
                 except ApiError as exc:
                     print(f"transit-operator sandbox: {doc['kind']} {doc['metadata'].get('name')}: {exc.message}",
                           file=sys.stderr)
                     return 1
 
             kubeconfig = kube.write_kubeconfig(cloud.dir / "kubeconfig")
-            print(f"Kubernetes API: {kube.url}   ARM: {cloud.arm_url}   Databricks: {cloud.databricks_url or '-'}\n"
+            print(f"Kubernetes API: {kube.url} ({kube.description})   ARM: {cloud.arm_url}   "
+                  f"Databricks: {cloud.databricks_url or '-'}\n"
                   f"Watch along:    export KUBECONFIG={kubeconfig}; kubectl get cpl,sxt -A -w", file=out, flush=True)
 
             context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
-            context.read_secret = lambda namespace, name: decode_secret(kube.get("v1", "Secret", name, namespace))
+            context.read_secret = kubernetes_secret_reader(str(kubeconfig))  # what `run` reads Secrets with
             # The emulated cloud finishes in milliseconds what Azure takes minutes for: look again after at most
             # a second instead of the real-cloud delays the reconcilers ask for.
             runtime = Runtime(context, reconcilers or Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0)
@@ -342,8 +349,10 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
                 data_path, status = run_data_path(cloud, executor, documents, out)
                 return status
 
-            return asyncio.run(_run(runtime, settings, kube, args, out, attach if args.dataplane else None))
+            return asyncio.run(_run(runtime, settings, cluster, str(kubeconfig), args, out,
+                                    attach if args.dataplane else None))
     finally:
+        kube.stop()
         if data_path is not None:
             data_path.close()
         close = getattr(executor, "close", None)
@@ -351,21 +360,22 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
             close()  # NetnsExecutor: remove the instances' network namespaces, also on Ctrl-C
 
 
-async def _when_ready(kube: Any, attach: Any) -> int:
+async def _when_ready(cluster: Cluster, attach: Any) -> int:
     """Once every CR is Ready, `attach()` (the data path) in a thread; its status."""
     while True:
-        table = rows(obj for kind in KINDS for obj in kube.list_objects(API_VERSION, kind))
+        objects = [obj for kind in KINDS for obj in await asyncio.to_thread(cluster.list_objects, API_VERSION, kind)]
+        table = rows(objects)
         if table and all(row[2] == "True" for row in table):
             return int(await asyncio.to_thread(attach))
         await asyncio.sleep(0.5)
 
 
-async def _run(runtime: Runtime, settings: Any, kube: Any, args: argparse.Namespace, out: TextIO,
-               attach: Any = None) -> int:  # fmt: skip
-    operator = asyncio.create_task(operate(runtime, settings, server=kube.url))
-    watcher = asyncio.create_task(watch_table(kube, args.until_ready, args.timeout, out))
+async def _run(runtime: Runtime, settings: Any, cluster: Cluster, kubeconfig: str, args: argparse.Namespace,
+               out: TextIO, attach: Any = None) -> int:
+    operator = asyncio.create_task(operate(runtime, settings, kubeconfig=kubeconfig))
+    watcher = asyncio.create_task(watch_table(cluster, args.until_ready, args.timeout, out))
     tasks = {operator, watcher}
-    data = asyncio.create_task(_when_ready(kube, attach)) if attach is not None else None
+    data = asyncio.create_task(_when_ready(cluster, attach)) if attach is not None else None
     try:
         done, _ = await asyncio.wait({operator, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if watcher in done:

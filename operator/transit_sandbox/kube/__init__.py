@@ -29,10 +29,34 @@ other loop or thread can use it. It never imports `transit_operator`.
 
 Modules: `store` (the semantics, no I/O), `http` (the REST surface), `openapi` and `tables` (what kubectl
 reads besides objects), `patch` and `schema` (patch types, selectors, CRD schema validation), `emulator`
-(the thread runner).
+(the thread runner). Besides the emulator: `apiserver` (a real kube-apiserver + etcd on loopback, for the
+same tests) and `client` (the `Cluster` both are used through: HTTP with the `kubernetes` client).
+
+Choose a server with `start_server("embedded" | "real")`; both have `.kubeconfig`, `.url`, `.client()`,
+`.write_kubeconfig(path, token=...)` and `.stop()`.
 """
 
+from __future__ import annotations
+
+from typing import Literal
+
+from transit_sandbox.kube.apiserver import KubeBinariesMissing, RealApiServer
+from transit_sandbox.kube.client import Cluster, KubeClient, write_kubeconfig
 from transit_sandbox.kube.emulator import KubeEmulator
 from transit_sandbox.kube.store import ApiError, KubeApi, ResourceType
 
-__all__ = ["ApiError", "KubeApi", "KubeEmulator", "ResourceType"]
+__all__ = ["ApiError", "Cluster", "KubeApi", "KubeBinariesMissing", "KubeClient", "KubeEmulator", "KubeServer",
+           "RealApiServer", "ResourceType", "start_server", "write_kubeconfig"]
+
+KubeServer = KubeEmulator | RealApiServer
+SERVER_KINDS = ("embedded", "real")
+
+
+def start_server(kind: Literal["embedded", "real"] | str) -> KubeServer:
+    """A started Kubernetes API server: the embedded emulator, or kube-apiserver + etcd (raises
+    KubeBinariesMissing when they are not built)."""
+    if kind == "embedded":
+        return KubeEmulator().start()
+    if kind == "real":
+        return RealApiServer().start()
+    raise ValueError(f"unknown Kubernetes API server {kind!r}: choose one of {', '.join(SERVER_KINDS)}")

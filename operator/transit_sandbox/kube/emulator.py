@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
-import yaml
 from aiohttp import web
 
+from transit_sandbox.kube.client import KubeClient, write_kubeconfig
 from transit_sandbox.kube.http import KubeHttp
-from transit_sandbox.kube.store import ApiError, KubeApi
+from transit_sandbox.kube.store import KubeApi
 
-_T = TypeVar("_T")
+# The emulator checks no credentials; clients send this token because kubeconfigs need a user.
+TOKEN = "transit-sandbox"
 
 
 class KubeEmulator:
@@ -22,11 +23,10 @@ class KubeEmulator:
 
     ```python
     with KubeEmulator() as kube:
-        kube.write_kubeconfig(path)          # for kubectl and the kubernetes client
-        kube.url                             # for kopf.ConnectionInfo(server=...)
-        kube.create({...}); kube.get("v1", "Secret", "name", "default")
+        kube.kubeconfig                      # for kubectl, the kubernetes client, kopf (removed on stop)
+        kube.client().apply({...})           # transit_sandbox.kube.client.KubeClient over HTTP
     ```
-    The in-process helpers run on the emulator's loop, with exactly the HTTP API's semantics.
+    Same shape as `RealApiServer`, so callers choose a server and otherwise do not care which.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -38,10 +38,25 @@ class KubeEmulator:
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._dir: Path | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    description = "embedded emulator"
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self._dir is not None, "not started"
+        return self._dir / "kubeconfig"
+
+    def client(self) -> KubeClient:
+        return KubeClient(self.kubeconfig)
+
+    def write_kubeconfig(self, path: str | Path, *, token: str | None = None, namespace: str = "default") -> Path:
+        """A kubeconfig for this emulator (any token is accepted)."""
+        return write_kubeconfig(path, self.url, token or TOKEN, namespace=namespace)
 
     def __enter__(self) -> KubeEmulator:
         return self.start()
@@ -55,6 +70,8 @@ class KubeEmulator:
         self._ready.wait(timeout=30)
         if self._error is not None:
             raise RuntimeError("the Kubernetes emulator did not start") from self._error
+        self._dir = Path(tempfile.mkdtemp(prefix="transit-kube-emulator-"))
+        self.write_kubeconfig(self.kubeconfig)
         return self
 
     def stop(self) -> None:
@@ -65,6 +82,9 @@ class KubeEmulator:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=30)
         self._loop = self._thread = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
@@ -102,63 +122,3 @@ class KubeEmulator:
             self.api.close_watchers()
         if self._runner is not None:
             await self._runner.cleanup()
-
-    # ------------------------------------------------------------------------------------ admin
-
-    def call(self, fn: Callable[[KubeApi], _T]) -> _T:
-        """Run `fn(api)` on the emulator's loop and return its result (ApiError propagates)."""
-        if self._loop is None or self.api is None:
-            raise RuntimeError("the Kubernetes emulator is not running")
-        api = self.api
-
-        async def run() -> _T:
-            return fn(api)
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        def create(api: KubeApi) -> dict[str, Any]:
-            rt = api.find(obj.get("apiVersion", ""), obj.get("kind", ""))
-            return api.create(rt, obj.get("metadata", {}).get("namespace"), obj)[0]
-        return self.call(create)
-
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create, or merge-patch an existing object with `obj` (like a simple `kubectl apply`)."""
-        def apply(api: KubeApi) -> dict[str, Any]:
-            rt = api.find(obj.get("apiVersion", ""), obj.get("kind", ""))
-            meta = obj.get("metadata", {})
-            namespace = (meta.get("namespace") or "default") if rt.namespaced else None
-            return api.patch(rt, namespace, meta.get("name", ""), obj, "apply", field_manager="sandbox")[0]
-        return self.call(apply)
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        def get(api: KubeApi) -> dict[str, Any] | None:
-            rt = api.find(api_version, kind)
-            try:
-                return api.get(rt, namespace if rt.namespaced else None, name)
-            except ApiError as exc:
-                if exc.code == 404:
-                    return None
-                raise
-        return self.call(get)
-
-    def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        def list_(api: KubeApi) -> list[dict[str, Any]]:
-            items: list[dict[str, Any]] = api.list_objects(api.find(api_version, kind), namespace)["items"]
-            return items
-        return self.call(list_)
-
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
-        """A kubeconfig whose current context is this emulator (token auth, not checked)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "transit-sandbox", "preferences": {},
-            "clusters": [{"name": "transit-sandbox", "cluster": {"server": self.url}}],
-            "users": [{"name": "transit-sandbox", "user": {"token": "transit-sandbox"}}],
-            "contexts": [{"name": "transit-sandbox", "context": {"cluster": "transit-sandbox",
-                                                                 "user": "transit-sandbox",
-                                                                 "namespace": namespace}}],
-        }
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        return path

@@ -229,7 +229,17 @@ def _validate_string(obj: str, schema: dict[str, Any], label: str, errors: list[
         errors.append(_invalid(label, obj, f"{label} in body must be of type {fmt}: {_show(obj)}"))
 
 
+def _go_int64(bound: float) -> int:
+    """A schema bound as kube-openapi compares it with an integer: the CRD holds bounds as float64 and the
+    validator converts them with Go's int64(), which on amd64 turns anything out of range (2^63-1 rounds to
+    2^63 as a float64) into -2^63 — so `maximum: 9223372036854775807` refuses every integer."""
+    value = float(bound)
+    return int(value) if -(2**63) <= value < 2**63 else -(2**63)
+
+
 def _validate_number(obj: float, schema: dict[str, Any], label: str, errors: list[FieldError]) -> None:
+    if schema.get("type") == "integer" and isinstance(obj, int):
+        schema = {**schema, **{key: _go_int64(schema[key]) for key in ("minimum", "maximum") if key in schema}}
     if "minimum" in schema:
         low = schema["minimum"]
         if schema.get("exclusiveMinimum") and obj <= low:
