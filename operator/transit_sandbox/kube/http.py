@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from transit_sandbox.kube import protobuf
 from transit_sandbox.kube.openapi import openapi_answer
 from transit_sandbox.kube.store import ApiError, KubeApi, ResourceType
 from transit_sandbox.kube.tables import build_table
@@ -27,6 +28,11 @@ def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> we
     headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
     return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json",
                         headers=headers)
+
+
+def _page_not_found() -> web.Response:
+    """What kube-apiserver's mux answers for a path no API group serves: plain text, not a Status."""
+    return web.Response(text="404 page not found\n", status=404, content_type="text/plain")
 
 
 class KubeHttp:
@@ -65,10 +71,12 @@ class KubeHttp:
                 for group_info in self._groups():
                     if group_info["name"] == parts[1]:
                         return _json({"kind": "APIGroup", "apiVersion": "v1", **group_info})
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                return _page_not_found()
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return _page_not_found()
+        if rest and not any(rt.group == group and rt.version == version for rt in self.api.types()):
+            return _page_not_found()
         if not rest:
             return self._resource_list(group, version)
         namespace: str | None = None
@@ -152,10 +160,15 @@ class KubeHttp:
             if required:
                 raise ApiError(400, "BadRequest", "the body of the request was empty")
             return None
+        content_type = request.headers.get("Content-Type", "")
         try:
-            if "yaml" in request.headers.get("Content-Type", ""):
+            if content_type.startswith(protobuf.CONTENT_TYPE):
+                return protobuf.decode(raw)
+            if "yaml" in content_type:
                 return load_yaml(raw)
             return load_json(raw)
+        except protobuf.ProtobufError as exc:
+            raise ApiError(415, "UnsupportedMediaType", str(exc)) from None
         except (ValueError, yaml.YAMLError) as exc:
             raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from None
 

@@ -84,23 +84,58 @@ class ApiError(Exception):
         return body
 
 
+def _details(rt: ResourceType, name: str, kind: str, **more: Any) -> dict[str, Any]:
+    """A Status's `details`: the core group is left out, as the real server's JSON omits an empty group."""
+    details: dict[str, Any] = {"name": name, "group": rt.group, "kind": kind, **more}
+    if not rt.group:
+        del details["group"]
+    return details
+
+
 def not_found(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{rt.group_resource} "{name}" not found',
-                    {"name": name, "group": rt.group, "kind": rt.plural})
+    return ApiError(404, "NotFound", f'{rt.group_resource} "{name}" not found', _details(rt, name, rt.plural))
 
 
 def _conflict(rt: ResourceType, name: str) -> ApiError:
     return ApiError(409, "Conflict",
                     f'Operation cannot be fulfilled on {rt.group_resource} "{name}": the object has been '
                     "modified; please apply your changes to the latest version and try again",
-                    {"name": name, "group": rt.group, "kind": rt.plural})
+                    _details(rt, name, rt.plural))
 
 
 def _invalid(rt: ResourceType, name: str, errors: list[FieldError]) -> ApiError:
     text = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
     return ApiError(422, "Invalid", f'{rt.group_kind} "{name}" is invalid: {text}',
-                    {"name": name, "group": rt.group, "kind": rt.kind,
-                     "causes": [{"reason": e.reason, "message": e.detail, "field": e.field} for e in errors]})
+                    _details(rt, name, rt.kind, causes=[{"reason": e.reason, "message": e.detail, "field": e.field}
+                                                        for e in errors]))
+
+
+def _regex_error(message: str, regex: str, *examples: str) -> str:
+    """apimachinery's `validation.RegexError`: the message, examples and the regex, in its words."""
+    shown = "".join(("" if i == 0 else " or ") + f"'{example}', " for i, example in enumerate(examples))
+    return f"{message} (e.g. {shown}regex used for validation is '{regex}')"
+
+
+# apimachinery pkg/util/validation: the messages and formats of IsDNS1123Label / IsDNS1123Subdomain.
+_LABEL_FORMAT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN_FORMAT = _LABEL_FORMAT + "(\\." + _LABEL_FORMAT + ")*"
+_LABEL_MESSAGE = _regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+                              "'-', and must start and end with an alphanumeric character", _LABEL_FORMAT,
+                              "my-name", "123-abc")
+def _name_errors(name: str, *, label: bool) -> list[str]:
+    """apimachinery's IsDNS1123Label (namespaces) or IsDNS1123Subdomain (most other names), message for message."""
+    limit = 63 if label else 253
+    errors = [f"must be no more than {limit} characters"] if len(name) > limit else []
+    if label and not _DNS_LABEL.fullmatch(name):
+        errors.append("must not contain dots" if _DNS_SUBDOMAIN.fullmatch(name) else _LABEL_MESSAGE)
+    elif not label and not _DNS_SUBDOMAIN.fullmatch(name):
+        errors.append(_SUBDOMAIN_MESSAGE)
+    return errors
+
+
+_SUBDOMAIN_MESSAGE = _regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                                  "characters, '-' or '.', and must start and end with an alphanumeric character",
+                                  _SUBDOMAIN_FORMAT, "example.com")
 
 
 def _now() -> str:
@@ -116,9 +151,7 @@ def _builtin_types() -> list[ResourceType]:
         ResourceType("", "v1", "events", "event", "Event", True, ("ev",)),
         ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
         ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
-                     "CustomResourceDefinition", False, ("crd", "crds"), status_subresource=True,
-                     printer_columns=[{"name": "Created At", "type": "date",
-                                       "jsonPath": ".metadata.creationTimestamp"}]),
+                     "CustomResourceDefinition", False, ("crd", "crds"), status_subresource=True),
     ]
 
 
@@ -190,6 +223,10 @@ class KubeApi:
                  if (namespace is None or ns == namespace)
                  and label_selector_matches(labels, obj["metadata"].get("labels"))
                  and field_selector_matches(fields, obj)]
+        if not rt.custom:  # typed lists carry the kind once, on the list (custom resources: on every item)
+            for item in items:
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
         return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version,
                 "metadata": {"resourceVersion": str(self._rv)}, "items": items}
 
@@ -230,7 +267,7 @@ class KubeApi:
                                                  f"content in namespace {namespace} because it is being terminated")
         if (namespace or "", name) in self._objects[rt.storage_key]:
             raise ApiError(409, "AlreadyExists", f'{rt.group_resource} "{name}" already exists',
-                           {"name": name, "group": rt.group, "kind": rt.plural})
+                           _details(rt, name, rt.plural))
         if rt.status_subresource and rt.custom:
             obj.pop("status", None)  # status is written through /status only
         for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
@@ -449,16 +486,11 @@ class KubeApi:
         """Prune unknown fields, default, validate — the order of the real API server."""
         name = obj.get("metadata", {}).get("name", "")
         errors: list[FieldError] = []
-        pattern, text = (_DNS_LABEL, "RFC 1123 label") if rt.plural == "namespaces" else (
-            _DNS_SUBDOMAIN, "RFC 1123 subdomain")
-        if not isinstance(name, str) or not pattern.fullmatch(name) or len(name) > (
-                63 if rt.plural == "namespaces" else 253):
-            errors.append(FieldError("metadata.name", "FieldValueInvalid",
-                                     f'Invalid value: "{name}": a lowercase {text} must consist of lower case '
-                                     "alphanumeric characters, '-' or '.', and must start and end with an "
-                                     "alphanumeric character"))
-        errors += meta_errors(obj.get("metadata") or {}, namespace_scoped=rt.namespaced,
-                              label_name=rt.plural == "namespaces")
+        label = rt.plural == "namespaces"
+        for message in (_name_errors(name, label=label) if isinstance(name, str)
+                        else [_LABEL_MESSAGE if label else _SUBDOMAIN_MESSAGE]):
+            errors.append(FieldError("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {message}'))
+        errors += meta_errors(obj.get("metadata") or {}, namespace_scoped=rt.namespaced, label_name=label)
         if rt.plural == "secrets":
             errors += secret_errors(obj)
         warnings: list[str] = []
@@ -492,6 +524,12 @@ class KubeApi:
         if rt.plural == "namespaces":
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             obj.setdefault("status", {"phase": "Active"})
+        if rt.plural == "events":  # core/v1 Event's fields without omitempty: the server returns them empty
+            for key in ("eventTime", "firstTimestamp", "lastTimestamp"):
+                obj.setdefault(key, None)
+            obj.setdefault("reportingComponent", "")
+            obj.setdefault("reportingInstance", "")
+            obj.setdefault("source", {})
 
     def _commit(self, rt: ResourceType, obj: dict[str, Any], event_type: str) -> dict[str, Any]:
         """Store (or drop, for DELETED) with the next resourceVersion; tell the watchers."""
@@ -563,6 +601,7 @@ class KubeApi:
         elif sum(1 for v in versions if v.get("storage")) != 1:
             errors.append(FieldError("spec.versions", "FieldValueInvalid",
                                      "Invalid value: must have exactly one version marked as storage version"))
+        errors += self._check_metadata_schemas(versions)
         expected = f"{names.get('plural')}.{spec.get('group')}"
         if crd["metadata"]["name"] != expected:
             errors.append(FieldError("metadata.name", "FieldValueInvalid",
@@ -580,6 +619,27 @@ class KubeApi:
             "acceptedNames": names,
             "storedVersions": [v["name"] for v in versions if v.get("storage")],
         }
+
+    @staticmethod
+    def _check_metadata_schemas(versions: list[dict[str, Any]]) -> list[FieldError]:
+        """A structural schema may restrict `metadata.name` and `metadata.generateName` only; anything else
+        about `metadata` (even a description) is refused. The real server reports one schema shared by all
+        versions under its internal `spec.validation`, per-version ones under `spec.versions[i].schema`."""
+        schemas = [(v.get("schema") or {}).get("openAPIV3Schema") for v in versions]
+        shared = len({json.dumps(s, sort_keys=True) for s in schemas}) == 1
+        errors = []
+        for index, schema in enumerate(schemas[:1] if shared else schemas):
+            metadata = ((schema or {}).get("properties") or {}).get("metadata")
+            if metadata is None:
+                continue
+            extra = set(metadata) - {"type", "properties"}
+            extra |= set(metadata.get("properties") or {}) - {"name", "generateName"}
+            if extra or metadata.get("type", "object") != "object":
+                prefix = "spec.validation" if shared else f"spec.versions[{index}].schema"
+                errors.append(FieldError(f"{prefix}.openAPIV3Schema.properties[metadata]", "FieldValueForbidden",
+                                         "Forbidden: must not specify anything other than name and generateName, "
+                                         "but metadata is implicitly specified"))
+        return errors
 
     def _sync_crd(self, crd: dict[str, Any], *, removed: bool) -> None:
         spec = crd["spec"]
