@@ -4,6 +4,7 @@
   (`transit_sandbox.kube.RealApiServer`, binaries from `scripts/dev bootstrap`). When they are not built,
   tests using it are skipped with the reason — unless `TRANSIT_REQUIRE_REAL_KUBE=1` (set by `.ci/run`),
   which makes them fail: CI must run this tier.
+- `fresh_real_kube_server`: a real server for one test alone (an empty cluster; same skip/fail rule).
 - `kube_server`: parametrized over both API servers — a fresh embedded emulator per test (`[embedded]`),
   or the session's real server (`[real]`, marked `real_kube`). Tests on the shared real server isolate
   by namespace (`kube_namespace`), never by deleting cluster-scoped objects other tests may use.
@@ -37,15 +38,27 @@ KUBE_SERVERS = [pytest.param("embedded", id="embedded"),
 KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture(scope="session")
-def real_kube_server() -> Iterator[RealApiServer]:
+def new_real_kube_server() -> RealApiServer:
+    """A RealApiServer (not started), or skip with the reason — fail under TRANSIT_REQUIRE_REAL_KUBE=1."""
     try:
-        server = RealApiServer()
+        return RealApiServer()
     except KubeBinariesMissing as exc:
         if os.environ.get(REQUIRE_REAL_KUBE) == "1":
             pytest.fail(f"{REQUIRE_REAL_KUBE}=1 but {exc}")
         pytest.skip(f"real kube-apiserver tier skipped: {exc}")
-    with server:
+
+
+@pytest.fixture(scope="session")
+def real_kube_server() -> Iterator[RealApiServer]:
+    with new_real_kube_server() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_real_kube_server() -> Iterator[RealApiServer]:
+    """A real API server of this test's own (a few seconds to start): for tests that need a whole empty
+    cluster, e.g. a cluster-wide operator that must not see other tests' objects."""
+    with new_real_kube_server() as server:
         yield server
 
 

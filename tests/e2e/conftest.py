@@ -35,13 +35,7 @@ from transit_operator.api.crd import render_crds_yaml
 from transit_operator.cloud.context import CloudContext
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.main import build_settings, kubernetes_secret_reader, operate
-from transit_operator.runtime.sandbox import (
-    accounts_of,
-    load_documents,
-    prepare_networks,
-    with_sandbox_credentials,
-    workspaces_of,
-)
+from transit_operator.runtime.sandbox import load_documents, prepare_customer_side
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import KubeClient
 from transit_sandbox.server import SandboxCloud
@@ -99,16 +93,7 @@ class System:
     # --- the customer's side and the CRs -------------------------------------------------------------
     def prepare(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """What `transit-operator sandbox` does before applying: accounts, workspaces, VNets, Secrets."""
-        for account_id in accounts_of(documents):
-            self.cloud.databricks.add_account(account_id)
-        for workspace_id, (region, account_id) in workspaces_of(documents).items():
-            if workspace_id not in self.cloud.databricks.workspaces:
-                self.cloud.databricks.add_workspace(workspace_id, region, f"ws-{workspace_id}",
-                                                    account_id=account_id)
-        prepare_networks(self.cloud, documents)
-        for namespace in sorted({doc["metadata"]["namespace"] for doc in documents}):
-            self.cluster.ensure_namespace(namespace)
-        return with_sandbox_credentials(documents, self.cloud.token)[0]
+        return prepare_customer_side(self.cloud, self.cluster, documents)
 
     def apply_all(self, documents: list[dict[str, Any]]) -> None:
         for doc in self.prepare(documents):

@@ -223,6 +223,28 @@ def run_data_path(cloud: Any, executor: Any, documents: list[dict[str, Any]], ou
         return path, 1
 
 
+def prepare_customer_side(cloud: Any, cluster: Cluster, documents: list[dict[str, Any]],
+                          out: TextIO | None = None) -> list[dict[str, Any]]:
+    """What the customer owns before the operator runs, created in the sandbox cloud and the cluster: the
+    Databricks accounts and workspaces the CRs name, the VNets/subnets they reference, their namespaces.
+    Returns the documents with every credentials Secret a CR names holding the sandbox's token."""
+    if cloud.databricks is not None:
+        for account_id in accounts_of(documents):
+            cloud.databricks.add_account(account_id)
+        for workspace_id, (region, account_id) in workspaces_of(documents).items():
+            if workspace_id not in cloud.databricks.workspaces:
+                cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}",
+                                               account_id=account_id or None)
+    prepare_networks(cloud, documents)
+    for namespace in sorted({doc["metadata"].get("namespace") for doc in documents} - {None, "default"}):
+        cluster.ensure_namespace(namespace)
+    documents, replaced = with_sandbox_credentials(documents, cloud.token)
+    for secret in replaced if out is not None else ():
+        print(f"Secret {secret}: applied with the sandbox's Databricks token (key `token`) instead of the "
+              "file's credentials: the sandbox emulates no Entra ID sign-in", file=out, flush=True)
+    return documents
+
+
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     for item in (obj.get("status") or {}).get("conditions") or []:
         if item.get("type") == type_:
@@ -310,20 +332,7 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
         with SandboxCloud(executor=executor) as cloud:
             cluster = kube.client()
             cluster.install_crds(list(yaml.safe_load_all(render_crds_yaml())))
-            if cloud.databricks is not None:
-                for account_id in accounts_of(documents):
-                    cloud.databricks.add_account(account_id)
-                for workspace_id, (region, account_id) in workspaces_of(documents).items():
-                    if workspace_id not in cloud.databricks.workspaces:
-                        cloud.databricks.add_workspace(workspace_id, region, f"sandbox-workspace-{workspace_id}",
-                                                       account_id=account_id or None)
-            prepare_networks(cloud, documents)
-            documents, replaced = with_sandbox_credentials(documents, cloud.token)
-            for secret in replaced:
-                print(f"Secret {secret}: applied with the sandbox's Databricks token (key `token`) instead of the "
-                      "file's credentials: the sandbox emulates no Entra ID sign-in", file=out, flush=True)
-            for namespace in sorted({doc["metadata"].get("namespace") for doc in documents} - {None, "default"}):
-                cluster.ensure_namespace(namespace)
+            documents = prepare_customer_side(cloud, cluster, documents, out)
             for doc in documents:
                 try:
                     cluster.apply(doc)

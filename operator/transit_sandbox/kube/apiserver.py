@@ -17,6 +17,8 @@ controlplane/apiserver.go`, plus what this project needs):
   (`KubeClient.request_token`); an admin identity as a static token file entry in group `system:masters`;
   `--disable-admission-plugins=ServiceAccount` as envtest does (no controller creates the default
   ServiceAccounts here).
+- an audit log of every request at `Metadata` level (`audit_events()`: who called which verb on what, and
+  the answer's code), so tests can compare what a client really called with what RBAC grants it;
 - No controllers run: namespaces stay `Terminating` after a delete (no namespace controller), no garbage
   collection, Deployments create no Pods. Tests isolate by namespace, not by deleting them.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import json
 import os
 import secrets
 import shutil
@@ -45,6 +48,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,6 +61,13 @@ ETCD_VERSION = "3.6.5"
 BIN_ENV = "TRANSIT_KUBE_BIN"
 _REPO_TOOLS = Path(__file__).resolve().parents[3] / ".tools" / "bin"
 _PR_SET_PDEATHSIG = 1
+# Every request at Metadata level (no bodies); RequestReceived is dropped, ResponseStarted kept for watches.
+_AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+"""
 
 
 class KubeBinariesMissing(RuntimeError):
@@ -91,7 +102,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: SIGKILL when the parent thread dies (Linux; a no-op elsewhere)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -200,6 +211,13 @@ class RealApiServer:
                 self.dir = None
         _REGISTRY.discard(self)
 
+    def audit_events(self, username: str | None = None) -> list[dict[str, Any]]:
+        """The audit log's events (audit.k8s.io/v1 Event), optionally only those of one user."""
+        assert self.dir is not None, "not started"
+        path = self.dir / "audit.log"
+        events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        return [e for e in events if username is None or e.get("user", {}).get("username") == username]
+
     def log(self, name: str = "kube-apiserver") -> str:
         """The last part of a process's log (for failure messages)."""
         if self.dir is None or not (self.dir / f"{name}.log").exists():
@@ -226,6 +244,7 @@ class RealApiServer:
         tokens = pki / "tokens.csv"
         tokens.write_text(f'{self.admin_token},transit-admin,transit-admin,"system:masters"\n')
         tokens.chmod(0o600)
+        (self.dir / "audit-policy.yaml").write_text(_AUDIT_POLICY)
         self.port = free_port()
         self._spawn("kube-apiserver", [
             str(self.apiserver_bin),
@@ -241,6 +260,8 @@ class RealApiServer:
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
             "--profiling=false",
+            f"--audit-policy-file={self.dir / 'audit-policy.yaml'}", f"--audit-log-path={self.dir / 'audit.log'}",
+            "--audit-log-mode=blocking",
         ])
         self.write_kubeconfig(self.kubeconfig)
         context = ssl.create_default_context(cafile=str(self.ca_pem))
@@ -266,7 +287,7 @@ class RealApiServer:
         main_thread = threading.current_thread() is threading.main_thread()
         # PDEATHSIG fires when the *thread* that forked exits: only safe from the main thread.
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, preexec_fn=_die_with_parent if main_thread else None)
+                                   start_new_session=True, preexec_fn=die_with_parent if main_thread else None)
         log.close()
         with self._lock:
             self._processes.append(process)
