@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("steady_state_calls.py", "ip_change_rollout.py", "dataplane.py", "memory.py", "hostile_inputs.py")
+BENCHMARKS = ("steady_state_calls.py", "ip_change_rollout.py", "dataplane.py", "memory.py", "hostile_inputs.py",
+              "ha_handover.py")
 
 
 def main(argv: list[str]) -> int:

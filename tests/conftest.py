@@ -9,7 +9,8 @@
   or the session's real server (`[real]`, marked `real_kube`). Tests on the shared real server isolate
   by namespace (`kube_namespace`), never by deleting cluster-scoped objects other tests may use.
 - `cluster`: a `transit_sandbox.kube.KubeClient` (the `Cluster` protocol) for `kube_server`'s admin.
-- `kube_namespace`: a fresh namespace on `kube_server`, named after the test.
+- `kube_namespace`: a fresh namespace on `kube_server`, named after the test; `real_kube_namespace` the
+  same on `real_kube_server`.
 - `kubectl`: runs the real `kubectl` against a kubeconfig (`kubectl(*args, kubeconfig=..., stdin=...)`).
 
 Other helpers (e.g. chart upgrade tests) can take `real_kube_server` directly: it is one server per
@@ -88,6 +89,16 @@ def namespace_for(request: pytest.FixtureRequest) -> str:
 def kube_namespace(request: pytest.FixtureRequest, cluster: KubeClient) -> str:
     name = namespace_for(request)
     cluster.ensure_namespace(name)
+    return name
+
+
+@pytest.fixture
+def real_kube_namespace(request: pytest.FixtureRequest, real_kube_server: RealApiServer) -> str:
+    """A fresh namespace on the session's real server (for tests that use only the real one)."""
+    name = namespace_for(request)
+    client = real_kube_server.client()
+    client.ensure_namespace(name)
+    client.close()
     return name
 
 

@@ -27,16 +27,39 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from transit_sandbox.kube.apiserver import die_with_parent, free_port
 
 ARM_TOKEN_ENV = "TRANSIT_ARM_TOKEN"  # what `transit-operator run` reads the sandbox's ARM token from
+PEERING_CRDS = Path(__file__).resolve().parents[2] / "charts" / "transit-operator" / "crds" / "kopf.dev_peerings.yaml"
+
+
+def peering_crds() -> list[dict[str, Any]]:
+    """kopf's ClusterKopfPeering and KopfPeering CRDs, as the chart ships them."""
+    return [doc for doc in yaml.safe_load_all(PEERING_CRDS.read_text()) if doc]
+
+
+def prepare_peering(cluster: Any, namespace: str, name: str = "transit-operator") -> None:
+    """What the chart does for replicas watching `namespace`: kopf's peering CRDs and the KopfPeering."""
+    cluster.install_crds(peering_crds())
+    cluster.ensure_namespace(namespace)
+    cluster.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": name, "namespace": namespace}})
+
+
+def replica_args(kubeconfig: Path, namespace: str, priority: int, *, peering: str = "transit-operator",
+                 lifetime: int | None = None) -> list[str]:
+    """`run` flags of one peering replica watching `namespace` (a fixed priority: tests choose who leads)."""
+    args = [f"--kubeconfig={kubeconfig}", f"--namespace={namespace}", f"--peering={peering}",
+            f"--peering-priority={priority}"]
+    return [*args, f"--peering-lifetime={lifetime}"] if lifetime is not None else args
 
 
 class OperatorProcess:
     """One `transit-operator run` process (see the module docstring)."""
 
     def __init__(self, args: list[str], *, cloud: Any, log: Path, name: str = "transit-operator",
-                 max_requeue_seconds: float = 1.0, env: dict[str, str] | None = None) -> None:
+                 time_scale: float = 0.02, env: dict[str, str] | None = None) -> None:
         self.health_port = free_port()
         self.name = name
         self.log_path = Path(log)
@@ -44,8 +67,9 @@ class OperatorProcess:
             *args,
             f"--arm-endpoint={cloud.arm_url}", f"--ca-bundle={cloud.ca_bundle}",
             f"--databricks-host={cloud.databricks_url}",
-            # The emulated cloud finishes in milliseconds what Azure takes minutes for.
-            f"--max-requeue-seconds={max_requeue_seconds:g}",
+            # The emulated cloud finishes in milliseconds what Azure takes minutes for: every delay the
+            # operator uses (requeues, backoff, drift checks) scaled down.
+            f"--time-scale={time_scale:g}",
             f"--health-port={self.health_port}", "--metrics-port=0",
         ]
         # POD_ID is kopf's peering identity (the chart sets it to the pod name).

@@ -2,7 +2,8 @@
 
 No timing is asserted (these machines are noisy: speed and memory targets are read off the benchmarks'
 own same-run ratios, see bench/README.md). The data-plane benchmark may print `skipped: <reason>` instead
-when the machine has no root, network namespaces, haproxy, nft, dnsmasq or Java with the Kafka jars.
+when the machine has no root, network namespaces, haproxy, nft, dnsmasq or Java with the Kafka jars, and the
+hand-over benchmark when kube-apiserver and etcd are not built.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ RATIO = re.compile(r"^ratio [^:]+: (n/a|inf|[-0-9.e+]+)", re.M)
         pytest.param("dataplane.py", 6, True, id="dataplane"),
         pytest.param("memory.py", 4, False, id="memory"),
         pytest.param("hostile_inputs.py", 4, False, id="hostile_inputs"),
+        pytest.param("ha_handover.py", 2, True, id="ha_handover"),
     ],
 )
 def test_benchmark_completes_with_its_ratio_lines(script: str, ratios: int, may_skip: bool) -> None:

@@ -15,6 +15,15 @@ Scheduling besides kopf's own change handling (resume, create, spec update, dele
   reconciles them with the fresh ConfluentPrivateLink body. One operator replica is active (kopf
   peering), so an in-memory kick reaches every object it must; after a restart, `resume` reconciles all.
   (Chosen over patching an annotation on each transit: no extra API writes, no second client.)
+- **unclaimed objects**: a tick reconciles an object this replica has never passed over whose status does
+  not show its generation observed. kopf (1.45) adds its finalizer with a JSON patch guarded by a `test`
+  of resourceVersion; when another writer adds the same finalizer first — a second replica during the
+  moment both act, before the older one has seen the newer one's keep-alive and paused — the patch fails
+  with 422 and kopf keeps it as a "remaining patch". On the next event (the other writer's finalizer) that
+  patch makes kopf skip the handlers as inconsistent, and applying it changes nothing on the server, so
+  no further event comes: the object was handled by neither replica (kopf `_core/reactor/processing.py`
+  `process_resource_causes`, `_cogs/clients/patching.py` `patch_obj`). Timers still run for it, so the
+  tick claims it; its status write is an event again, and kopf's own handling resumes.
 
 Repeated failures back off, per object: a pass that ends on a failure (`Outcome.failure`: a retryable
 cloud error, a resource re-written out of `provisioningState: Failed`, a replaced NCC rule, a refused
@@ -89,6 +98,7 @@ class ObjectState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_due: float | None = None  # monotonic time of the next timer-driven pass; None: kopf owns the retry
     kicked: bool = False  # a referenced object changed: reconcile at the next tick
+    seen: bool = False  # this replica has run a pass (or kopf has started one) for the object
     failures: int = 0  # identical failures in a row (failed passes and escaped exceptions): the backoff
     failure_key: str | None = None  # what failed last (`Failure.key`, or the exception's type)
 
@@ -137,6 +147,12 @@ def drift_interval(body: Mapping[str, Any]) -> float:
     spec = body.get("spec") or {}
     value = spec.get("driftCheckIntervalSeconds")
     return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_DRIFT_SECONDS
+
+
+def observed(body: Mapping[str, Any]) -> bool:
+    """Whether the object's status says its current generation was reconciled."""
+    generation = (body.get("metadata") or {}).get("generation")
+    return generation is not None and (body.get("status") or {}).get("observedGeneration") == generation
 
 
 def confluent_revision(body: Mapping[str, Any] | None) -> str:
@@ -226,6 +242,7 @@ class Runtime:
         state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
         with state.lock:
             state.kicked = False
+            state.seen = True
             try:
                 outcome = self._call(kind, "reconcile", plain(body), confluent)
             except Exception as exc:
@@ -243,16 +260,19 @@ class Runtime:
 
     def tick(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
              confluent: Body | None = None) -> None:
-        """The periodic timer: reconcile when kicked or when the drift interval (or a requeue) is due."""
+        """The periodic timer: reconcile when kicked, when the drift interval (or a requeue) is due, or when
+        the object is unclaimed (never passed over here, its generation not observed: see the docstring)."""
         meta = body.get("metadata") or {}
         state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
         now = self.clock()
-        if not (state.kicked or (state.next_due is not None and now >= state.next_due)):
+        unclaimed = not state.seen and not meta.get("deletionTimestamp") and not observed(body)
+        if not (state.kicked or unclaimed or (state.next_due is not None and now >= state.next_due)):
             return
         if not state.lock.acquire(blocking=False):
             return  # a change-handler pass is running; the kick stays for the next tick
         try:
             state.kicked = False
+            state.seen = True
             try:
                 outcome = self._call(kind, "reconcile", plain(body), confluent)
             except Exception as exc:

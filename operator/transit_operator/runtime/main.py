@@ -18,7 +18,7 @@ from transit_operator.cloud.redact import install_log_redaction
 from transit_operator.runtime.driver import REQUEUE_PREFIX, Reconcilers, Runtime
 from transit_operator.runtime.handlers import FINALIZE_HANDLER, FINALIZER, GROUP, build_registry
 from transit_operator.runtime.metrics import Metrics
-from transit_operator.runtime.options import random_priority
+from transit_operator.runtime.options import DEFAULT_PEERING_LIFETIME, random_priority
 
 # A drift pass normally takes well under a second against Azure; the chart gives the pod 30 s to stop.
 TIMER_EXIT_SECONDS = 10.0
@@ -26,13 +26,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", standalone: bool = False,
-                   priority: int | None = None) -> kopf.OperatorSettings:
+                   priority: int | None = None,
+                   peering_lifetime: int = DEFAULT_PEERING_LIFETIME) -> kopf.OperatorSettings:
     """kopf settings shared by `run` and the sandbox.
 
     Peering: `standalone` (the sandbox, `--no-peering`) or mandatory on the peering object `peering`
     (the chart creates it; `operate` makes it the ClusterKopfPeering when watching all namespaces, a
     KopfPeering per namespace otherwise). Each replica has its own `priority` (default: random): kopf
     pauses a replica seeing a peer of higher or equal priority, so only the highest one acts.
+    `peering_lifetime`: see `runtime.options.DEFAULT_PEERING_LIFETIME`.
     """
     settings = kopf.OperatorSettings()
     settings.execution.max_workers = max_workers
@@ -44,6 +46,7 @@ def build_settings(*, max_workers: int = 8, peering: str = "transit-operator", s
     settings.peering.standalone = standalone
     settings.peering.mandatory = not standalone
     settings.peering.priority = priority if priority is not None else random_priority()
+    settings.peering.lifetime = peering_lifetime
     # Progress and the diff base in annotations only: the default also writes `status.kopf`, which our
     # CRDs' status schema would prune (and which `kubectl get -o yaml` users should not see).
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -177,7 +180,7 @@ def run_operator(args: argparse.Namespace) -> int:
     cloud.read_secret = kubernetes_secret_reader(args.kubeconfig)
     runtime = Runtime(cloud, Reconcilers.load(), metrics, time_scale=args.time_scale)
     settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering,
-                              priority=args.peering_priority)
+                              priority=args.peering_priority, peering_lifetime=args.peering_lifetime)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(operate(runtime, settings, namespaces=args.namespace or (), kubeconfig=args.kubeconfig,
                             health_port=args.health_port, bind_address=args.bind_address))

@@ -13,6 +13,13 @@ import random
 PRIORITY_RANGE = (1, 2**31 - 1)
 
 
+# kopf's default keep-alive lifetime is 60 s. A replica killed without a goodbye (SIGKILL, a lost node) keeps
+# its standbys paused until its last keep-alive is `lifetime` old, and kopf refreshes it every lifetime
+# minus 5-10 s (`kopf/_core/engines/peering.py` keepalive): a hand-over takes between 5 s and the lifetime.
+# 15 s keeps that short (bench/ha_handover.py measures it) for one status PATCH every 5-10 s per replica.
+DEFAULT_PEERING_LIFETIME = 15
+
+
 def random_priority() -> int:
     return random.randint(*PRIORITY_RANGE)
 
@@ -58,6 +65,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peering-priority", type=int, default=None,
                         help="this replica's peering priority (default: random in 1..2^31-1, so every "
                              "replica has its own; equal priorities would pause each other)")
+    parser.add_argument("--peering-lifetime", type=int, default=DEFAULT_PEERING_LIFETIME,
+                        help="seconds a replica's peering keep-alive stays valid; a standby takes over at most "
+                             "this long after the active replica dies without leaving the peering")
     parser.add_argument("--no-peering", action="store_true", help="standalone (single replica)")
     parser.add_argument("--arm-endpoint", default=None,
                         help="Azure Resource Manager base URL (default: public cloud; the sandbox sets its own)")
