@@ -15,7 +15,7 @@ import pytest
 
 from transit_operator.runtime.driver import Runtime
 from transit_operator.runtime.main import build_settings, operate
-from transit_sandbox.kube import KubeClient, KubeEmulator
+from transit_sandbox.kube import KubeEmulator
 
 from .doubles import StatusFromSpecDouble
 
@@ -38,18 +38,13 @@ def wiring_crd(plural: str, kind: str, short: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeEmulator]:
+def kube_server() -> Iterator[KubeEmulator]:
+    """tests/conftest.py's `kube_server`, overridden here: the emulator only, with the wiring CRDs (the
+    root `cluster` fixture is this server's client)."""
     with KubeEmulator() as emulator:
         emulator.client().install_crds([wiring_crd("confluentprivatelinks", "ConfluentPrivateLink", "cpl"),
                                         wiring_crd("serverlesstransits", "ServerlessTransit", "st")])
         yield emulator
-
-
-@pytest.fixture
-def api(kube: KubeEmulator) -> Iterator[KubeClient]:
-    client = kube.client()
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -58,13 +53,13 @@ def double() -> StatusFromSpecDouble:
 
 
 @pytest.fixture
-async def runtime(kube: KubeEmulator, double: StatusFromSpecDouble) -> AsyncIterator[Runtime]:
+async def runtime(kube_server: KubeEmulator, double: StatusFromSpecDouble) -> AsyncIterator[Runtime]:
     runtime = Runtime(None, double.reconcilers(), tick_seconds=0.3, backoff_seconds=0.2)
     settings = build_settings(standalone=True)
     settings.scanning.disabled = True
     settings.posting.level = 100  # only our explicit kopf.event() calls post Events
     stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube.kubeconfig), stop_flag=stop,
+    task = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube_server.kubeconfig), stop_flag=stop,
                                        ready_flag=ready))
     await asyncio.wait_for(ready.wait(), 10)
     yield runtime

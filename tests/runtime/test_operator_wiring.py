@@ -32,12 +32,12 @@ def ready(obj: dict[str, Any] | None) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def get(api: KubeClient, kind: str, name: str) -> dict[str, Any] | None:
-    return api.get(API_VERSION, kind, name, "default")
+def get(cluster: KubeClient, kind: str, name: str) -> dict[str, Any] | None:
+    return cluster.get(API_VERSION, kind, name, "default")
 
 
-def events_of(api: KubeClient, name: str) -> list[str]:
-    events = [e for e in api.list_objects("v1", "Event", "default") if e["involvedObject"]["name"] == name]
+def events_of(cluster: KubeClient, name: str) -> list[str]:
+    events = [e for e in cluster.list_objects("v1", "Event", "default") if e["involvedObject"]["name"] == name]
     return [e["reason"] for e in sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"]))]
 
 
@@ -46,75 +46,75 @@ def sample(runtime: Runtime, name: str, labels: dict[str, str]) -> float:
 
 
 async def test_status_is_written_after_a_requeue_with_observed_generation_and_events(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
-    api.create(cpl("c1"))
-    obj = await eventually(lambda: (o := get(api, "ConfluentPrivateLink", "c1")) and ready(o) and o)
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    cluster.create(cpl("c1"))
+    obj = await eventually(lambda: (o := get(cluster, "ConfluentPrivateLink", "c1")) and ready(o) and o)
     assert obj["status"]["observedGeneration"] == 1
     assert obj["status"]["zones"][2] == {"name": "3", "privateIp": "10.0.0.3"}
     assert [c["type"] for c in obj["status"]["conditions"]] == ["Ready"]  # the Reconciling one was removed
     assert FINALIZER in obj["metadata"]["finalizers"]
     assert double.calls[("ConfluentPrivateLink", "reconcile", "c1")] == 2  # first pass asked to requeue
-    await eventually(lambda: events_of(api, "c1") == ["Creating", "Ready"])
+    await eventually(lambda: events_of(cluster, "c1") == ["Creating", "Ready"])
     assert "status" not in obj["metadata"].get("annotations", {}).get("kopf.zalando.org/last-handled-configuration", "")
     assert sample(runtime, "transit_operator_reconcile_total",
                   {"kind": "ConfluentPrivateLink", "operation": "reconcile", "result": "requeue"}) == 1
 
 
 async def test_spec_changes_reconcile_and_status_only_changes_do_not(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
-    api.create(cpl("c1"))
-    await eventually(lambda: ready(get(api, "ConfluentPrivateLink", "c1")))
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    cluster.create(cpl("c1"))
+    await eventually(lambda: ready(get(cluster, "ConfluentPrivateLink", "c1")))
     calls = double.calls[("ConfluentPrivateLink", "reconcile", "c1")]
 
-    api.patch(API_VERSION, "ConfluentPrivateLink", "c1", "default", {"status": {"note": "written by someone else"}},
+    cluster.patch(API_VERSION, "ConfluentPrivateLink", "c1", "default", {"status": {"note": "written by someone else"}},
               subresource="status")
     await asyncio.sleep(1.0)
     assert double.calls[("ConfluentPrivateLink", "reconcile", "c1")] == calls
 
-    api.apply({**cpl("c1", zones=["1"])})
-    obj = await eventually(lambda: (o := get(api, "ConfluentPrivateLink", "c1"))
+    cluster.apply({**cpl("c1", zones=["1"])})
+    obj = await eventually(lambda: (o := get(cluster, "ConfluentPrivateLink", "c1"))
                            and o["status"].get("observedGeneration") == 2 and o)
     assert [z["name"] for z in obj["status"]["zones"]] == ["1"]
     assert "note" not in obj["status"]  # the whole status is the reconciler's
 
 
 async def test_delete_finalizes_until_done_then_releases_the_finalizer(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
-    api.create(cpl("c1"))
-    await eventually(lambda: ready(get(api, "ConfluentPrivateLink", "c1")))
-    api.delete(API_VERSION, "ConfluentPrivateLink", "c1", "default")
-    held = get(api, "ConfluentPrivateLink", "c1")
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    cluster.create(cpl("c1"))
+    await eventually(lambda: ready(get(cluster, "ConfluentPrivateLink", "c1")))
+    cluster.delete(API_VERSION, "ConfluentPrivateLink", "c1", "default")
+    held = get(cluster, "ConfluentPrivateLink", "c1")
     assert held is not None and held["metadata"]["deletionTimestamp"]
-    await eventually(lambda: get(api, "ConfluentPrivateLink", "c1") is None)
+    await eventually(lambda: get(cluster, "ConfluentPrivateLink", "c1") is None)
     assert double.calls[("ConfluentPrivateLink", "finalize", "c1")] == 2
-    assert "Deleting" in events_of(api, "c1")
+    assert "Deleting" in events_of(cluster, "c1")
 
 
 async def test_confluent_status_change_reconciles_the_referencing_transit_promptly(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
-    api.create(transit("t1", "c1"))
-    waiting = await eventually(lambda: (o := get(api, "ServerlessTransit", "t1")) and o.get("status") and o)
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    cluster.create(transit("t1", "c1"))
+    waiting = await eventually(lambda: (o := get(cluster, "ServerlessTransit", "t1")) and o.get("status") and o)
     assert waiting["status"]["conditions"][0]["reason"] == "WaitingForEndpoints"  # it requeued for 600 s
 
-    api.create(cpl("c1", zones=["1", "2"]))
-    obj = await eventually(lambda: (o := get(api, "ServerlessTransit", "t1")) and ready(o) and o, timeout=8)
+    cluster.create(cpl("c1", zones=["1", "2"]))
+    obj = await eventually(lambda: (o := get(cluster, "ServerlessTransit", "t1")) and ready(o) and o, timeout=8)
     assert obj["status"]["backendIps"] == ["10.0.0.1", "10.0.0.2"]
     seen = [c for c in double.cpl_seen_by_transit if c is not None]
     assert seen and seen[-1]["metadata"]["name"] == "c1"
 
 
 async def test_drift_timer_reconciles_when_the_objects_interval_has_passed(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
-    api.create(cpl("c1", driftCheckIntervalSeconds=1))
-    await eventually(lambda: ready(get(api, "ConfluentPrivateLink", "c1")))
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    cluster.create(cpl("c1", driftCheckIntervalSeconds=1))
+    await eventually(lambda: ready(get(cluster, "ConfluentPrivateLink", "c1")))
     before = double.calls[("ConfluentPrivateLink", "reconcile", "c1")]
     await eventually(lambda: double.calls[("ConfluentPrivateLink", "reconcile", "c1")] >= before + 2, timeout=6)
 
 
 async def test_an_exception_in_a_reconciler_is_retried_with_backoff(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
-    api.create(cpl("flaky"))
-    await eventually(lambda: ready(get(api, "ConfluentPrivateLink", "flaky")))
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+    cluster.create(cpl("flaky"))
+    await eventually(lambda: ready(get(cluster, "ConfluentPrivateLink", "flaky")))
     assert sample(runtime, "transit_operator_reconcile_errors_total",
                   {"kind": "ConfluentPrivateLink", "operation": "reconcile"}) == 1
 

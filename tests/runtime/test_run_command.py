@@ -65,10 +65,10 @@ def test_metrics_are_served_over_http_in_prometheus_text_format() -> None:
     assert "transit_operator_reconcile_duration_seconds_bucket" in text
 
 
-async def run_operator(kube: KubeEmulator, runtime: Runtime, settings: Any,
+async def run_operator(kube_server: KubeEmulator, runtime: Runtime, settings: Any,
                        **kwargs: Any) -> asyncio.Task[None]:
     ready_flag = asyncio.Event()
-    task = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube.kubeconfig), ready_flag=ready_flag,
+    task = asyncio.create_task(operate(runtime, settings, kubeconfig=str(kube_server.kubeconfig), ready_flag=ready_flag,
                                        **kwargs))
     await asyncio.wait_for(ready_flag.wait(), 10)
     return task
@@ -80,10 +80,10 @@ async def stop(task: asyncio.Task[None]) -> None:
         await asyncio.wait_for(task, 15)
 
 
-async def test_health_endpoint_answers_on_every_interface(kube: KubeEmulator) -> None:
+async def test_health_endpoint_answers_on_every_interface(kube_server: KubeEmulator) -> None:
     port = free_port()
     runtime = Runtime(None, StatusFromSpecDouble().reconcilers(), tick_seconds=0.3)
-    task = await run_operator(kube, runtime, build_settings(standalone=True), health_port=port)
+    task = await run_operator(kube_server, runtime, build_settings(standalone=True), health_port=port)
     try:
         addresses = {"127.0.0.1"}
         with contextlib.suppress(OSError):
