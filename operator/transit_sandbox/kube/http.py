@@ -116,11 +116,11 @@ class KubeHttp:
                                          str(self.api.resource_version)))
             return _json(obj)
         if method == "POST" and name is None:
-            obj, warnings = self.api.create(rt, namespace, await self._body(request),
+            obj, warnings = self.api.create(rt, namespace, await self._body(request, kind=rt.kind),
                                             field_validation=field_validation, dry_run=dry_run)
             return _json(obj, 201, warnings)
         if method == "PUT" and name is not None:
-            obj, warnings = self.api.replace(rt, namespace, name, await self._body(request),
+            obj, warnings = self.api.replace(rt, namespace, name, await self._body(request, kind=rt.kind),
                                              subresource=subresource, field_validation=field_validation,
                                              dry_run=dry_run)
             return _json(obj, 200, warnings)
@@ -135,7 +135,7 @@ class KubeHttp:
                                                             "application/merge-patch+json, "
                                                             "application/apply-patch+yaml")
             obj, warnings, created = self.api.patch(
-                rt, namespace, name, await self._body(request), patch_type, subresource=subresource,
+                rt, namespace, name, await self._body(request, kind=rt.kind), patch_type, subresource=subresource,
                 field_validation=field_validation, dry_run=dry_run, field_manager=query.get("fieldManager"))
             return _json(obj, 201 if created else 200, warnings)
         if method == "DELETE" and name is not None and subresource is None:
@@ -150,7 +150,7 @@ class KubeHttp:
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     @staticmethod
-    async def _body(request: web.Request, required: bool = True) -> Any:
+    async def _body(request: web.Request, required: bool = True, kind: str = "") -> Any:
         try:
             raw = await read_limited(request)
         except BodyTooLarge:
@@ -169,7 +169,12 @@ class KubeHttp:
             return load_json(raw)
         except protobuf.ProtobufError as exc:
             raise ApiError(415, "UnsupportedMediaType", str(exc)) from None
-        except (ValueError, yaml.YAMLError) as exc:
+        except yaml.YAMLError as exc:
+            if "aliases" in str(exc) or "expands to" in str(exc):  # go-yaml's guard, as the real server words it
+                raise ApiError(400, "BadRequest", f"the object provided is unrecognized (must be of type {kind}): "
+                                                  "yaml: document contains excessive aliasing") from None
+            raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from None
+        except ValueError as exc:
             raise ApiError(400, "BadRequest", f"the body of the request could not be decoded: {exc}") from None
 
     async def _watch(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.StreamResponse:
