@@ -7,7 +7,8 @@ example to Ready; replica B (priority 100) starts and stands by; after a random 
 random point of its keep-alive cycle) A is SIGKILLed — no goodbye, as when a node is lost. The hand-over
 time is from the kill to the first cloud request the standby makes (its first reconcile: a paused replica
 makes none, and A is gone). Trials use the operator's default `--peering-lifetime` (15 s); the full run
-adds trials with kopf's default (60 s) for comparison. Ratios: the hand-over over the lifetime (kopf waits
+adds trials with kopf's default (60 s) for comparison; `--quick` (the test suite's smoke run) is one trial at
+a 6 s lifetime, to check the bench works, not to measure. Ratios: the hand-over over the lifetime (kopf waits
 for the dead replica's last keep-alive to be `lifetime` old, refreshed every lifetime minus 5-10 s, so it
 lies between about 5 s and the lifetime), and the median hand-over at 15 s over the one at 60 s.
 
@@ -38,6 +39,7 @@ from transit_sandbox.server import SandboxCloud
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02-single-zone-haproxy" / "transit.yaml"
 KOPF_DEFAULT_LIFETIME = 60
+QUICK_LIFETIME = 6
 
 
 def wait_for(probe: object, timeout: float, what: str) -> None:
@@ -102,11 +104,10 @@ def trial(server: RealApiServer, cluster: KubeClient, logs: Path, index: int, li
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 trials at 15 s, none at kopf's 60 s")
+    parser.add_argument("--quick", action="store_true", help="one trial at a 6 s lifetime (a smoke run)")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
-    plan = [(DEFAULT_PEERING_LIFETIME, 2)] if args.quick else [(DEFAULT_PEERING_LIFETIME, 5),
-                                                               (KOPF_DEFAULT_LIFETIME, 3)]
+    plan = [(QUICK_LIFETIME, 1)] if args.quick else [(DEFAULT_PEERING_LIFETIME, 5), (KOPF_DEFAULT_LIFETIME, 3)]
     try:
         server = RealApiServer()
     except KubeBinariesMissing as exc:
@@ -126,13 +127,13 @@ def main(argv: list[str]) -> int:
     table(["peering lifetime (s)", "trials", "min (s)", "median (s)", "max (s)"],
           [[lifetime, len(values), min(values), statistics.median(values), max(values)]
            for lifetime, values in results.items()])
-    ours = results[DEFAULT_PEERING_LIFETIME]
-    ratio(f"handover_max/peering_lifetime at {DEFAULT_PEERING_LIFETIME}s", div(max(ours), DEFAULT_PEERING_LIFETIME),
+    lifetime = plan[0][0]
+    ours = results[lifetime]
+    ratio(f"handover_max/peering_lifetime at {lifetime}s", div(max(ours), lifetime),
           "<= 1 plus the standby's reaction")
-    ratio(f"handover_median/peering_lifetime at {DEFAULT_PEERING_LIFETIME}s",
-          div(statistics.median(ours), DEFAULT_PEERING_LIFETIME))
+    ratio(f"handover_median/peering_lifetime at {lifetime}s", div(statistics.median(ours), lifetime))
     if KOPF_DEFAULT_LIFETIME in results:
-        ratio(f"handover_median {DEFAULT_PEERING_LIFETIME}s/{KOPF_DEFAULT_LIFETIME}s lifetime",
+        ratio(f"handover_median {lifetime}s/{KOPF_DEFAULT_LIFETIME}s lifetime",
               div(statistics.median(ours), statistics.median(results[KOPF_DEFAULT_LIFETIME])))
     return 0
 

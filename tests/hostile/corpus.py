@@ -466,7 +466,8 @@ for case_id, path, value, expect in [
 _bomb = ["apiVersion: transit.privatelink.io/v1alpha1", "kind: ConfluentPrivateLink",
          f"metadata: {{name: bomb, namespace: {NAMESPACE}}}", 'a0: &a0 ["l","l","l","l","l","l","l","l","l"]']
 _bomb += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
-raw_case("yaml-alias-bomb", "\n".join(_bomb).encode(), "refuse", "api", "expands to more than")
+raw_case("yaml-alias-bomb", "\n".join(_bomb).encode(), "refuse", "api", "excessive aliasing",
+         plan_expect="expands to more than")
 raw_case("json-nested-deeply", b'{"apiVersion": "v1", "kind": "Secret", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
          "refuse", "api", "nested too deeply")
 _huge = _cpl("huge", "rg-h-huge")

@@ -120,10 +120,10 @@ async def test_an_exception_in_a_reconciler_is_retried_with_backoff(
 
 
 async def test_a_repeated_failure_backs_off_exponentially_and_turns_stalled(
-        api: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
+        cluster: KubeClient, runtime: Runtime, double: StatusFromSpecDouble) -> None:
     # The reconciler asks to be called again after 0.05 s every time; unbounded, that is ~20 passes a second.
-    api.create(cpl("doomed"))
-    obj = await eventually(lambda: (o := get(api, "ConfluentPrivateLink", "doomed")) and any(
+    cluster.create(cpl("doomed"))
+    obj = await eventually(lambda: (o := get(cluster, "ConfluentPrivateLink", "doomed")) and any(
         c["type"] == "Stalled" and c["status"] == "True" for c in o.get("status", {}).get("conditions", [])) and o,
         timeout=10)
     stalled = next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")
@@ -133,4 +133,4 @@ async def test_a_repeated_failure_backs_off_exponentially_and_turns_stalled(
     # backoff_seconds 0.2: 0.2, 0.4, 0.8, 1.6 (+-20 % jitter), not 0.05
     assert len(times) in (5, 6) and all(gap >= 0.15 for gap in gaps)
     assert all(later > earlier * 1.3 for earlier, later in pairwise(gaps))
-    await eventually(lambda: "Stalled" in events_of(api, "doomed"))
+    await eventually(lambda: "Stalled" in events_of(cluster, "doomed"))
