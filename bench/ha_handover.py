@@ -50,11 +50,6 @@ def wait_for(probe: object, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def leads(replica: OperatorProcess) -> bool:
-    log = replica.log()
-    return log.rfind("Resuming operations after the pause") > log.rfind("Pausing operations in favour of")
-
-
 def ready(cluster: KubeClient, documents: list[dict]) -> bool:
     for doc in documents:
         if doc["kind"] in ("ConfluentPrivateLink", "ServerlessTransit"):
@@ -83,13 +78,13 @@ def trial(server: RealApiServer, cluster: KubeClient, logs: Path, index: int, li
                                   log=logs / f"{namespace}-b.log", name=f"{namespace}-b")
         try:
             active.wait_healthy(60)
-            wait_for(lambda: leads(active), 30, "replica A leads")
+            wait_for(active.leads, 30, "replica A leads")
             for doc in documents:
                 cluster.apply(doc)
             wait_for(lambda: ready(cluster, documents), 90, "the example is Ready")
             standby.start().wait_healthy(60)
             time.sleep(1.0 + rng.uniform(0, lifetime))  # a random point of A's keep-alive cycle
-            assert leads(active) and not leads(standby), "replica B should be the standby"
+            assert active.leads() and not standby.leads(), "replica B should be the standby"
             killed_at = time.time()
             active.kill()
             wait_for(lambda: any(r.time > killed_at for r in cloud.admin.requests()), lifetime + 60,

@@ -137,3 +137,9 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def leads(self) -> bool:
+        """Whether this replica acts: kopf's last word on peering in its log is that it resumed (every
+        replica starts paused; a newcomer may resume, then pause when it sees a peer of higher priority)."""
+        log = self.log()
+        return log.rfind("Resuming operations after the pause") > log.rfind("Pausing operations in favour of")

@@ -96,22 +96,15 @@ class Replicas:
         return min(later) if later else None
 
 
-def leads(replica: OperatorProcess) -> bool:
-    """Whether the replica acts: kopf's last word on peering in its log is that it resumed (every replica
-    starts paused; a newcomer may resume and pause again when it sees a peer of a higher priority)."""
-    log = replica.log()
-    return log.rfind("Resuming operations after the pause") > log.rfind("Pausing operations in favour of")
-
-
 def start_pair(replicas: Replicas) -> tuple[OperatorProcess, OperatorProcess]:
     """The active replica (priority 200), then a standby (100) once the active one leads."""
     active = replicas.start("replica-a", 200)
     active.wait_healthy()
-    wait_for(lambda: leads(active), 30, "replica-a leads")
+    wait_for(active.leads, 30, "replica-a leads")
     standby = replicas.start("replica-b", 100)
     standby.wait_healthy()
     time.sleep(1.0)  # the standby has read the peering object (it starts paused either way)
-    assert leads(active) and not leads(standby)
+    assert active.leads() and not standby.leads()
     return active, standby
 
 
@@ -165,13 +158,13 @@ def test_standby_takes_over_when_the_active_replica_is_killed_mid_reconcile(repl
     replicas.apply(documents)
     wait_for(lambda: replicas.cloud.admin.requests("PUT", "virtualMachineScaleSets")
              and replicas.cloud.admin.requests("PUT", "applicationGateways"), 60, "the slow resources started")
-    assert not leads(standby)
+    assert not standby.leads()
 
     killed_at = time.time()
     active.kill()  # both long-running operations are still in flight in Azure
     replicas.wait_ready(documents)
 
-    assert leads(standby)
+    assert standby.leads()
     first = replicas.first_cloud_request_after(killed_at)
     assert first is not None and first - killed_at <= PEERING_LIFETIME + 5  # plus the standby's reaction
     duplicates, databricks = replicas.cloud_creates()
@@ -191,7 +184,7 @@ def test_objects_created_during_the_hand_over_converge_once(replicas: Replicas) 
     late = [confluent_variant(documents, index) for index in range(3)]
     late += replicas.documents("applicationGateway")
     replicas.apply(late)  # while nobody acts: the standby waits for the dead replica's keep-alive to expire
-    assert not leads(standby)
+    assert not standby.leads()
     replicas.wait_ready(documents + late)
 
     duplicates, databricks = replicas.cloud_creates()
