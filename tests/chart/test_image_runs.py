@@ -25,17 +25,10 @@ import pytest
 import yaml
 
 from transit_operator.api.crd import render_crds_yaml
-from transit_operator.runtime.sandbox import (
-    KINDS,
-    accounts_of,
-    example_files,
-    load_documents,
-    prepare_networks,
-    with_sandbox_credentials,
-    workspaces_of,
-)
+from transit_operator.runtime.sandbox import KINDS, example_files, load_documents, prepare_customer_side
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.operators import peering_crds
 from transit_sandbox.server import SandboxCloud
 
 from .conftest import CHART, NAMESPACE, RELEASE, REPO, find_helm
@@ -138,21 +131,11 @@ def sandbox() -> Iterator[tuple[SandboxCloud, KubeEmulator, list[dict[str, Any]]
     prepares them (accounts, workspaces, VNets, credentials Secrets), and the CRDs from the chart."""
     documents = load_documents(example_files())
     with SandboxCloud(executor=ConfigExecutor()) as cloud, KubeEmulator() as kube:
-        for crd in yaml.safe_load_all(render_crds_yaml()):
-            kube.create(crd)
-        for crd in yaml.safe_load_all((CHART / "crds" / "kopf.dev_peerings.yaml").read_text()):
-            if crd:
-                kube.create(crd)
-        for account_id in accounts_of(documents):
-            cloud.databricks.add_account(account_id)
-        for workspace_id, (region, account_id) in workspaces_of(documents).items():
-            cloud.databricks.add_workspace(workspace_id, region, f"ws-{workspace_id}", account_id=account_id)
-        prepare_networks(cloud, documents)
-        for namespace in sorted({d["metadata"].get("namespace") for d in documents} - {None, "default"}):
-            kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        documents = with_sandbox_credentials(documents, cloud.token)[0]
+        cluster = kube.client()
+        cluster.install_crds([*yaml.safe_load_all(render_crds_yaml()), *peering_crds()])
+        documents = prepare_customer_side(cloud, cluster, documents)
         for doc in documents:
-            kube.apply(doc)
+            cluster.apply(doc)
         yield cloud, kube, [d for d in documents if d["kind"] in KINDS]
 
 
@@ -173,7 +156,7 @@ def test_image_runs_as_the_charts_pod_and_reconciles_the_examples(
     }
     rendered = render_chart(values, tmp_path)
     for peering in [d for d in rendered if d["kind"] in ("ClusterKopfPeering", "KopfPeering")]:
-        kube.create(peering)  # the chart creates the peering object kopf's mandatory peering waits for
+        kube.client().create(peering)  # the chart creates the peering object kopf's mandatory peering waits for
     (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
 
     ca_dir = tmp_path / "configmap-sandbox-ca"
@@ -212,7 +195,8 @@ def test_image_runs_as_the_charts_pod_and_reconciles_the_examples(
         assert container.exec("touch", "/tmp/written").returncode == 0, "the chart's emptyDir /tmp is writable"
 
         def all_ready() -> list[dict[str, Any]] | None:
-            objects = [kube.get(d["apiVersion"], d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
+            cluster = kube.client()
+            objects = [cluster.get(d["apiVersion"], d["kind"], d["metadata"]["name"], d["metadata"].get("namespace"))
                        for d in crs]
             return objects if all(obj is not None and ready(obj) for obj in objects) else None
 

@@ -19,7 +19,7 @@ import pytest
 from transit_operator.reconcile.outcome import Outcome
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.main import build_settings, configure_logging, operate
-from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.kube import KubeClient, KubeEmulator
 
 from .conftest import GROUP, VERSION, eventually
 
@@ -66,7 +66,8 @@ async def start(kube: KubeEmulator, double: SlowDriftDouble, **timing: float) ->
     configure_logging("text", "info")
     runtime = Runtime(None, double.reconcilers(), tick_seconds=0.2, **timing)
     ready = asyncio.Event()
-    task = asyncio.create_task(operate(runtime, build_settings(standalone=True), server=kube.url, ready_flag=ready))
+    task = asyncio.create_task(operate(runtime, build_settings(standalone=True), kubeconfig=str(kube.kubeconfig),
+                                       ready_flag=ready))
     await asyncio.wait_for(ready.wait(), 10)
     return task
 
@@ -79,11 +80,11 @@ async def stop(task: asyncio.Task[None]) -> None:
 
 
 async def test_stopping_during_a_drift_pass_lets_the_pass_finish_without_a_warning(
-    kube: KubeEmulator, caplog: pytest.LogCaptureFixture
+    kube_server: KubeEmulator, cluster: KubeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     double = SlowDriftDouble(pass_seconds=1.0)
-    task = await start(kube, double, drift_seconds=0.1)
-    kube.create(cpl("drifting"))
+    task = await start(kube_server, double, drift_seconds=0.1)
+    cluster.create(cpl("drifting"))
     await eventually(double.drift_pass_started.is_set)
     with caplog.at_level(logging.DEBUG):
         await stop(task)
@@ -93,17 +94,16 @@ async def test_stopping_during_a_drift_pass_lets_the_pass_finish_without_a_warni
 
 
 async def test_finalizer_waiting_for_cloud_deletes_logs_progress_not_errors(
-    kube: KubeEmulator, caplog: pytest.LogCaptureFixture
+    kube_server: KubeEmulator, cluster: KubeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     double = SlowDriftDouble(pending_finalizes=3)
-    task = await start(kube, double, max_requeue_seconds=0.1)
+    task = await start(kube_server, double, max_requeue_seconds=0.1)
     try:
-        kube.create(cpl("leaving"))
+        cluster.create(cpl("leaving"))
         await eventually(lambda: double.reconciles >= 1)
         with caplog.at_level(logging.DEBUG):
-            kube.call(lambda api: api.delete(api.find(f"{GROUP}/{VERSION}", "ConfluentPrivateLink"), "default",
-                                             "leaving"))
-            await eventually(lambda: kube.get(f"{GROUP}/{VERSION}", "ConfluentPrivateLink", "leaving", "default")
+            cluster.delete(f"{GROUP}/{VERSION}", "ConfluentPrivateLink", "leaving", "default")
+            await eventually(lambda: cluster.get(f"{GROUP}/{VERSION}", "ConfluentPrivateLink", "leaving", "default")
                              is None)
     finally:
         await stop(task)
