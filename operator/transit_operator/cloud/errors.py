@@ -13,8 +13,10 @@ object with backoff and posts a `ReconcileError` Event instead of turning it int
      │    └── HostNotAllowed           `spec.databricks.accountHost` is not a Databricks account host and
      │                                 the operator was not told to allow it (`--allow-databricks-host`)
      ├── InputError                    (plan.command) `transit-operator plan`: files or documents refused
-     ├── DatabricksProblem             (reconcile.ncc) the Databricks side waits for something, or needs a
-     │                                 person (a region mismatch, a rejected connection)
+     ├── Blocked                       (reconcile.pass_record) the pass waits for something, or needs a
+     │    │                            person; carries the condition reason
+     │    └── DatabricksProblem        (reconcile.ncc) the Databricks side: a region mismatch, a missing
+     │                                 credentials Secret, a rejected connection
      ├── SecretUnreadable              a Secret the API server would not hand over now (not a 404)
      ├── CloudError                    an Azure or Databricks call failed; `.classified` says what to do
      │    ├── RetryableError           throttled, busy, 5xx, network; or (`classified.slow`) a permission,

@@ -69,6 +69,22 @@ class Reason(StrEnum):
     NCC_RULE_FAILED = "NccRuleFailed"  # the NCC rule keeps failing (CREATE_FAILED, EXPIRED) when replaced
 
 
+# Reasons that report progress, not a problem: no Warning event for them (`pass_record.warnings`).
+PROGRESS_REASONS = frozenset(
+    {
+        Reason.RECONCILED,
+        Reason.APPROVED,
+        Reason.RECORDS_PUBLISHED,
+        Reason.NOT_MANAGED,
+        Reason.PROVISIONING,
+        Reason.WAITING_FOR_APPROVAL,
+        Reason.WAITING_FOR_ENDPOINT_IP,
+        Reason.WAITING_FOR_DEPENDENCY,
+        Reason.DELETING,
+    }
+)
+
+
 def _condition(
     type_: str, status: Status, reason: Reason, message: str, generation: int | None
 ) -> ConditionDict:

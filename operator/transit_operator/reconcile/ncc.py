@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transit_operator.api.errors import TransitError
 from transit_operator.api.v1alpha1 import NccStatus, ServerlessTransitSpec
 from transit_operator.cloud.approval import ConnectionTarget, EndpointConnection, ensure_connection_approved
 from transit_operator.cloud.context import CloudContext
@@ -34,6 +33,7 @@ from transit_operator.cloud.errors import SLOW, HostNotAllowed, InvalidCredentia
 from transit_operator.plan.ncc import ncc_region
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
+from transit_operator.reconcile.pass_record import Blocked
 
 __all__ = [
     "DatabricksPass",
@@ -55,19 +55,9 @@ _UNRECOVERABLE = frozenset({"EXPIRED", "CREATE_FAILED"})
 _DECIDED_AGAINST = {"REJECTED": "Rejected", "DISCONNECTED": "Disconnected"}
 
 
-class DatabricksProblem(TransitError):
+class DatabricksProblem(Blocked):
     """Something the user must fix before the Databricks side can proceed (`stalled`: a `Stalled`
-    condition), or wait for (e.g. the credentials Secret does not exist yet). `retry_after`: look again
-    then (a Secret can be fixed without any change to the object, so only looking again notices it)."""
-
-    def __init__(
-        self, reason: Reason, message: str, *, retry_after: float | None = None, stalled: bool | None = None
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-        self.stalled = retry_after is None if stalled is None else stalled
+    condition), or wait for (e.g. the credentials Secret does not exist yet)."""
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,86 @@
-"""The bookkeeping of one reconcile pass, the same for every kind.
+"""One reconcile pass, the same for every kind: what it did, and how that becomes status, events and a requeue.
 
-A pass records what it wrote (`note`: one Normal event per write, and what is still in flight) and which
-cloud calls failed (`fail`: classified once, by `cloud.errors`), and what failed in a way the runtime
-should back off from (`failures`: a resource re-PUT out of `provisioningState: Failed`, a replaced NCC rule,
-a refused config; `failure` adds the retryable cloud errors). Each kind turns the record into conditions
-and a requeue delay its own way: `reconcile.confluent`, and `reconcile.transit_common.TransitPass` (which
-adds what a ServerlessTransit pass waits for or has decided against).
+    PassRecord        what the pass wrote (`note`: one Normal event per write), what is in flight, which
+                      cloud calls failed (`fail`: classified once, by `cloud.errors`), what it waits for
+                      (`wait`), what someone decided against (`stall`: a rejected connection), and what the
+                      runtime should back off from (`failures`; `failure` adds the retryable cloud errors)
+    decide()          the one kstatus decision: a record -> Ready/Reconciling/Stalled and when to look again
+    warnings()        the one event rule: a Warning when a problem appears or changes, never per retry
+    validated()       a CR body through its API model -> the model, or one message naming the field
+    build_outcome()   the complete status (previous fields, overridden) and the `Outcome` the runtime writes
+    deleting_failed() what `finalize` answers to an error
+
+Each kind adds only its own facts: `reconcile.confluent` (zones, DNS), `reconcile.transit` (the option's
+resources, the Databricks side).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from transit_operator.cloud.arm import EnsureResult
+from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import Classified, TransitError, classify
-from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.outcome import STALL_AFTER, Event, Failure
+from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile.conditions import ConditionDict, Reason
+from transit_operator.reconcile.outcome import STALL_AFTER, Event, Failure, Outcome
 
-__all__ = ["MAX_RETRY_DELAY", "Clock", "PassRecord", "error_reason", "field_path", "utcnow"]
+__all__ = [
+    "MAX_RETRY_DELAY",
+    "Blocked",
+    "Clock",
+    "PassRecord",
+    "build_outcome",
+    "decide",
+    "deleting_failed",
+    "error_reason",
+    "field_path",
+    "soon_for",
+    "utcnow",
+    "validated",
+    "warnings",
+]
 
 Clock = Callable[[], datetime]
 # The longest requeue a retryable error gets, whatever Retry-After said.
 MAX_RETRY_DELAY = 300.0
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class Blocked(TransitError):
+    """The pass cannot go on: a person must fix something (`stalled`: a `Stalled` condition), or it resolves
+    by itself (`Reconciling`, looked at again after `retry_after`: a Secret can be fixed without any change
+    to the object, so only looking again notices it). `reason` is the condition's."""
+
+    def __init__(
+        self, reason: Reason, message: str, *, retry_after: float | None = None, stalled: bool | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+        self.stalled = retry_after is None if stalled is None else stalled
+
+    def conditions(self, generation: int | None, prefix: str = "") -> list[ConditionDict]:
+        message = prefix + self.message
+        if self.stalled:
+            return cond.stalled(self.reason, message, generation)
+        return cond.reconciling(self.reason, message, generation)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def soon_for(ctx: CloudContext) -> float:
+    """Requeue delay while something is in flight."""
+    return max(float(ctx.polling_interval), 1.0)
 
 
 def error_reason(classified: Classified) -> Reason:
@@ -39,6 +92,11 @@ def error_reason(classified: Classified) -> Reason:
     return Reason.CLOUD_ERROR
 
 
+def error_text(what: str, classified: Classified) -> str:
+    """`what: Code: message`, the shape of every cloud error in a condition."""
+    return f"{what}: {classified.code}: {classified.message}"
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """`spec.databricks.extraDomainNames[0]` from a pydantic error location (aliases: camelCase)."""
     out = ""
@@ -47,15 +105,38 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def validation_message(exc: ValidationError) -> str:
+    """`spec.x.y: what is wrong (and N more)`: the first error with its camelCase path."""
+    errors = exc.errors()
+    first = errors[0]
+    message = f"{field_path(first['loc'])}: {first['msg'].removeprefix('Value error, ')}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more)"
+    return message
+
+
+def validated(model: type[Model], body: Mapping[str, Any], *, with_status: bool = False) -> Model | str:
+    """`body` through the kind's API model, or the message that names the first wrong field. The status is
+    observed state and left out (older operator versions may have written other fields), unless
+    `with_status`: another object's status whose values flow into our writes."""
+    keys = ("apiVersion", "kind", "metadata", "spec", *(("status",) if with_status else ()))
+    try:
+        return model.model_validate({k: body[k] for k in keys if k in body})
+    except ValidationError as exc:
+        return validation_message(exc)
+
+
 @dataclass
 class PassRecord:
-    """What one pass wrote, what is in flight and which cloud calls failed; the events to post."""
+    """What one pass did and saw; `decide` turns it into conditions and a requeue delay."""
 
     in_flight: list[str] = field(default_factory=list)  # human: what is being written or provisioned
     errors: list[tuple[str, Classified]] = field(default_factory=list)  # (what, classified)
     events: list[Event] = field(default_factory=list)
     writes: int = 0
     failures: list[Failure] = field(default_factory=list)
+    waiting: list[tuple[Reason, str, float]] = field(default_factory=list)  # (reason, message, requeue)
+    stalled: list[tuple[Reason, str]] = field(default_factory=list)  # decided against: must be fixed
 
     def note(self, what: str, result: EnsureResult) -> None:
         if result.wrote:
@@ -76,6 +157,14 @@ class PassRecord:
     def fail(self, what: str, exc: TransitError) -> None:
         self.errors.append((what, classify(exc)))
 
+    def wait(self, reason: Reason, message: str, requeue_after: float) -> None:
+        """Nothing is wrong, something is awaited (an approval, an IP, a provisioning resource)."""
+        self.waiting.append((reason, message, requeue_after))
+
+    def stall(self, reason: Reason, message: str) -> None:
+        """Someone decided against this (a rejected connection): retrying cannot help until they change it."""
+        self.stalled.append((reason, message))
+
     @property
     def fatal(self) -> list[tuple[str, Classified]]:
         return [(w, c) for w, c in self.errors if not c.retryable]
@@ -83,6 +172,12 @@ class PassRecord:
     @property
     def retryable(self) -> list[tuple[str, Classified]]:
         return [(w, c) for w, c in self.errors if c.retryable]
+
+    def retry_delay(self, soon: float) -> float | None:
+        """When to retry the retryable errors: the longest delay one asked for (Retry-After), capped."""
+        if not self.retryable:
+            return None
+        return min(max(c.delay or soon for _, c in self.retryable), MAX_RETRY_DELAY)
 
     @property
     def failure(self) -> Failure | None:
@@ -93,8 +188,121 @@ class PassRecord:
             what, classified = self.retryable[0]
             return Failure(
                 error_reason(classified),
-                f"{what}: {classified.code}: {classified.message}",
+                error_text(what, classified),
                 key=f"{what}: {classified.code}",
                 stall_after=None if classified.slow else STALL_AFTER,
             )
         return None
+
+
+def decide(
+    record: PassRecord, generation: int | None, soon: float, ready_message: str
+) -> tuple[list[ConditionDict], float | None]:
+    """The kstatus triple and the requeue delay, by precedence:
+
+        fatal error          Stalled      (the error's reason: CloudError, OwnershipConflict)
+        decided against      Stalled      (ConnectionRejected, ProvisioningFailed, RegionMismatch, ...)
+        retryable error      Reconciling  (TransientError, WaitingForPropagation)   after its delay
+        in flight            Reconciling  (Provisioning)                            soon
+        waiting              Reconciling  (the first wait's reason)                 its shortest delay
+        none of these        Ready
+
+    A Stalled object still comes back for what is moving: after a fatal error only for what is in flight
+    (`soon`: what it waits for most likely waits for what failed); after a decision against one part (a
+    rejected zone) also for the other parts' retries and waits (the earliest delay). None when nothing is:
+    the drift timer and spec changes re-run it."""
+    in_flight = soon if record.in_flight else None
+    if record.fatal:
+        what, classified = record.fatal[0]
+        return cond.stalled(error_reason(classified), error_text(what, classified), generation), in_flight
+    moving = [d for d in (record.retry_delay(soon), in_flight, *(w[2] for w in record.waiting)) if d is not None]
+    follow_up = min(moving) if moving else None
+    if record.stalled:
+        reason, message = record.stalled[0]
+        return cond.stalled(reason, message, generation), follow_up
+    if record.retryable:
+        what, classified = record.retryable[0]
+        return cond.reconciling(
+            error_reason(classified), error_text(what, classified), generation
+        ), record.retry_delay(soon)
+    if record.in_flight:
+        return cond.reconciling(Reason.PROVISIONING, "in flight: " + "; ".join(record.in_flight), generation), soon
+    if record.waiting:
+        reason, message, _ = record.waiting[0]
+        return cond.reconciling(reason, message, generation), follow_up
+    return cond.ready(generation, ready_message), None
+
+
+def warnings(previous_conditions: Sequence[ConditionDict], new_conditions: Sequence[ConditionDict]) -> list[Event]:
+    """A Warning when the Ready condition reports a problem (`conditions.PROGRESS_REASONS` are not) that is
+    new or different from the last pass's; nothing on a retry of the same one."""
+    ready_now = cond.find(new_conditions, cond.READY)
+    if ready_now is None or ready_now["status"] == "True" or ready_now["reason"] in cond.PROGRESS_REASONS:
+        return []
+    before = cond.find(previous_conditions, cond.READY) or {}
+    if (before.get("reason"), before.get("message")) == (ready_now["reason"], ready_now["message"]):
+        return []
+    return [Event("Warning", ready_now["reason"], ready_now["message"])]
+
+
+def build_outcome(
+    previous: Mapping[str, Any],
+    generation: int | None,
+    new_conditions: Sequence[ConditionDict],
+    now: datetime,
+    *,
+    fields: Mapping[str, Any] | None = None,
+    events: Sequence[Event] = (),
+    requeue_after: float | None = None,
+    done: bool = False,
+    failure: Failure | None = None,
+) -> Outcome:
+    """The complete status: the previous fields, overridden by `fields`; `observedGeneration`; conditions
+    set (transition times kept unless a status changed). Events: the pass's own, then `warnings`."""
+    previous_conditions = previous.get("conditions") or []
+    status = {k: v for k, v in previous.items() if k not in ("conditions", "observedGeneration")}
+    status.update(fields or {})
+    status["observedGeneration"] = generation
+    status["conditions"] = cond.set_conditions(previous_conditions, new_conditions, now)
+    return Outcome(
+        status=status,
+        requeue_after=requeue_after,
+        done=done,
+        events=[*events, *warnings(previous_conditions, new_conditions)],
+        failure=failure,
+    )
+
+
+def deleting_failed(
+    previous: Mapping[str, Any],
+    generation: int | None,
+    exc: TransitError,
+    now: datetime,
+    soon: float,
+    *,
+    events: Sequence[Event] = (),
+) -> Outcome:
+    """`finalize` hit an error: the condition names it (Reconciling when it is retried, Stalled when not),
+    a Warning says it each time, and the runtime backs off. Retried after the error's own delay, else
+    5 x `soon` (a delete that failed for good is looked at again too: the finalizer stays)."""
+    if isinstance(exc, Blocked):
+        reason, detail, retryable, delay = exc.reason, exc.message, not exc.stalled, exc.retry_after
+        key, slow = f"deleting: {exc.reason}", False
+    else:
+        classified = classify(exc)
+        reason, detail = error_reason(classified), f"{classified.code}: {classified.message}"
+        retryable, delay = classified.retryable, classified.delay if classified.retryable else None
+        key, slow = f"deleting: {classified.code}", classified.slow
+    message = f"deleting: {detail}"
+    new = cond.reconciling(reason, message, generation) if retryable else cond.stalled(reason, message, generation)
+    return Outcome(
+        status={
+            **previous,
+            "observedGeneration": generation,
+            "conditions": cond.set_conditions(previous.get("conditions") or [], new, now),
+        },
+        requeue_after=delay or soon * 5,
+        done=False,
+        events=[*events, Event("Warning", reason, message)],
+        failure=Failure(reason, message, key=key, stall_after=None if slow else STALL_AFTER),
+    )

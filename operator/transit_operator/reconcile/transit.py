@@ -34,12 +34,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import SLOW, InvalidSpec, TransitError, classify
+from transit_operator.cloud.errors import SLOW, InvalidSpec, TransitError
 from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.ncc import rule_domain_names
 from transit_operator.reconcile import conditions as cond
@@ -48,18 +46,16 @@ from transit_operator.reconcile import preflight, transit_appgw, transit_haproxy
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
-from transit_operator.reconcile.pass_record import error_reason
-from transit_operator.reconcile.transit_common import (
+from transit_operator.reconcile.pass_record import (
     Clock,
-    Teardown,
-    TransitInput,
-    TransitOption,
-    TransitPass,
-    error_events,
-    field_path,
-    outcome_with,
+    PassRecord,
+    build_outcome,
+    decide,
+    deleting_failed,
     utcnow,
+    validated,
 )
+from transit_operator.reconcile.transit_common import Teardown, TransitInput, TransitOption, outcome_with
 from transit_operator.reconcile.typos import pruned_fields_event
 
 __all__ = ["OPTIONS", "finalize", "reconcile"]
@@ -75,36 +71,13 @@ OPTIONS: dict[str, TransitOption] = {
 DEPENDENCY_REQUEUE = 15.0
 
 
-def _model_input(body: Mapping[str, Any]) -> dict[str, Any]:
-    # status is observed state, not validated here (older operator versions may have written other fields).
-    return {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
-
-
-def _validated(body: Mapping[str, Any]) -> ServerlessTransit | str:
-    try:
-        return ServerlessTransit.model_validate(_model_input(body))
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        message = f"{field_path(first['loc'])}: {first['msg'].removeprefix('Value error, ')}"
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more)"
-        return message
-
-
-def _bare_input(body: Mapping[str, Any], ctx: CloudContext, clock: Clock) -> TransitInput:
-    """For outcomes before the body validated: only generation/previous status are used."""
-    return TransitInput(body=body, sxt=None, owner=None, cpl=None, ctx=ctx, clock=clock)  # type: ignore[arg-type]
-
-
 def _ready_cpl(cpl: Mapping[str, Any] | None, name: str, namespace: str) -> ConfluentPrivateLink | str:
     key = f"ConfluentPrivateLink {namespace}/{name}"
     if cpl is None:
         return f"{key} does not exist"
-    try:
-        model = ConfluentPrivateLink.model_validate({**_model_input(cpl), "status": cpl.get("status")})
-    except ValidationError as exc:
-        return f"{key} is invalid: {field_path(exc.errors()[0]['loc'])}"
+    model = validated(ConfluentPrivateLink, cpl, with_status=True)  # its endpoint IPs become our backends
+    if isinstance(model, str):
+        return f"{key} is invalid: {model}"
     conditions = [c.model_dump(by_alias=True) for c in (model.status.conditions if model.status else [])]
     if not cond.is_true(conditions, cond.READY):
         ready = cond.find(conditions, cond.READY) or {}
@@ -126,26 +99,22 @@ def reconcile(
 
 def _reconcile(body: dict[str, Any], cpl: dict[str, Any] | None, ctx: CloudContext, clock: Clock) -> Outcome:
     generation = (body.get("metadata") or {}).get("generation")
-    sxt = _validated(body)
+    previous = dict(body.get("status") or {})
+    sxt = validated(ServerlessTransit, body)
     if isinstance(sxt, str):
-        bare = _bare_input(body, ctx, clock)
-        return outcome_with(
-            bare,
-            cond.stalled(Reason.INVALID_SPEC, sxt, generation),
-            events=[Event("Warning", Reason.INVALID_SPEC, sxt)],
-        )
+        return build_outcome(previous, generation, cond.stalled(Reason.INVALID_SPEC, sxt, generation), clock())
     owner = owner_of_object(sxt, uid=(body.get("metadata") or {}).get("uid"))
     option = OPTIONS.get(sxt.spec.option)
     if option is None:
         message = f"spec.option: {sxt.spec.option!r} is not supported by this operator build"
-        return outcome_with(
-            _bare_input(body, ctx, clock), cond.stalled(Reason.INVALID_SPEC, message, generation)
-        )
+        return build_outcome(previous, generation, cond.stalled(Reason.INVALID_SPEC, message, generation), clock())
     ready = _ready_cpl(cpl, sxt.spec.confluent_private_link_ref.name, owner.namespace)
     if isinstance(ready, str):
-        return outcome_with(
-            _bare_input(body, ctx, clock),
+        return build_outcome(
+            previous,
+            generation,
             cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, f"waiting: {ready}", generation),
+            clock(),
             requeue_after=DEPENDENCY_REQUEUE,
         )
     return _reconcile_option(
@@ -158,7 +127,7 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
 
     An invalid spec cannot tell what is ours: the cloud is left as is and the finalizer released, with a
     Warning event."""
-    sxt = _validated(body)
+    sxt = validated(ServerlessTransit, body)
     if isinstance(sxt, str):
         return Outcome(
             status=dict(body.get("status") or {}),
@@ -181,8 +150,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
     spec, ctx, owner = inp.sxt.spec, inp.ctx, inp.owner
     assert inp.cpl is not None
     generation = inp.generation
-    previous_conditions = inp.previous.get("conditions") or []
-    run = TransitPass()
+    run = PassRecord()
 
     # 2. plan (pure) and the Databricks preflight (reads only): nothing is written before both pass.
     try:
@@ -190,11 +158,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         domain_names = rule_domain_names(inp.cpl.spec.confluent, spec.databricks)
     except InvalidSpec as exc:
         message = str(exc) if exc.field else f"spec: {exc}"
-        return outcome_with(
-            inp,
-            cond.stalled(Reason.INVALID_SPEC, message, generation),
-            events=[Event("Warning", "InvalidSpec", message)],
-        )
+        return outcome_with(inp, cond.stalled(Reason.INVALID_SPEC, message, generation))
     if preflight.needed(inp.previous, generation):
         early = _network_preflight(inp)
         if early is not None:
@@ -202,24 +166,11 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
     try:
         pre = dbx.preflight(spec, owner.namespace, ctx, inp.previous_ncc)
     except dbx.DatabricksProblem as problem:
-        new = (
-            cond.stalled(problem.reason, problem.message, generation)
-            if problem.stalled
-            else cond.reconciling(problem.reason, problem.message, generation)
-        )
-        return outcome_with(
-            inp, new, events=error_events(previous_conditions, new), requeue_after=problem.retry_after
-        )
+        return outcome_with(inp, problem.conditions(generation), requeue_after=problem.retry_after)
     except TransitError as exc:
         run.fail("Databricks account", exc)
-        summary, requeue = run.summary(generation, inp.soon, "")
-        return outcome_with(
-            inp,
-            summary,
-            events=error_events(previous_conditions, summary),
-            requeue_after=requeue,
-            failure=run.failure,
-        )
+        summary, requeue = decide(run, generation, inp.soon, "")
+        return outcome_with(inp, summary, requeue_after=requeue, failure=run.failure)
 
     # 3. the option's Azure resources -> the target of the NCC rule.
     target = part.ensure_resources(run)
@@ -236,7 +187,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         if dpass.failure is not None:
             run.failures.append(dpass.failure)
         if dpass.problem is not None:
-            run.stalled.append((dpass.problem.reason, dpass.problem.message))
+            run.stall(dpass.problem.reason, dpass.problem.message)
         elif dpass.waiting is not None:
             reason = Reason.WAITING_FOR_APPROVAL if target.ready else Reason.PROVISIONING
             run.wait(reason, dpass.waiting, dpass.requeue_after or inp.soon)
@@ -254,7 +205,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         "ncc": ncc_status,
         **report.fields,
     }
-    summary, requeue = run.summary(generation, inp.soon, report.ready_message)
+    summary, requeue = decide(run, generation, inp.soon, report.ready_message)
     if summary[0]["status"] == "True" and not (established and report.complete):  # belt and braces
         summary = cond.reconciling(Reason.PROVISIONING, "not every part is ready yet", generation)
         requeue = inp.soon
@@ -270,12 +221,11 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         rule_message,
         generation,
     )
-    events = run.events + error_events(previous_conditions, summary)
     return outcome_with(
         inp,
         [*summary, rule_established, *report.conditions],
         fields=fields,
-        events=events,
+        events=run.events,
         requeue_after=requeue,
         failure=run.failure,
     )
@@ -285,7 +235,6 @@ def _network_preflight(inp: TransitInput) -> Outcome | None:
     """`reconcile.preflight` for the transit's subnets (and the gateway's static frontend IP): an outcome
     that writes nothing when something is missing or can never work; None when the pass may go on."""
     spec, generation = inp.sxt.spec, inp.generation
-    previous_conditions = inp.previous.get("conditions") or []
     static_ips = []
     if spec.application_gateway is not None:
         static_ips.append(
@@ -295,7 +244,7 @@ def _network_preflight(inp: TransitInput) -> Outcome | None:
                 "spec.network.frontendSubnetId",
             )
         )
-    run = TransitPass()
+    run = PassRecord()
     try:
         check = preflight.check_network(
             Arm(inp.ctx),
@@ -307,15 +256,11 @@ def _network_preflight(inp: TransitInput) -> Outcome | None:
         )
     except TransitError as exc:
         run.fail("reading the network the spec names", exc)
-        summary, requeue = run.summary(generation, inp.soon, "")
-        return outcome_with(
-            inp, summary, events=error_events(previous_conditions, summary), requeue_after=requeue,
-            failure=run.failure,
-        )
+        summary, requeue = decide(run, generation, inp.soon, "")
+        return outcome_with(inp, summary, requeue_after=requeue, failure=run.failure)
     if check.invalid:
         message = "; ".join(check.invalid)
-        new = cond.stalled(Reason.INVALID_SPEC, message, generation)
-        return outcome_with(inp, new, events=error_events(previous_conditions, new))
+        return outcome_with(inp, cond.stalled(Reason.INVALID_SPEC, message, generation))
     if check.missing:
         message = "; ".join(check.missing)
         new = cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, message, generation)
@@ -328,11 +273,11 @@ def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
     spec, owner = inp.sxt.spec, inp.owner
     generation = inp.generation
     arm = Arm(inp.ctx)
-    rule = OwnedBy(owner)
+    owned_by = OwnedBy(owner)
     events: list[Event] = []
     try:
         if spec.deletion_policy == "Orphan":
-            released = sum(arm.release(rid, rule) == "Released" for rid in option.owned_ids(spec, owner))
+            released = sum(arm.release(rid, owned_by) == "Released" for rid in option.owned_ids(spec, owner))
             if released:
                 events.append(
                     Event("Normal", "Released", f"removed ownership tags from {released} resource(s)")
@@ -341,34 +286,9 @@ def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
                 Reason.DELETING, "Orphan: cloud resources released, Databricks left as is", generation
             )
             return outcome_with(inp, new, events=events, done=True)
-        done = _delete_all(option, inp, arm, rule, events)
-    except dbx.DatabricksProblem as problem:
-        message = f"deleting: {problem.message}"
-        new = (
-            cond.stalled(problem.reason, message, generation)
-            if problem.stalled
-            else cond.reconciling(problem.reason, message, generation)
-        )
-        return outcome_with(
-            inp, new, events=[*events, Event("Warning", problem.reason, message)],
-            requeue_after=problem.retry_after or inp.soon * 5,
-        )
+        done = _delete_all(option, inp, arm, owned_by, events)
     except TransitError as exc:
-        classified = classify(exc)
-        message = f"deleting: {classified.code}: {classified.message}"
-        new = (
-            cond.reconciling(error_reason(classified), message, generation)
-            if classified.retryable
-            else cond.stalled(error_reason(classified), message, generation)
-        )
-        delay = classified.delay if classified.retryable and classified.delay else inp.soon * 5
-        return outcome_with(
-            inp,
-            new,
-            events=[*events, Event("Warning", new[0]["reason"], message)],
-            requeue_after=delay,
-            failure=Failure(error_reason(classified), message, key=f"deleting: {classified.code}"),
-        )
+        return deleting_failed(inp.previous, generation, exc, inp.clock(), inp.soon, events=events)
     message = "cloud resources deleted" if done else "Delete: waiting for deletions to finish"
     return outcome_with(
         inp,
@@ -380,7 +300,7 @@ def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
 
 
 def _delete_all(
-    option: TransitOption, inp: TransitInput, arm: Arm, rule: OwnedBy, events: list[Event]
+    option: TransitOption, inp: TransitInput, arm: Arm, owned_by: OwnedBy, events: list[Event]
 ) -> bool:
     """NCC rule -> the option's resources -> NCC; each layer once the one above is gone."""
     spec, owner = inp.sxt.spec, inp.owner
@@ -390,7 +310,7 @@ def _delete_all(
         spec, owner.namespace, inp.ctx, inp.previous_ncc, resource_id=target_id, delete_ncc=False
     )
     events += removal.events
-    if not option.delete(Teardown(inp, arm, rule, removal.endpoint_name, events)):
+    if not option.delete(Teardown(inp, arm, owned_by, removal.endpoint_name, events)):
         return False
     last = dbx.finalize_databricks(
         spec, owner.namespace, inp.ctx, inp.previous_ncc, resource_id=target_id, delete_ncc=True

@@ -58,12 +58,12 @@ from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
+from transit_operator.reconcile.pass_record import PassRecord
 from transit_operator.reconcile.transit_common import (
     OptionReport,
     Teardown,
     TransitInput,
     TransitOption,
-    TransitPass,
     connections_on,
     private_link_target,
     provisioned,
@@ -108,12 +108,12 @@ class _GatewayPass:
     gateway_what: str = ""
     updates: dict[str, Any] = field(default_factory=dict)  # status.applicationGateway
 
-    def ensure_resources(self, run: TransitPass) -> dbx.PrivateLinkTarget:
+    def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
         # What the gateway references must exist first (Azure refuses references to missing ones).
         inp, plan = self.inp, self.plan
         ctx = inp.ctx
         arm = Arm(ctx)
-        rule = OwnedBy(inp.owner)
+        owned_by = OwnedBy(inp.owner)
         public_ip = plan.resources_of_type(PUBLIC_IP_ADDRESSES)[0]
         nsg = plan.resources_of_type(NETWORK_SECURITY_GROUPS)[0]
         gateway = plan.resources_of_type(APPLICATION_GATEWAYS)[0]
@@ -123,7 +123,7 @@ class _GatewayPass:
             (nsg, f"network security group {nsg.name}"),
         ):
             try:
-                result = arm.ensure(resource, rule)
+                result = arm.ensure(resource, owned_by)
             except TransitError as exc:
                 run.fail(what, exc)
                 prerequisites_ok = False
@@ -137,15 +137,13 @@ class _GatewayPass:
         self.gateway_what = gateway_what = f"application gateway {gateway.name}"
         if prerequisites_ok:
             try:
-                self.gateway_result = result = arm.ensure(gateway, rule)
+                self.gateway_result = result = arm.ensure(gateway, owned_by)
                 self.observed_gateway = result.observed
                 run.note(gateway_what, result)
                 self.updates = _configuration_updates(inp, result, gateway_what, run)
                 failed = (result.provisioning_state or "").lower() == "failed"
                 if failed and not result.wrote:
-                    run.stalled.append(
-                        (Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
-                    )
+                    run.stall(Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
             except TransitError as exc:
                 run.fail(gateway_what, exc)
         else:
@@ -160,7 +158,7 @@ class _GatewayPass:
             self.gateway_result,
         )
 
-    def finish(self, run: TransitPass) -> OptionReport:
+    def finish(self, run: PassRecord) -> OptionReport:
         soon = self.inp.soon
         backend_ips = _pool_ips(self.observed_gateway)
         if not backend_ips and provisioned(self.gateway_result):
@@ -184,7 +182,7 @@ class _GatewayPass:
 
 
 def _configuration_updates(
-    inp: TransitInput, result: EnsureResult, what: str, run: TransitPass
+    inp: TransitInput, result: EnsureResult, what: str, run: PassRecord
 ) -> dict[str, Any]:
     """status.applicationGateway after this pass's `ensure` of the gateway; a Warning event when this pass
     started a configuration update of an existing gateway (it will end live connections)."""
@@ -215,7 +213,7 @@ def _configuration_updates(
 # --- the gateway subnet's NSG -----------------------------------------------------------------------
 
 
-def _ensure_subnet_nsg(ctx: CloudContext, arm: Arm, subnet_id: str, nsg_id: str, run: TransitPass) -> bool:
+def _ensure_subnet_nsg(ctx: CloudContext, arm: Arm, subnet_id: str, nsg_id: str, run: PassRecord) -> bool:
     """Associate our NSG with the gateway subnet (the customer's subnet: only this one field is changed).
 
     A subnet carrying another NSG is left alone: that NSG is the customer's to manage, and Azure's rules
@@ -256,7 +254,7 @@ def _put_subnet(
     subnet_id: str,
     subnet: Mapping[str, Any],
     nsg_id: str | None,
-    run: TransitPass,
+    run: PassRecord,
     what: str,
 ) -> None:
     """One subnet PUT with `networkSecurityGroup` set (or removed), started without polling.
@@ -299,12 +297,12 @@ def _delete(teardown: Teardown) -> bool:
     # An NSG still associated with a subnet cannot be deleted (InUseNetworkSecurityGroupCannotBeDeleted).
     nsg_id = gateway_nsg_id(spec, owner)
     nsg = arm.observe(nsg_id)
-    if nsg is not None and teardown.rule.is_ours(nsg.get("tags")):
+    if nsg is not None and teardown.owned_by.is_ours(nsg.get("tags")):
         subnet_id = spec.network.frontend_subnet_id
         subnet = arm.observe(subnet_id)
         attached = ((subnet or {}).get("properties") or {}).get("networkSecurityGroup") or {}
         if subnet is not None and attached.get("id") and same_id(attached["id"], nsg_id):
-            run = TransitPass()
+            run = PassRecord()
             _put_subnet(ctx, subnet_id, subnet, None, run, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
             teardown.events.extend(run.events)
             if run.errors:

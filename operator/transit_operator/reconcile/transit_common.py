@@ -1,7 +1,6 @@
 """The seam between `reconcile.transit` (the one ServerlessTransit pass) and its options.
 
-    TransitInput      one pass's validated input
-    TransitPass       what the pass saw and did; `summary()` turns it into Ready/Reconciling/Stalled + requeue
+    TransitInput      one pass's validated input (the pass's record is `reconcile.pass_record.PassRecord`)
     TransitOption     what an option provides; everything else is `reconcile.transit`'s:
       start(inp)          build the option's plan (pure; ValueError: the spec cannot be planned), returning
       -> OptionPass         the pass's option part:
@@ -34,35 +33,22 @@ from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
-from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
-from transit_operator.reconcile.conditions import Reason
+from transit_operator.reconcile.conditions import ConditionDict
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
-from transit_operator.reconcile.pass_record import (
-    MAX_RETRY_DELAY,
-    Clock,
-    PassRecord,
-    error_reason,
-    field_path,
-    utcnow,
-)
+from transit_operator.reconcile.pass_record import Clock, PassRecord, build_outcome, soon_for, utcnow
 
 __all__ = [
-    "Clock",
     "OptionPass",
     "OptionReport",
     "Teardown",
     "TransitInput",
     "TransitOption",
-    "TransitPass",
     "connections_on",
-    "error_events",
-    "field_path",
     "outcome_with",
     "private_link_target",
     "provisioned",
-    "utcnow",
 ]
 
 
@@ -99,55 +85,7 @@ class TransitInput:
     @property
     def soon(self) -> float:
         """Requeue delay while something is in flight."""
-        return max(float(self.ctx.polling_interval), 1.0)
-
-
-@dataclass
-class TransitPass(PassRecord):
-    """What one pass saw and did; turned into conditions, events and a requeue delay at the end."""
-
-    waiting: list[tuple[Reason, str, float]] = field(default_factory=list)  # (reason, message, requeue)
-    stalled: list[tuple[Reason, str]] = field(default_factory=list)  # decided against, must be fixed
-
-    def wait(self, reason: Reason, message: str, requeue_after: float) -> None:
-        self.waiting.append((reason, message, requeue_after))
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.in_flight or self.waiting or self.stalled or self.errors)
-
-    def summary(
-        self, generation: int | None, soon: float, ready_message: str
-    ) -> tuple[list[dict[str, Any]], float | None]:
-        """The kstatus triple and the requeue delay, by precedence: fatal error, stalled, transient error,
-        in flight, waiting, ready."""
-        fatal, retryable = self.fatal, self.retryable
-        requeue: float | None = soon if self.in_flight else None
-        if self.waiting:
-            delays = [d for _, _, d in self.waiting]
-            requeue = min([*delays, *([requeue] if requeue else [])])
-        if fatal:
-            what, classified = fatal[0]
-            return cond.stalled(
-                error_reason(classified), f"{what}: {classified.code}: {classified.message}", generation
-            ), requeue
-        if self.stalled:
-            reason, message = self.stalled[0]
-            return cond.stalled(reason, message, generation), requeue
-        if retryable:
-            what, classified = retryable[0]
-            delay = min(max(c.delay or soon for _, c in retryable), MAX_RETRY_DELAY)
-            return cond.reconciling(
-                error_reason(classified), f"{what}: {classified.code}: {classified.message}", generation
-            ), delay
-        if self.in_flight:
-            return cond.reconciling(
-                Reason.PROVISIONING, "in flight: " + "; ".join(self.in_flight), generation
-            ), soon
-        if self.waiting:
-            reason, message, _ = self.waiting[0]
-            return cond.reconciling(reason, message, generation), requeue
-        return cond.ready(generation, ready_message), None
+        return soon_for(self.ctx)
 
 
 def provisioned(result: EnsureResult | None) -> bool:
@@ -201,11 +139,11 @@ class OptionReport:
 class OptionPass(Protocol):
     """An option's part of one pass, made by `TransitOption.start` from the option's plan."""
 
-    def ensure_resources(self, run: TransitPass) -> dbx.PrivateLinkTarget:
+    def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
         """The option's Azure resources (one GET each, a write only on a difference) -> the rule's target."""
         ...
 
-    def finish(self, run: TransitPass) -> OptionReport:
+    def finish(self, run: PassRecord) -> OptionReport:
         """What comes after the Databricks side, and the option's part of the status."""
         ...
 
@@ -216,7 +154,7 @@ class Teardown:
 
     inp: TransitInput
     arm: Arm
-    rule: OwnedBy
+    owned_by: OwnedBy
     endpoint_name: str | None  # the NCC rule's endpoint: its connection on the target is ours to remove
     events: list[Event]
 
@@ -225,7 +163,7 @@ class Teardown:
     ) -> bool:
         """Start deleting `resource_id` if ours. True once nothing is left to wait for: gone, or not ours
         (left in place, with a Warning)."""
-        result = self.arm.delete(resource_id, self.rule, observed=observed)
+        result = self.arm.delete(resource_id, self.owned_by, observed=observed)
         if result.action == "NotOwned":
             self.events.append(Event("Warning", "NotDeleted", f"{what} is not tagged as ours: left in place"))
         return result.gone or result.action == "NotOwned"
@@ -241,25 +179,9 @@ class TransitOption:
     delete: Callable[[Teardown], bool]
 
 
-def error_events(previous_conditions: list[dict[str, Any]], summary: list[dict[str, Any]]) -> list[Event]:
-    """A Warning when a Stalled/error condition appears or changes (not on every retry of the same one)."""
-    ready_now = summary[0]
-    if ready_now["status"] == "True" or ready_now["reason"] in (
-        Reason.PROVISIONING,
-        Reason.WAITING_FOR_APPROVAL,
-        Reason.WAITING_FOR_DEPENDENCY,
-        Reason.DELETING,
-    ):
-        return []
-    before = cond.find(previous_conditions, cond.READY) or {}
-    if before.get("reason") == ready_now["reason"] and before.get("message") == ready_now["message"]:
-        return []
-    return [Event("Warning", ready_now["reason"], ready_now["message"])]
-
-
 def outcome_with(
     inp: TransitInput,
-    new_conditions: list[dict[str, Any]],
+    new_conditions: list[ConditionDict],
     *,
     fields: Mapping[str, Any] | None = None,
     events: list[Event] | None = None,
@@ -267,13 +189,15 @@ def outcome_with(
     done: bool = False,
     failure: Failure | None = None,
 ) -> Outcome:
-    """The complete status: previous fields, overridden by `fields`, conditions set (transition times kept
-    unless a status changed), observedGeneration; `failure` for the runtime's backoff."""
-    previous = inp.previous
-    status = {k: v for k, v in previous.items() if k not in ("conditions", "observedGeneration")}
-    status.update(fields or {})
-    status["observedGeneration"] = inp.generation
-    status["conditions"] = cond.set_conditions(previous.get("conditions") or [], new_conditions, inp.clock())
-    return Outcome(
-        status=status, requeue_after=requeue_after, done=done, events=list(events or []), failure=failure
+    """`pass_record.build_outcome` for this pass's object."""
+    return build_outcome(
+        inp.previous,
+        inp.generation,
+        new_conditions,
+        inp.clock(),
+        fields=fields,
+        events=events or (),
+        requeue_after=requeue_after,
+        done=done,
+        failure=failure,
     )

@@ -48,12 +48,12 @@ from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.ownership import OwnedBy
+from transit_operator.reconcile.pass_record import PassRecord
 from transit_operator.reconcile.transit_common import (
     OptionReport,
     Teardown,
     TransitInput,
     TransitOption,
-    TransitPass,
     connections_on,
     private_link_target,
     provisioned,
@@ -124,10 +124,10 @@ class _HAProxyPass:
     tid: TransitIds
     vmss_result: EnsureResult | None = None  # set by ensure_resources: the rollout needs a provisioned VMSS
 
-    def ensure_resources(self, run: TransitPass) -> dbx.PrivateLinkTarget:
+    def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
         inp = self.inp
         arm = Arm(inp.ctx)
-        rule = OwnedBy(inp.owner)
+        owned_by = OwnedBy(inp.owner)
         results: dict[str, EnsureResult] = {}
         for resource in self.plan.azure:
             key = resource.id.lower()
@@ -140,25 +140,23 @@ class _HAProxyPass:
                 if resource.type.lower() == "microsoft.compute/virtualmachinescalesets":
                     resource = _with_cloud_init_tag(resource)
                     observed = _vmss_for_compare(resource, arm.observe(resource.id))
-                    result = arm.ensure(resource, rule, observed=observed)
+                    result = arm.ensure(resource, owned_by, observed=observed)
                 else:
-                    result = arm.ensure(resource, rule)
+                    result = arm.ensure(resource, owned_by)
             except TransitError as exc:
                 run.fail(_what(resource), exc)
                 continue
             results[key] = result
             run.note(_what(resource), result)
             if (result.provisioning_state or "").lower() == "failed" and not result.wrote:
-                run.stalled.append(
-                    (Reason.PROVISIONING_FAILED, f"{_what(resource)}: provisioningState Failed")
-                )
+                run.stall(Reason.PROVISIONING_FAILED, f"{_what(resource)}: provisioningState Failed")
         pls_id = self.tid.private_link_service
         self.vmss_result = results.get(self.tid.vmss.lower())
         return private_link_target(
             connections_on(PrivateLinkServiceTarget, inp.ctx, pls_id), None, results.get(pls_id.lower())
         )
 
-    def finish(self, run: TransitPass) -> OptionReport:
+    def finish(self, run: PassRecord) -> OptionReport:
         inp = self.inp
         assert inp.sxt.spec.haproxy is not None and inp.cpl is not None
         config = self.plan.files[HAPROXY_CFG_FILE]
@@ -189,7 +187,7 @@ class _Rollout:
 
 def _rollout(
     inp: TransitInput,
-    run: TransitPass,
+    run: PassRecord,
     tid: TransitIds,
     haproxy: HAProxySpec,
     vmss_result: EnsureResult | None,
@@ -309,7 +307,7 @@ def _delete(teardown: Teardown) -> bool:
     inp, arm = teardown.inp, teardown.arm
     tid = TransitIds(inp.sxt.spec, inp.owner)
     pls = arm.observe(tid.private_link_service)
-    if pls is not None and teardown.endpoint_name and teardown.rule.is_ours(pls.get("tags")):
+    if pls is not None and teardown.endpoint_name and teardown.owned_by.is_ours(pls.get("tags")):
         connections = [
             connection_from_rest(c)
             for c in (pls.get("properties") or {}).get("privateEndpointConnections") or []

@@ -1,0 +1,181 @@
+"""Private DNS of a ConfluentPrivateLink: the zone, its VNet links and record sets; earlier zones retired.
+
+Links and records are kept the same way (`sync_children`): one list call, stale children of ours removed
+first (a record name cannot be A and CNAME at once), then each desired one ensured with the body the list
+returned (no GET per child).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from transit_operator.api.v1alpha1 import ConfluentPrivateLinkSpec
+from transit_operator.cloud.arm import Arm, provisioning_state
+from transit_operator.cloud.errors import CloudError
+from transit_operator.plan import ids
+from transit_operator.plan.confluent import build_dns_records, build_dns_zone, build_vnet_links
+from transit_operator.plan.model import AzureResource
+from transit_operator.plan.ownership import Owner
+from transit_operator.reconcile.conditions import Reason
+from transit_operator.reconcile.confluent.endpoints import status_ids
+from transit_operator.reconcile.outcome import Event
+from transit_operator.reconcile.ownership import OwnedBy
+from transit_operator.reconcile.pass_record import PassRecord, error_reason, error_text
+
+_LINKS = "virtualNetworkLinks"
+_RECORDS = "recordSets"
+
+
+def _tags(child: str, body: Mapping[str, Any]) -> Any:
+    """Where a zone child carries our tags: record sets in `properties.metadata`, links in `tags`."""
+    return (body.get("properties") or {}).get("metadata") if child == _RECORDS else body.get("tags")
+
+
+def _label(child: str, child_id: str) -> str:
+    parts = child_id.rstrip("/").split("/")
+    return f"DNS record {parts[-1]} {parts[-2]}" if child == _RECORDS else f"VNet link {parts[-1]}"
+
+
+def sync_children(
+    arm: Arm,
+    zone_id: str,
+    child: str,
+    desired: Sequence[AzureResource],
+    owned_by: OwnedBy,
+    run: PassRecord,
+    *,
+    one_event: str | None = None,
+) -> bool:
+    """List the zone's `child`ren once, remove stale ones of ours, ensure the desired ones. `one_event`:
+    announce the writes in one Normal event of this reason instead of one per child. True when every
+    child is in place and nothing is in flight."""
+    ready = True
+    try:
+        seen = {str(b.get("id", "")).lower(): b for b in arm.list_children(zone_id, child)}
+        wanted = {resource.id.lower() for resource in desired}
+        for child_id, body in seen.items():
+            if child_id in wanted or not owned_by.is_ours(_tags(child, body)):
+                continue
+            label = _label(child, body["id"])
+            starting = provisioning_state(body) != "Deleting"
+            gone = arm.delete(body["id"], owned_by, observed=body).gone
+            if starting:
+                run.writes += 1
+                run.events.append(Event("Normal", "Deleted", f"{'Deleted' if gone else 'Deleting'} {label}"))
+            if not gone:
+                run.in_flight.append(f"deleting {label}")
+                ready = False
+        written: list[str] = []
+        for resource in desired:
+            label = _label(child, resource.id)
+            try:
+                result = arm.ensure(resource, owned_by, observed=seen.get(resource.id.lower()))
+            except CloudError as exc:
+                run.fail(label, exc)
+                ready = False
+                continue
+            if one_event is None:
+                run.note(label, result)
+            elif result.wrote:
+                run.writes += 1
+                written.append(label.removeprefix("DNS record "))
+            ready = ready and not result.in_flight
+        if written and one_event is not None:
+            run.events.append(Event("Normal", one_event, f"Wrote DNS records {', '.join(written)}"))
+    except CloudError as exc:
+        plural = "record sets" if child == _RECORDS else "VNet links"
+        run.fail(f"{plural} of private DNS zone {zone_id.rsplit('/', 1)[-1]}", exc)
+        ready = False
+    return ready
+
+
+def reconcile_dns(
+    arm: Arm,
+    spec: ConfluentPrivateLinkSpec,
+    owner: Owner,
+    owned_by: OwnedBy,
+    healthy: Mapping[str, str],
+    run: PassRecord,
+) -> tuple[bool, Reason, str]:
+    """Zone, then VNet links and record sets. Returns (DnsReady, reason, message)."""
+    zone = build_dns_zone(spec, owner=owner)
+    what = f"private DNS zone {spec.confluent.dns_domain}"
+    try:
+        zone_result = arm.ensure(zone, owned_by)
+        run.note(what, zone_result)
+    except CloudError as exc:
+        run.fail(what, exc)
+        return False, error_reason(exc.classified), error_text(what, exc.classified)
+    if zone_result.action == "Started" or not zone_result.settled:
+        return False, Reason.PROVISIONING, f"{what} is being created"
+    links_ready = sync_children(arm, zone.id, _LINKS, build_vnet_links(spec, owner=owner), owned_by, run)
+    records = build_dns_records(spec, healthy, owner=owner)
+    records_ready = sync_children(arm, zone.id, _RECORDS, records, owned_by, run, one_event="DnsRecordsUpdated")
+    if not (links_ready and records_ready):
+        return False, Reason.PROVISIONING, f"{what}: VNet links or records are being written"
+    if not healthy:
+        return False, Reason.WAITING_FOR_APPROVAL, "no zone has an Approved endpoint with an IP yet: no records"
+    missing = sorted(z.name for z in spec.confluent.zones if z.name not in healthy)
+    message = f"records for {', '.join(sorted(healthy))}"
+    if missing:
+        message += f"; left out (endpoint not Approved): {', '.join(missing)}"
+    return True, Reason.RECORDS_PUBLISHED, message
+
+
+def retire_dns_zones(
+    arm: Arm, owned_by: OwnedBy, previous: Mapping[str, Any], current: str | None, run: PassRecord
+) -> list[str]:
+    """Private DNS zones this object used before (another `dnsDomain`, or `dns.manageZone` turned false):
+    remove our records and links and, when it is tagged as ours, the zone. Returns the ones still going."""
+    earlier = status_ids(
+        [previous.get("dnsZoneId"), *(previous.get("retiringDnsZoneIds") or [])], ids.PRIVATE_DNS_ZONES
+    )
+    left: list[str] = []
+    for zone_id in earlier:
+        if current is not None and zone_id.lower() == current.lower():
+            continue
+        what = f"earlier private DNS zone {zone_id.rsplit('/', 1)[-1]}"
+        try:
+            if remove_dns_zone(arm, owned_by, zone_id, run.events):
+                continue
+            run.in_flight.append(f"removing the {what}")
+        except CloudError as exc:
+            run.fail(f"removing the {what}", exc)
+        left.append(zone_id)
+    return left
+
+
+def remove_dns_zone(arm: Arm, owned_by: OwnedBy, zone_id: str, events: list[Event]) -> bool:
+    """Our records and VNet links in the zone, then the zone when it is tagged as ours (each layer once the
+    one before is gone). A zone that is not ours (never adopted, or another owner's) stays; only our records
+    and links in it go. True once nothing of ours is left there."""
+    zone = arm.observe(zone_id)
+    if zone is None:
+        return True
+    for record in arm.list_children(zone_id, _RECORDS):
+        if owned_by.is_ours(_tags(_RECORDS, record)):
+            arm.delete(record["id"], owned_by, observed=record)
+    links_pending = False
+    for link in arm.list_children(zone_id, _LINKS):
+        if owned_by.is_ours(_tags(_LINKS, link)):
+            links_pending = not arm.delete(link["id"], owned_by, observed=link).gone or links_pending
+    if links_pending:
+        return False
+    if not owned_by.is_ours(zone.get("tags")):
+        return True
+    if not arm.delete(zone_id, owned_by, observed=zone).gone:
+        return False
+    events.append(Event("Normal", "Deleted", f"Deleted private DNS zone {zone_id.rsplit('/', 1)[-1]}"))
+    return True
+
+
+def release_dns_zone(arm: Arm, owned_by: OwnedBy, zone_id: str) -> int:
+    """Orphan: our tags off the zone's records, links and the zone itself. Returns how many were released."""
+    released = 0
+    for child in (_RECORDS, _LINKS):
+        for body in arm.list_children(zone_id, child):
+            if owned_by.is_ours(_tags(child, body)):
+                released += arm.release(body["id"], owned_by, observed=body) == "Released"
+    released += arm.release(zone_id, owned_by) == "Released"
+    return released
