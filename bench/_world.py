@@ -26,6 +26,7 @@ from _bodies import (  # noqa: F401 (re-exported for the benchmarks)
     sxt_body,
     table,
 )
+from transit_operator.api.status import dump_status
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan.haproxy_config import config_hash
 from transit_operator.reconcile import confluent, transit
@@ -100,12 +101,12 @@ class Pair:
     # one pass each, the status written back as the runtime would
     def reconcile_cpl(self, ctx: CloudContext) -> Outcome:
         outcome = confluent.reconcile(copy.deepcopy(self.cpl), ctx)
-        self.cpl["status"] = outcome.status
+        self.cpl["status"] = dump_status(outcome.status)
         return outcome
 
     def reconcile_sxt(self, ctx: CloudContext) -> Outcome:
         outcome = transit.reconcile(copy.deepcopy(self.sxt), copy.deepcopy(self.cpl), ctx)
-        self.sxt["status"] = outcome.status
+        self.sxt["status"] = dump_status(outcome.status)
         return outcome
 
     def set_endpoint_ip(self, zone: str, ip: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from transit_operator.api.status import dump_status
 from transit_operator.cloud.context import CloudContext
 from transit_operator.reconcile import confluent
 from transit_operator.reconcile.outcome import Outcome
@@ -118,7 +119,7 @@ def env(cloud: SandboxCloud, ctx: CloudContext, rg: str) -> Env:
 def run_pass(body: dict[str, Any], ctx: CloudContext) -> Outcome:
     """One reconcile pass; the status is written back into `body` as the runtime would."""
     outcome = confluent.reconcile(body, ctx)
-    body["status"] = outcome.status
+    body["status"] = dump_status(outcome.status)
     return outcome
 
 
@@ -140,7 +141,7 @@ def finalize_until_done(body: dict[str, Any], ctx: CloudContext, passes: int = 6
     outcomes: list[Outcome] = []
     for _ in range(passes):
         outcome = confluent.finalize(body, ctx)
-        body["status"] = outcome.status
+        body["status"] = dump_status(outcome.status)
         outcomes.append(outcome)
         if outcome.done:
             return outcomes

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from azure.mgmt.network import NetworkManagementClient
 
+from transit_operator.api.status import dump_status
 from transit_operator.cloud.context import CloudContext, StaticTokenCredential
 from transit_operator.plan.appgw_transit import (
     PRIVATE_FRONTEND_NAME,
@@ -166,7 +167,7 @@ def world(cloud: SandboxCloud, network: NetworkManagementClient, request: pytest
 
 def reconcile_once(world: World, ctx: CloudContext) -> Outcome:
     outcome = transit.reconcile(copy.deepcopy(world.body), copy.deepcopy(world.cpl), ctx)
-    world.body["status"] = outcome.status
+    world.body["status"] = written(outcome)
     world.events.extend(outcome.events)
     return outcome
 
@@ -175,16 +176,20 @@ def drive(world: World, ctx: CloudContext, *, passes: int = 60) -> Outcome:
     """Reconcile until Ready or Stalled (the runtime would wait `requeue_after`; the sandbox is fast)."""
     outcome = reconcile_once(world, ctx)
     for _ in range(passes):
-        conditions = outcome.status["conditions"]
-        if cond.is_true(conditions, cond.READY) or cond.is_true(conditions, cond.STALLED):
+        if cond.is_true(outcome.status.conditions, cond.READY) or cond.is_true(outcome.status.conditions, cond.STALLED):
             return outcome
         time.sleep(0.05)
         outcome = reconcile_once(world, ctx)
-    raise AssertionError(f"neither Ready nor Stalled: {outcome.status['conditions']}")
+    raise AssertionError(f"neither Ready nor Stalled: {written(outcome)['conditions']}")
+
+
+def written(outcome: Outcome) -> dict[str, Any]:
+    """The status as the runtime writes it."""
+    return dump_status(outcome.status)
 
 
 def condition(outcome: Outcome, type_: str) -> dict[str, Any]:
-    found = cond.find(outcome.status["conditions"], type_)
+    found = next((c for c in written(outcome)["conditions"] if c["type"] == type_), None)
     assert found is not None, type_
     return found
 
@@ -221,13 +226,13 @@ def test_reaches_ready_with_the_rule_established_on_the_private_frontend(
     outcome = drive(world, ctx)
 
     assert gateway_writes(cloud, world) == {"PUT": 1}  # cold start: the gateway is created once
-    assert outcome.status["applicationGateway"] == {
+    assert written(outcome)["applicationGateway"] == {
         "updateInFlight": False, "configurationUpdates": 0, "lastUpdateChanges": []
     }
 
-    assert condition(outcome, cond.READY)["status"] == "True", outcome.status["conditions"]
+    assert condition(outcome, cond.READY)["status"] == "True", written(outcome)["conditions"]
     assert condition(outcome, cond.NCC_RULE_ESTABLISHED)["status"] == "True"
-    status = outcome.status
+    status = written(outcome)
     assert status["privateLinkResourceId"] == world.gateway_id
     assert status["privateLinkGroupId"] == PRIVATE_FRONTEND_NAME
     assert status["backendIps"] == [IPS["az1"], IPS["az2"], IPS["az3"]]
@@ -258,8 +263,8 @@ def test_private_link_on_the_public_frontend_when_asked(world: World, ctx: Cloud
     outcome = drive(world, ctx)
 
     assert condition(outcome, cond.READY)["status"] == "True"
-    assert outcome.status["privateLinkGroupId"] == PUBLIC_FRONTEND_NAME
-    (rule,) = [r for r in cloud.databricks.rules.values() if r["rule_id"] == outcome.status["ncc"]["ruleId"]]
+    assert written(outcome)["privateLinkGroupId"] == PUBLIC_FRONTEND_NAME
+    (rule,) = [r for r in cloud.databricks.rules.values() if r["rule_id"] == written(outcome)["ncc"]["ruleId"]]
     assert rule["group_id"] == PUBLIC_FRONTEND_NAME
     gateway = world.resource(world.gateway_id) or {}
     linked = [f["name"] for f in gateway["properties"]["frontendIPConfigurations"]
@@ -310,20 +315,20 @@ def test_endpoint_ip_change_is_exactly_one_gateway_update(
     world.set_endpoint_ips({**IPS, "az2": "10.0.1.9"})
 
     first = reconcile_once(world, ctx)  # the update starts: it will drain live connections, and says so
-    in_flight = first.status["applicationGateway"]
+    in_flight = written(first)["applicationGateway"]
     outcome = drive(world, ctx)
 
     assert condition(outcome, cond.READY)["status"] == "True"
     assert arm_writes(cloud) == [("PUT", world.gateway_id)]
     assert gateway_writes(cloud, world) == {"PUT": 1}
     assert databricks_writes(cloud) == []
-    assert outcome.status["backendIps"] == ["10.0.1.4", "10.0.1.9", "10.0.1.6"]
+    assert written(outcome)["backendIps"] == ["10.0.1.4", "10.0.1.9", "10.0.1.6"]
     assert (in_flight["updateInFlight"], in_flight["configurationUpdates"]) == (True, 1)
     assert in_flight["lastUpdateChanges"] == ["properties.backendAddressPools[confluent].properties.backendAddresses"]
     (warning,) = drain_events(first)
     assert "backendAddressPools[confluent]" in warning and "30 s" in warning
-    assert outcome.status["applicationGateway"]["updateInFlight"] is False
-    assert outcome.status["applicationGateway"]["configurationUpdates"] == 1
+    assert written(outcome)["applicationGateway"]["updateInFlight"] is False
+    assert written(outcome)["applicationGateway"]["configurationUpdates"] == 1
 
 
 def test_a_spec_change_touching_several_parts_with_an_ip_change_is_one_gateway_put(
@@ -341,7 +346,7 @@ def test_a_spec_change_touching_several_parts_with_an_ip_change_is_one_gateway_p
 
     assert condition(outcome, cond.READY)["status"] == "True"
     assert gateway_writes(cloud, world) == {"PUT": 1}
-    changed = {path.split("[")[0].split(".")[1] for path in outcome.status["applicationGateway"]["lastUpdateChanges"]}
+    changed = {path.split("[")[0].split(".")[1] for path in written(outcome)["applicationGateway"]["lastUpdateChanges"]}
     assert changed == {"autoscaleConfiguration", "frontendPorts", "listeners", "backendSettingsCollection",
                        "routingRules", "backendAddressPools"}
     assert len([e for e in world.events if e.reason == "GatewayUpdateDrainsConnections"]) == 1
@@ -366,7 +371,7 @@ def test_a_change_arriving_while_an_update_runs_waits_and_goes_in_the_next_put(
     outcome = drive(world, ctx)
 
     assert gateway_writes(cloud, world) == {"PUT": 2}
-    assert outcome.status["backendIps"] == ["10.0.1.7", "10.0.1.10", "10.0.1.6"]
+    assert written(outcome)["backendIps"] == ["10.0.1.7", "10.0.1.10", "10.0.1.6"]
 
 
 def test_our_tags_restored_on_an_untouched_gateway_are_a_tags_patch_not_a_put(
@@ -531,11 +536,11 @@ def test_rejected_connection_is_stalled_with_the_reason(
 def finalize_until_done(world: World, ctx: CloudContext, *, passes: int = 80) -> Outcome:
     for _ in range(passes):
         outcome = transit.finalize(copy.deepcopy(world.body), ctx)
-        world.body["status"] = outcome.status
+        world.body["status"] = written(outcome)
         if outcome.done:
             return outcome
         time.sleep(0.05)
-    raise AssertionError(f"finalize not done: {outcome.status['conditions']}")
+    raise AssertionError(f"finalize not done: {written(outcome)['conditions']}")
 
 
 def test_delete_policy_removes_rule_gateway_nsg_and_public_ip(
@@ -544,7 +549,7 @@ def test_delete_policy_removes_rule_gateway_nsg_and_public_ip(
     from transit_operator.api.v1alpha1 import ServerlessTransit
 
     outcome = drive(world, ctx)
-    rule_id = outcome.status["ncc"]["ruleId"]
+    rule_id = written(outcome)["ncc"]["ruleId"]
     spec = ServerlessTransit.model_validate(world.body).spec
 
     finalize_until_done(world, ctx)
@@ -564,7 +569,7 @@ def test_orphan_policy_leaves_everything_without_our_tags(
 
     world.body["spec"]["deletionPolicy"] = "Orphan"
     outcome = drive(world, ctx)
-    rule_id = outcome.status["ncc"]["ruleId"]
+    rule_id = written(outcome)["ncc"]["ruleId"]
     spec = ServerlessTransit.model_validate(world.body).spec
 
     clear_logs(cloud)

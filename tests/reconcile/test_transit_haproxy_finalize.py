@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from transit_operator.api.status import dump_status
 from transit_operator.plan.ownership import OWNER_TAG
 from transit_operator.reconcile import transit
 
@@ -70,7 +71,7 @@ def test_delete_waits_for_a_foreign_connection_instead_of_rejecting_it(transit_e
     ).result()
     outcome = transit.finalize(env.body, env.ctx)
     assert not outcome.done
-    stalled = next(c for c in outcome.status["conditions"] if c["type"] == "Stalled")
+    stalled = next(c for c in dump_status(outcome.status)["conditions"] if c["type"] == "Stalled")
     assert stalled["status"] == "True" and "PrivateLinkService" in stalled["message"]
     assert [c["status"] for c in env.connections() if c["endpointId"].endswith("/pe-stranger")] == ["Pending"]
     assert env.cloud.admin.resource(env.pls_id) is not None

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from azure.mgmt.network import NetworkManagementClient
 
+from transit_operator.api.status import dump_status
 from transit_operator.cloud.context import CloudContext, StaticTokenCredential
 from transit_operator.plan.haproxy_config import config_hash, render_apply_script
-from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import transit
 from transit_operator.reconcile.outcome import Outcome
 from transit_sandbox import conformance
@@ -263,7 +263,7 @@ class Env:
     # --- driving -----------------------------------------------------------------------------------
     def reconcile(self) -> Outcome:
         outcome = transit.reconcile(copy.deepcopy(self.body), copy.deepcopy(self.cpl), self.ctx)
-        self.body["status"] = outcome.status
+        self.body["status"] = dump_status(outcome.status)
         return outcome
 
     def until_ready(self, passes: int = 40) -> Outcome:
@@ -278,7 +278,7 @@ class Env:
     def finalize_until_done(self, passes: int = 40) -> Outcome:
         for _ in range(passes):
             outcome = transit.finalize(copy.deepcopy(self.body), self.ctx)
-            self.body["status"] = outcome.status
+            self.body["status"] = dump_status(outcome.status)
             if outcome.done:
                 return outcome
             time.sleep(0.1)
@@ -290,7 +290,7 @@ class Env:
         return self.body.get("status") or {}
 
     def condition(self, type_: str) -> dict[str, Any]:
-        return cond.find(self.status.get("conditions") or [], type_) or {}
+        return next((c for c in self.status.get("conditions") or [] if c["type"] == type_), {})
 
     @property
     def ready(self) -> bool:

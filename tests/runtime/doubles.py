@@ -21,9 +21,26 @@ import time
 from collections import Counter
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from transit_operator.api.v1alpha1 import Condition
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.runtime.driver import Reconcilers
+
+
+class DoubleStatus(BaseModel):
+    """The status the doubles write: what the runtime reads of every status typed (it may mark the object
+    Stalled), the rest exactly as given (the wiring CRD is not the product's)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    observed_generation: int | None = None
+    conditions: list[Condition] = []
+
+
+def _status(document: dict[str, Any]) -> Any:
+    return DoubleStatus.model_validate(document)
 
 
 def _ready(generation: int, message: str) -> list[dict[str, Any]]:
@@ -63,24 +80,24 @@ class StatusFromSpecDouble:
             raise RuntimeError("injected failure")
         if name in self._always_failing:
             message = "endpoint: provisioningState Failed; written again"
-            return Outcome(status={"observedGeneration": generation,
-                                   "conditions": _waiting(generation, "ProvisioningFailed", message)},
+            return Outcome(status=_status({"observedGeneration": generation,
+                                   "conditions": _waiting(generation, "ProvisioningFailed", message)}),
                            requeue_after=0.05,
                            failure=Failure(Reason.PROVISIONING_FAILED, message, key="endpoint failed"))
         if n == 1:
-            return Outcome(status={"observedGeneration": generation,
+            return Outcome(status=_status({"observedGeneration": generation,
                                    "conditions": _waiting(generation, "Creating", "creating endpoints"),
-                                   "zones": []},
+                                   "zones": []}),
                            requeue_after=0.3, events=[Event("Normal", "Creating", "creating endpoints")])
         spec_zones = body["spec"].get("zones") or ["az1"]  # the wiring CRD's `zones`; anything else: one
         zones = [{"name": str(zone), "privateIp": f"10.0.0.{i + 1}"} for i, zone in enumerate(spec_zones)]
-        return Outcome(status={"observedGeneration": generation, "conditions": _ready(generation, "endpoints up"),
-                               "zones": zones},
+        return Outcome(status=_status({"observedGeneration": generation, "conditions": _ready(generation, "endpoints up"),
+                               "zones": zones}),
                        events=[Event("Normal", "Ready", f"{len(zones)} endpoints")])
 
     def finalize_confluent(self, body: dict[str, Any], ctx: Any) -> Outcome:
         n = self._count("ConfluentPrivateLink", "finalize", body)
-        status = dict(body.get("status") or {})
+        status = _status(dict(body.get("status") or {}))
         return Outcome(status=status, done=n >= 2, requeue_after=None if n >= 2 else 0.2,
                        events=[Event("Normal", "Deleting", "removing endpoints")])
 
@@ -90,17 +107,17 @@ class StatusFromSpecDouble:
         generation = body["metadata"]["generation"]
         conditions = (cpl or {}).get("status", {}).get("conditions", [])
         if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-            return Outcome(status={"observedGeneration": generation,
+            return Outcome(status=_status({"observedGeneration": generation,
                                    "conditions": _waiting(generation, "WaitingForEndpoints",
-                                                          "the ConfluentPrivateLink is not Ready")},
+                                                          "the ConfluentPrivateLink is not Ready")}),
                            requeue_after=600)
         backends = [zone["privateIp"] for zone in cpl["status"]["zones"]]  # type: ignore[index]
-        return Outcome(status={"observedGeneration": generation, "conditions": _ready(generation, "proxying"),
-                               "backendIps": backends})
+        return Outcome(status=_status({"observedGeneration": generation, "conditions": _ready(generation, "proxying"),
+                                       "backendIps": backends}))
 
     def finalize_transit(self, body: dict[str, Any], ctx: Any) -> Outcome:
         n = self._count("ServerlessTransit", "finalize", body)
-        return Outcome(status=dict(body.get("status") or {}), done=n >= 2, requeue_after=0.2)
+        return Outcome(status=_status(dict(body.get("status") or {})), done=n >= 2, requeue_after=0.2)
 
     def reconcilers(self) -> Reconcilers:
         return Reconcilers(self.reconcile_confluent, self.finalize_confluent, self.reconcile_transit,

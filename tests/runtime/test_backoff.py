@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from transit_operator.api.v1alpha1 import ConfluentPrivateLinkStatus
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import STALL_AFTER, Failure, Outcome
 from transit_operator.runtime.driver import JITTER, MAX_BACKOFF_SECONDS, ObjectState, Runtime
@@ -18,13 +19,13 @@ def runtime(**kwargs: Any) -> Runtime:
 
 
 def failed(key: str = "endpoint: Failed", asked: float | None = 5.0, stall_after: int | None = STALL_AFTER) -> Outcome:
-    status = {"observedGeneration": 3, "conditions": []}
+    status = ConfluentPrivateLinkStatus(observed_generation=3)
     return Outcome(status=status, requeue_after=asked,
                    failure=Failure(Reason.PROVISIONING_FAILED, "endpoint failed", key=key, stall_after=stall_after))
 
 
 def stalled(outcome: Outcome) -> bool:
-    return any(c["type"] == "Stalled" and c["status"] == "True" for c in outcome.status["conditions"])
+    return any(c.type == "Stalled" and c.status == "True" for c in outcome.status.conditions)
 
 
 def test_identical_failures_double_the_delay_within_the_jitter_up_to_the_cap() -> None:
@@ -42,8 +43,8 @@ def test_stalled_after_the_bounded_number_of_identical_failures_with_one_event()
     outcomes = [rt.settle(state, failed())[0] for _ in range(STALL_AFTER + 2)]
     assert [stalled(o) for o in outcomes] == [False] * (STALL_AFTER - 1) + [True] * 3
     assert [e.reason for o in outcomes for e in o.events] == ["Stalled"]
-    condition = next(c for c in outcomes[-1].status["conditions"] if c["type"] == "Stalled")
-    assert condition["reason"] == "ProvisioningFailed" and condition["observedGeneration"] == 3
+    condition = next(c for c in outcomes[-1].status.conditions if c.type == "Stalled")
+    assert condition.reason == "ProvisioningFailed" and condition.observed_generation == 3
 
 
 def test_failures_that_resolve_by_themselves_back_off_but_never_stall() -> None:
@@ -58,11 +59,11 @@ def test_a_different_failure_or_a_settled_pass_starts_again_and_waiting_keeps_th
     for _ in range(3):
         rt.settle(state, failed())
     assert state.failures == 3
-    rt.settle(state, Outcome(status={}, requeue_after=1.0))  # in flight: neither progress nor failure
+    rt.settle(state, Outcome(status=ConfluentPrivateLinkStatus(), requeue_after=1.0))  # in flight: neither progress nor failure
     assert state.failures == 3
     rt.settle(state, failed(key="another"))
     assert state.failures == 1
-    rt.settle(state, Outcome(status={}))  # settled
+    rt.settle(state, Outcome(status=ConfluentPrivateLinkStatus()))  # settled
     assert (state.failures, state.failure_key) == (0, None)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import kopf
 import pytest
 
+from transit_operator.api.v1alpha1 import ConfluentPrivateLinkStatus
 from transit_operator.reconcile.outcome import Outcome
 from transit_operator.runtime.driver import Reconcilers, Runtime
 
@@ -31,7 +32,7 @@ class Counting:
 
     def reconcile(self, body: dict[str, Any], ctx: Any) -> Outcome:
         self.passes += 1
-        return Outcome(status={"observedGeneration": body["metadata"]["generation"]},
+        return Outcome(status=ConfluentPrivateLinkStatus(observed_generation=body["metadata"]["generation"]),
                        requeue_after=self.requeue_after)
 
     def reconcilers(self) -> Reconcilers:

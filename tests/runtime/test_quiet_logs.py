@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from transit_operator.api.v1alpha1 import Condition, ConfluentPrivateLinkStatus
 from transit_operator.reconcile.outcome import Outcome
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.main import build_settings, configure_logging, operate
@@ -23,7 +24,7 @@ from transit_sandbox.kube import KubeClient, KubeEmulator
 
 from .conftest import GROUP, VERSION, eventually
 
-READY = {"conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled", "message": "ok"}]}
+READY = ConfluentPrivateLinkStatus(conditions=[Condition(type="Ready", status="True", reason="Reconciled", message="ok")])
 
 
 class SlowDriftDouble:

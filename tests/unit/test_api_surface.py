@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from transit_operator.api import v1alpha1 as api
+from transit_operator.api.status import read_status
 
 SUB = "11111111-2222-3333-4444-555555555555"
 NET = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/hub"
@@ -102,9 +103,13 @@ def test_fields_populate_by_python_name_too():
     }
 
 
-def test_status_keeps_unknown_fields():
-    status = api.ConfluentPrivateLinkStatus.model_validate({"somethingNew": 1})
-    assert status.model_extra == {"somethingNew": 1}
+def test_status_refuses_unknown_fields_when_written_and_drops_them_when_read():
+    # Issue 17 step 2: status models are what the reconcilers write (no `extra="allow"`); an older status is
+    # read back with `api.status.read_status`, which drops what it does not know.
+    with pytest.raises(ValidationError, match="somethingNew"):
+        api.ConfluentPrivateLinkStatus.model_validate({"somethingNew": 1})
+    status = read_status(api.ConfluentPrivateLinkStatus, {"somethingNew": 1}, drop_invalid=False)
+    assert status == api.ConfluentPrivateLinkStatus()
 
 
 def test_bootstrap_host_property():

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from transit_operator.api.v1alpha1 import Condition
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile.conditions import Reason
 
@@ -13,8 +14,13 @@ T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
 
 
-def by_type(conditions: list[dict]) -> dict[str, dict]:
-    return {c["type"]: c for c in conditions}
+def docs(conditions: list[Condition]) -> list[dict]:
+    """The conditions as written (camelCase)."""
+    return [c.model_dump(by_alias=True) for c in conditions]
+
+
+def by_type(conditions: list[Condition]) -> dict[str, dict]:
+    return {c["type"]: c for c in docs(conditions)}
 
 
 @pytest.mark.parametrize(
@@ -34,8 +40,8 @@ def by_type(conditions: list[dict]) -> dict[str, dict]:
     ],
 )
 def test_named_constructors_give_a_consistent_kstatus_triple(conditions: list[dict], expected: dict) -> None:
-    assert {c["type"]: c["status"] for c in conditions} == expected
-    assert all(c["observedGeneration"] == 3 for c in conditions)
+    assert {c["type"]: c["status"] for c in docs(conditions)} == expected
+    assert all(c["observedGeneration"] == 3 for c in docs(conditions))
 
 
 def test_reason_and_message_reach_ready_and_the_active_condition() -> None:
@@ -54,7 +60,7 @@ def test_reasons_are_camel_case() -> None:
                        pytest.param(None, "Unknown", id="unknown")]
 )
 def test_domain_condition_status(ok: bool | None, status: str) -> None:
-    assert cond.domain(cond.DNS_READY, ok, Reason.RECORDS_PUBLISHED, "m", 2)["status"] == status
+    assert cond.domain(cond.DNS_READY, ok, Reason.RECORDS_PUBLISHED, "m", 2).status == status
 
 
 def test_domain_condition_type_is_a_closed_set() -> None:
@@ -64,7 +70,7 @@ def test_domain_condition_type_is_a_closed_set() -> None:
 
 def test_set_condition_stamps_a_new_condition() -> None:
     out = cond.set_condition([], cond.ready(1)[0], T0)
-    assert out[0]["lastTransitionTime"] == "2026-11-23T12:00:00Z"
+    assert docs(out)[0]["lastTransitionTime"] == "2026-11-23T12:00:00Z"
 
 
 def test_set_condition_keeps_transition_time_when_status_is_unchanged() -> None:
@@ -83,15 +89,15 @@ def test_set_condition_moves_transition_time_when_status_changes() -> None:
 
 
 def test_set_condition_replaces_in_place_and_keeps_other_types() -> None:
-    other = {"type": "DnsReady", "status": "True", "reason": "RecordsPublished", "lastTransitionTime": "x"}
+    other = Condition(type="DnsReady", status="True", reason="RecordsPublished", last_transition_time="x")
     out = cond.set_conditions([other], cond.ready(1), T0)
-    assert [c["type"] for c in out] == ["DnsReady", "Ready", "Reconciling", "Stalled"]
+    assert [c.type for c in out] == ["DnsReady", "Ready", "Reconciling", "Stalled"]
     assert out[0] is other
 
 
 def test_set_condition_is_pure() -> None:
     before = cond.set_conditions([], cond.ready(1), T0)
-    snapshot = [dict(c) for c in before]
+    snapshot = [c.model_copy(deep=True) for c in before]
     cond.set_conditions(before, cond.stalled(Reason.CLOUD_ERROR, "x", 1), T1)
     assert before == snapshot
 

@@ -6,8 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.api.v1alpha1 import (
+    ConfluentPrivateLink,
+    ConfluentPrivateLinkStatus,
+    ServerlessTransit,
+    ServerlessTransitStatus,
+    ZoneStatus,
+)
 from transit_operator.cloud.errors import Classified, FatalError, RetryableError
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile.conditions import Reason
@@ -75,9 +82,9 @@ def test_the_kstatus_decision_table(
     steps: tuple[str, ...], ready: tuple[str, str, str], reason: str, requeue: float | None
 ) -> None:
     conditions, delay = decide(record(*steps), 4, SOON, "all good")
-    assert tuple(cond.find(conditions, t)["status"] for t in (cond.READY, cond.RECONCILING, cond.STALLED)) == ready
-    assert cond.find(conditions, cond.READY)["reason"] == reason
-    assert all(c["observedGeneration"] == 4 for c in conditions)
+    assert tuple(cond.find(conditions, t).status for t in (cond.READY, cond.RECONCILING, cond.STALLED)) == ready
+    assert cond.find(conditions, cond.READY).reason == reason
+    assert all(c.observed_generation == 4 for c in conditions)
     assert delay == requeue
 
 
@@ -92,14 +99,14 @@ def test_retry_delay_is_the_longest_asked_for_and_capped() -> None:
 
 def test_messages_name_what_failed_with_the_cloud_code() -> None:
     conditions, _ = decide(record("fatal"), 1, SOON, "")
-    assert cond.find(conditions, cond.STALLED)["message"] == "thing A: InvalidParameter: the request is wrong"
+    assert cond.find(conditions, cond.STALLED).message == "thing A: InvalidParameter: the request is wrong"
 
 
 def test_a_slow_retryable_error_never_stalls_by_repetition() -> None:
     run = PassRecord()
     run.fail("role", retryable(120.0, slow=True))
     assert run.failure is not None and run.failure.stall_after is None
-    assert cond.find(decide(run, 1, SOON, "")[0], cond.READY)["reason"] == Reason.WAITING_FOR_PROPAGATION
+    assert cond.find(decide(run, 1, SOON, "")[0], cond.READY).reason == Reason.WAITING_FOR_PROPAGATION
 
 
 @pytest.mark.parametrize(
@@ -123,17 +130,24 @@ def test_one_warning_rule(before: list | None, now: list, warned: bool) -> None:
     assert bool(events) is warned
     if warned:
         ready = cond.find(now, cond.READY)
-        assert (events[0].type, events[0].reason, events[0].message) == ("Warning", ready["reason"], ready["message"])
+        assert (events[0].type, events[0].reason, events[0].message) == ("Warning", ready.reason, ready.message)
 
 
 def test_build_outcome_keeps_fields_it_is_not_told_about_and_stamps_the_generation() -> None:
-    previous = {"zones": [{"name": "az1"}], "observedGeneration": 1,
-                "conditions": cond.set_conditions([], cond.ready(1), NOW)}
+    previous = ConfluentPrivateLinkStatus(
+        zones=[ZoneStatus(name="az1")], observed_generation=1, dns_zone_id=None,
+        conditions=cond.set_conditions([], cond.ready(1), NOW),
+    )
     outcome = build_outcome(previous, 2, cond.reconciling(Reason.PROVISIONING, "x", 2), NOW,
-                            fields={"dnsZoneId": None}, requeue_after=3.0)
-    assert outcome.status["zones"] == [{"name": "az1"}] and outcome.status["dnsZoneId"] is None
-    assert outcome.status["observedGeneration"] == 2 and outcome.requeue_after == 3.0
-    assert cond.find(outcome.status["conditions"], cond.READY)["status"] == "False"
+                            fields={"retiring_dns_zone_ids": []}, requeue_after=3.0)
+    assert outcome.status.zones == [ZoneStatus(name="az1")] and outcome.status.dns_zone_id is None
+    assert outcome.status.observed_generation == 2 and outcome.requeue_after == 3.0
+    assert cond.find(outcome.status.conditions, cond.READY).status == "False"
+
+
+def test_build_outcome_refuses_a_misspelled_field() -> None:
+    with pytest.raises(ValidationError, match="dns_zone_iD"):
+        build_outcome(ConfluentPrivateLinkStatus(), 1, cond.ready(1), NOW, fields={"dns_zone_iD": None})
 
 
 @pytest.mark.parametrize(
@@ -147,9 +161,9 @@ def test_build_outcome_keeps_fields_it_is_not_told_about_and_stamps_the_generati
     ],
 )
 def test_deleting_failed_says_what_and_backs_off(exc: Exception, stalled: bool, requeue: float) -> None:
-    outcome = deleting_failed({}, 3, exc, NOW, SOON)  # type: ignore[arg-type]
-    stalled_condition = cond.find(outcome.status["conditions"], cond.STALLED)
-    assert (stalled_condition["status"] == "True") is stalled
+    outcome = deleting_failed(ServerlessTransitStatus(), 3, exc, NOW, SOON)  # type: ignore[arg-type]
+    stalled_condition = cond.find(outcome.status.conditions, cond.STALLED)
+    assert (stalled_condition.status == "True") is stalled
     assert outcome.requeue_after == requeue and not outcome.done and outcome.failure is not None
     assert [e.type for e in outcome.events] == ["Warning"] and outcome.events[0].message.startswith("deleting: ")
 

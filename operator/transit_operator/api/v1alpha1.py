@@ -5,7 +5,9 @@ models (`transit_operator.api.crd`). Every field carries a description; every fi
 validated here, so `plan`, the reconcilers and the API server (through the generated openAPIV3Schema)
 refuse bad input with the field's path.
 
-Spec holds what the user wants; cloud facts (ids, IPs, states) live in status only. Status values that
+Spec holds what the user wants; cloud facts (ids, IPs, states) live in status only. The status models are
+what the reconcilers build and the runtime writes (`api.status.dump_status`); unknown status fields are
+dropped when a CR is read (`api.status`), never accepted when one is written. Status values that
 flow into cloud writes, DNS records and haproxy.cfg (endpoint IPs, ids) are validated as strictly as spec
 values when another object reads them.
 
@@ -26,6 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -36,6 +39,7 @@ from pydantic.alias_generators import to_camel
 
 from transit_operator.api.hostnames import glb_domain, is_glb_of
 from transit_operator.api.meta import object_meta_errors
+from transit_operator.api.status import known_fields_only
 
 GROUP = "transit.privatelink.io"
 VERSION = "v1alpha1"
@@ -362,8 +366,6 @@ class ZoneStatus(ApiModel):
 class ConfluentPrivateLinkStatus(ApiModel):
     """Observed state of a ConfluentPrivateLink."""
 
-    model_config = ConfigDict(extra="allow")
-
     observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and details.")
     zones: list[ZoneStatus] = Field(default_factory=list, description="One entry per zone.")
@@ -385,7 +387,9 @@ class ConfluentPrivateLink(ApiModel):
     kind: Literal["ConfluentPrivateLink"] = Field(description="Kind.")
     metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ConfluentPrivateLinkSpec = Field(description="Desired state.")
-    status: ConfluentPrivateLinkStatus | None = Field(default=None, description="Observed state.")
+    status: Annotated[
+        ConfluentPrivateLinkStatus | None, BeforeValidator(known_fields_only(ConfluentPrivateLinkStatus))
+    ] = Field(default=None, description="Observed state.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -674,8 +678,6 @@ class ApplicationGatewayStatus(ApiModel):
 class ServerlessTransitStatus(ApiModel):
     """Observed state of a ServerlessTransit."""
 
-    model_config = ConfigDict(extra="allow")
-
     observed_generation: int | None = Field(default=None, description="The spec generation last reconciled.")
     conditions: list[Condition] = Field(default_factory=list, description="Ready, Reconciling, Stalled and details.")
     private_link_resource_id: Annotated[str, StringConstraints(pattern=_ARM_ID, max_length=1024)] | None = Field(
@@ -703,7 +705,9 @@ class ServerlessTransit(ApiModel):
     kind: Literal["ServerlessTransit"] = Field(description="Kind.")
     metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ServerlessTransitSpec = Field(description="Desired state.")
-    status: ServerlessTransitStatus | None = Field(default=None, description="Observed state.")
+    status: Annotated[
+        ServerlessTransitStatus | None, BeforeValidator(known_fields_only(ServerlessTransitStatus))
+    ] = Field(default=None, description="Observed state.")
 
 
 KINDS: dict[str, type[ConfluentPrivateLink] | type[ServerlessTransit]] = {

@@ -7,8 +7,8 @@ condition types, and every object here carries all three, each with `observedGen
     Reconciling  True while work is in flight or awaited (an LRO, an approval); Ready is then False
     Stalled      True when retrying cannot help until the spec (or the cloud, e.g. a role) changes
 
-The named constructors `ready()`, `reconciling()` and `stalled()` return that triple, consistent by
-construction; domain conditions (`EndpointsApproved`, `DnsReady`, `ConfigApplied`, ...) come from
+Conditions are the API's `Condition` models (`api.v1alpha1`). The named constructors `ready()`,
+`reconciling()` and `stalled()` return that triple, consistent by construction; domain conditions (`EndpointsApproved`, `DnsReady`, `ConfigApplied`, ...) come from
 `domain()`. Reasons are the closed set in `Reason`: add a member there, never a string at a call site.
 
 `set_condition()` is the one setter: it replaces a condition by type and keeps `lastTransitionTime` unless
@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
+
+from transit_operator.api.v1alpha1 import Condition
 
 Status = Literal["True", "False", "Unknown"]
-ConditionDict = dict[str, Any]
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -85,19 +86,13 @@ PROGRESS_REASONS = frozenset(
 )
 
 
-def _condition(
-    type_: str, status: Status, reason: Reason, message: str, generation: int | None
-) -> ConditionDict:
-    return {
-        "type": type_,
-        "status": status,
-        "reason": str(reason),
-        "message": message,
-        "observedGeneration": generation,
-    }
+def _condition(type_: str, status: Status, reason: Reason, message: str, generation: int | None) -> Condition:
+    return Condition(
+        type=type_, status=status, reason=str(reason), message=message, observed_generation=generation
+    )
 
 
-def ready(generation: int | None, message: str = "the cloud matches the spec") -> list[ConditionDict]:
+def ready(generation: int | None, message: str = "the cloud matches the spec") -> list[Condition]:
     """Ready=True, Reconciling=False, Stalled=False."""
     return [
         _condition(READY, "True", Reason.RECONCILED, message, generation),
@@ -106,7 +101,7 @@ def ready(generation: int | None, message: str = "the cloud matches the spec") -
     ]
 
 
-def reconciling(reason: Reason, message: str, generation: int | None) -> list[ConditionDict]:
+def reconciling(reason: Reason, message: str, generation: int | None) -> list[Condition]:
     """Ready=False and Reconciling=True with `reason`; Stalled=False."""
     return [
         _condition(READY, "False", reason, message, generation),
@@ -115,7 +110,7 @@ def reconciling(reason: Reason, message: str, generation: int | None) -> list[Co
     ]
 
 
-def stalled(reason: Reason, message: str, generation: int | None) -> list[ConditionDict]:
+def stalled(reason: Reason, message: str, generation: int | None) -> list[Condition]:
     """Ready=False and Stalled=True with `reason`; Reconciling=False."""
     return [
         _condition(READY, "False", reason, message, generation),
@@ -124,9 +119,7 @@ def stalled(reason: Reason, message: str, generation: int | None) -> list[Condit
     ]
 
 
-def domain(
-    type_: str, ok: bool | None, reason: Reason, message: str, generation: int | None
-) -> ConditionDict:
+def domain(type_: str, ok: bool | None, reason: Reason, message: str, generation: int | None) -> Condition:
     """A domain condition (`EndpointsApproved`, `DnsReady`, ...); `ok=None` means Unknown."""
     if type_ not in DOMAIN_TYPES:
         raise ValueError(f"unknown domain condition type {type_!r}; add it to DOMAIN_TYPES")
@@ -138,33 +131,27 @@ def _timestamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def set_condition(
-    conditions: Sequence[ConditionDict], new: ConditionDict, now: datetime
-) -> list[ConditionDict]:
+def set_condition(conditions: Sequence[Condition], new: Condition, now: datetime) -> list[Condition]:
     """`conditions` with `new` in place of the condition of the same type (appended if absent).
 
     `lastTransitionTime` stays as it was unless the status changed (Kubernetes API conventions).
     """
-    stamped = dict(new)
-    result: list[ConditionDict] = []
+    result: list[Condition] = []
     replaced = False
     for old in conditions:
-        if old.get("type") != new["type"]:
+        if old.type != new.type:
             result.append(old)
             continue
-        unchanged = old.get("status") == new["status"] and old.get("lastTransitionTime")
-        stamped["lastTransitionTime"] = old["lastTransitionTime"] if unchanged else _timestamp(now)
-        result.append(stamped)
+        unchanged = old.status == new.status and old.last_transition_time
+        stamp = old.last_transition_time if unchanged else _timestamp(now)
+        result.append(new.model_copy(update={"last_transition_time": stamp}))
         replaced = True
     if not replaced:
-        stamped["lastTransitionTime"] = _timestamp(now)
-        result.append(stamped)
+        result.append(new.model_copy(update={"last_transition_time": _timestamp(now)}))
     return result
 
 
-def set_conditions(
-    conditions: Sequence[ConditionDict], new: Iterable[ConditionDict], now: datetime
-) -> list[ConditionDict]:
+def set_conditions(conditions: Sequence[Condition], new: Iterable[Condition], now: datetime) -> list[Condition]:
     """`set_condition` for each of `new`, in order."""
     result = list(conditions)
     for condition in new:
@@ -172,10 +159,10 @@ def set_conditions(
     return result
 
 
-def find(conditions: Sequence[ConditionDict], type_: str) -> ConditionDict | None:
-    return next((c for c in conditions if c.get("type") == type_), None)
+def find(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
 
 
-def is_true(conditions: Sequence[ConditionDict], type_: str) -> bool:
+def is_true(conditions: Sequence[Condition], type_: str) -> bool:
     found = find(conditions, type_)
-    return found is not None and found.get("status") == "True"
+    return found is not None and found.status == "True"

@@ -83,7 +83,7 @@ class Preflight:
 class DatabricksPass:
     """What the Databricks side did in one pass and where it stands."""
 
-    ncc: dict[str, Any]  # status.ncc (camelCase)
+    ncc: NccStatus  # status.ncc
     established: bool = False
     waiting: str | None = None  # why not established yet (Reconciling)
     problem: DatabricksProblem | None = None  # decided against out of band (Stalled)
@@ -176,8 +176,8 @@ def preflight(
 
 def _ncc_status(
     ncc: NccFacts | None, rule: RuleFacts | None, workspaces: Sequence[WorkspaceFacts], bound: set[int]
-) -> dict[str, Any]:
-    status = NccStatus(
+) -> NccStatus:
+    return NccStatus(
         id=ncc.id if ncc else None,
         rule_id=rule.rule_id if rule else None,
         endpoint_name=rule.endpoint_name if rule else None,
@@ -185,7 +185,6 @@ def _ncc_status(
         domain_names=sorted(rule.domain_names) if rule else [],
         workspace_ids=sorted(w.workspace_id for w in workspaces if w.workspace_id in bound),
     )
-    return status.model_dump(by_alias=True, exclude_none=True)
 
 
 def reconcile_databricks(

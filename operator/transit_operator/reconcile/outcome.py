@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
+from transit_operator.api.v1alpha1 import ConfluentPrivateLinkStatus, ServerlessTransitStatus
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile.conditions import Reason
 
-__all__ = ["STALL_AFTER", "Event", "Failure", "Outcome", "stalled_after_repeats"]
+__all__ = ["STALL_AFTER", "Event", "Failure", "Outcome", "Status", "stalled_after_repeats"]
+
+# The status a reconciler builds: the kind's status model (`api.status.dump_status` writes it).
+Status = ConfluentPrivateLinkStatus | ServerlessTransitStatus
 
 # Identical failures in a row after which an object is `Stalled` (it is still retried, at the runtime's
 # capped backoff): a failure that five passes in a row could not get past needs a person to look.
@@ -47,7 +51,8 @@ class Failure:
 class Outcome:
     """Result of `reconcile()` or `finalize()`.
 
-    status:        the complete `.status` to write (conditions, observedGeneration, cloud facts).
+    status:        the complete `.status` to write (conditions, observedGeneration, cloud facts), as the
+                   kind's status model; the runtime dumps it by alias.
     requeue_after: seconds until the runtime should call again (an operation is in flight, or we wait
                    for an approval); None means in sync (the drift timer will look again).
     done:          for `finalize()`: True once every cloud resource is removed or released, so the
@@ -56,7 +61,7 @@ class Outcome:
     failure:       set when the pass ended on a failure (see `Failure`); None when it made progress.
     """
 
-    status: dict[str, Any]
+    status: Status
     requeue_after: float | None = None
     done: bool = False
     events: list[Event] = field(default_factory=list)
@@ -69,12 +74,12 @@ def stalled_after_repeats(outcome: Outcome, repeats: int, now: datetime) -> Outc
     failure = outcome.failure
     if failure is None or failure.stall_after is None or repeats < failure.stall_after:
         return outcome
-    status = dict(outcome.status)
-    generation = status.get("observedGeneration")
+    generation = outcome.status.observed_generation
     message = f"{failure.message} ({repeats} identical failures in a row; retried less and less often)"
-    status["conditions"] = cond.set_conditions(
-        status.get("conditions") or [], cond.stalled(failure.reason, message, generation), now
+    conditions = cond.set_conditions(
+        outcome.status.conditions, cond.stalled(failure.reason, message, generation), now
     )
+    status = outcome.status.model_copy(update={"conditions": conditions})
     events = list(outcome.events)
     if repeats == failure.stall_after:
         events.append(Event("Warning", "Stalled", message))

@@ -23,12 +23,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from transit_operator.api.status import read_status
+from transit_operator.api.v1alpha1 import Condition, ConfluentPrivateLinkStatus, ServerlessTransitStatus
 from transit_operator.cloud.arm import EnsureResult
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import Classified, TransitError, classify
 from transit_operator.reconcile import conditions as cond
-from transit_operator.reconcile.conditions import ConditionDict, Reason
-from transit_operator.reconcile.outcome import STALL_AFTER, Event, Failure, Outcome
+from transit_operator.reconcile.conditions import Reason
+from transit_operator.reconcile.outcome import STALL_AFTER, Event, Failure, Outcome, Status
 
 __all__ = [
     "MAX_RETRY_DELAY",
@@ -40,6 +42,7 @@ __all__ = [
     "deleting_failed",
     "error_reason",
     "field_path",
+    "previous_status",
     "soon_for",
     "utcnow",
     "validated",
@@ -51,6 +54,7 @@ Clock = Callable[[], datetime]
 MAX_RETRY_DELAY = 300.0
 
 Model = TypeVar("Model", bound=BaseModel)
+StatusModel = TypeVar("StatusModel", ConfluentPrivateLinkStatus, ServerlessTransitStatus)
 
 
 class Blocked(TransitError):
@@ -67,7 +71,7 @@ class Blocked(TransitError):
         self.retry_after = retry_after
         self.stalled = retry_after is None if stalled is None else stalled
 
-    def conditions(self, generation: int | None, prefix: str = "") -> list[ConditionDict]:
+    def conditions(self, generation: int | None, prefix: str = "") -> list[Condition]:
         message = prefix + self.message
         if self.stalled:
             return cond.stalled(self.reason, message, generation)
@@ -197,7 +201,7 @@ class PassRecord:
 
 def decide(
     record: PassRecord, generation: int | None, soon: float, ready_message: str
-) -> tuple[list[ConditionDict], float | None]:
+) -> tuple[list[Condition], float | None]:
     """The kstatus triple and the requeue delay, by precedence:
 
         fatal error          Stalled      (the error's reason: CloudError, OwnershipConflict)
@@ -233,22 +237,28 @@ def decide(
     return cond.ready(generation, ready_message), None
 
 
-def warnings(previous_conditions: Sequence[ConditionDict], new_conditions: Sequence[ConditionDict]) -> list[Event]:
+def warnings(previous_conditions: Sequence[Condition], new_conditions: Sequence[Condition]) -> list[Event]:
     """A Warning when the Ready condition reports a problem (`conditions.PROGRESS_REASONS` are not) that is
     new or different from the last pass's; nothing on a retry of the same one."""
     ready_now = cond.find(new_conditions, cond.READY)
-    if ready_now is None or ready_now["status"] == "True" or ready_now["reason"] in cond.PROGRESS_REASONS:
+    if ready_now is None or ready_now.status == "True" or ready_now.reason in cond.PROGRESS_REASONS:
         return []
-    before = cond.find(previous_conditions, cond.READY) or {}
-    if (before.get("reason"), before.get("message")) == (ready_now["reason"], ready_now["message"]):
+    before = cond.find(previous_conditions, cond.READY)
+    if before is not None and (before.reason, before.message) == (ready_now.reason, ready_now.message):
         return []
-    return [Event("Warning", ready_now["reason"], ready_now["message"])]
+    return [Event("Warning", ready_now.reason, ready_now.message)]
+
+
+def previous_status(model: type[StatusModel], body: Mapping[str, Any]) -> StatusModel:
+    """The object's status as the last pass (or an older operator) wrote it: what does not validate is
+    dropped, never used (`api.status.read_status`)."""
+    return read_status(model, body.get("status"), drop_invalid=True)
 
 
 def build_outcome(
-    previous: Mapping[str, Any],
+    previous: StatusModel,
     generation: int | None,
-    new_conditions: Sequence[ConditionDict],
+    new_conditions: Sequence[Condition],
     now: datetime,
     *,
     fields: Mapping[str, Any] | None = None,
@@ -257,24 +267,28 @@ def build_outcome(
     done: bool = False,
     failure: Failure | None = None,
 ) -> Outcome:
-    """The complete status: the previous fields, overridden by `fields`; `observedGeneration`; conditions
-    set (transition times kept unless a status changed). Events: the pass's own, then `warnings`."""
-    previous_conditions = previous.get("conditions") or []
-    status = {k: v for k, v in previous.items() if k not in ("conditions", "observedGeneration")}
-    status.update(fields or {})
-    status["observedGeneration"] = generation
-    status["conditions"] = cond.set_conditions(previous_conditions, new_conditions, now)
+    """The complete status: the previous fields, overridden by `fields` (the status model's field names;
+    validated like any write, so a misspelled one is an error); `observedGeneration`; conditions set
+    (transition times kept unless a status changed). Events: the pass's own, then `warnings`."""
+    status = type(previous).model_validate(
+        {
+            **{name: getattr(previous, name) for name in type(previous).model_fields},
+            **(fields or {}),
+            "observed_generation": generation,
+            "conditions": cond.set_conditions(previous.conditions, new_conditions, now),
+        }
+    )
     return Outcome(
         status=status,
         requeue_after=requeue_after,
         done=done,
-        events=[*events, *warnings(previous_conditions, new_conditions)],
+        events=[*events, *warnings(previous.conditions, new_conditions)],
         failure=failure,
     )
 
 
 def deleting_failed(
-    previous: Mapping[str, Any],
+    previous: Status,
     generation: int | None,
     exc: TransitError,
     now: datetime,
@@ -295,12 +309,11 @@ def deleting_failed(
         key, slow = f"deleting: {classified.code}", classified.slow
     message = f"deleting: {detail}"
     new = cond.reconciling(reason, message, generation) if retryable else cond.stalled(reason, message, generation)
+    status = previous.model_copy(
+        update={"observed_generation": generation, "conditions": cond.set_conditions(previous.conditions, new, now)}
+    )
     return Outcome(
-        status={
-            **previous,
-            "observedGeneration": generation,
-            "conditions": cond.set_conditions(previous.get("conditions") or [], new, now),
-        },
+        status=status,
         requeue_after=delay or soon * 5,
         done=False,
         events=[*events, Event("Warning", reason, message)],

@@ -13,13 +13,14 @@ pass makes no extra reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.network import observe_subnet, observe_virtual_network, static_ip_problem
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile.outcome import Status
 
 __all__ = ["NetworkCheck", "StaticIp", "check_network", "needed"]
 
@@ -41,10 +42,10 @@ class NetworkCheck:
         return not self.missing and not self.invalid
 
 
-def needed(status: Mapping[str, Any], generation: int | None) -> bool:
+def needed(status: Status, generation: int | None) -> bool:
     """True unless the object was Ready at this generation (the reads were made then, and passed)."""
-    ready = cond.find(status.get("conditions") or [], cond.READY) or {}
-    return not (ready.get("status") == "True" and ready.get("observedGeneration") == generation)
+    ready = cond.find(status.conditions, cond.READY)
+    return not (ready is not None and ready.status == "True" and ready.observed_generation == generation)
 
 
 def check_network(

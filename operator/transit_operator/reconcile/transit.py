@@ -34,7 +34,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.api.v1alpha1 import (
+    ConfluentPrivateLink,
+    NccStatus,
+    ServerlessTransit,
+    ServerlessTransitStatus,
+)
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import SLOW, InvalidSpec, TransitError
@@ -52,6 +57,7 @@ from transit_operator.reconcile.pass_record import (
     build_outcome,
     decide,
     deleting_failed,
+    previous_status,
     utcnow,
     validated,
 )
@@ -78,10 +84,10 @@ def _ready_cpl(cpl: Mapping[str, Any] | None, name: str, namespace: str) -> Conf
     model = validated(ConfluentPrivateLink, cpl, with_status=True)  # its endpoint IPs become our backends
     if isinstance(model, str):
         return f"{key} is invalid: {model}"
-    conditions = [c.model_dump(by_alias=True) for c in (model.status.conditions if model.status else [])]
+    conditions = model.status.conditions if model.status else []
     if not cond.is_true(conditions, cond.READY):
-        ready = cond.find(conditions, cond.READY) or {}
-        detail = f": {ready.get('reason')}: {ready.get('message')}" if ready else ""
+        ready = cond.find(conditions, cond.READY)
+        detail = f": {ready.reason}: {ready.message}" if ready else ""
         return f"{key} is not Ready{detail}"
     return model
 
@@ -99,7 +105,7 @@ def reconcile(
 
 def _reconcile(body: dict[str, Any], cpl: dict[str, Any] | None, ctx: CloudContext, clock: Clock) -> Outcome:
     generation = (body.get("metadata") or {}).get("generation")
-    previous = dict(body.get("status") or {})
+    previous = previous_status(ServerlessTransitStatus, body)
     sxt = validated(ServerlessTransit, body)
     if isinstance(sxt, str):
         return build_outcome(previous, generation, cond.stalled(Reason.INVALID_SPEC, sxt, generation), clock())
@@ -130,14 +136,14 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
     sxt = validated(ServerlessTransit, body)
     if isinstance(sxt, str):
         return Outcome(
-            status=dict(body.get("status") or {}),
+            status=previous_status(ServerlessTransitStatus, body),
             done=True,
             events=[Event("Warning", "NothingReleased", f"invalid spec ({sxt}): cloud resources left as is")],
         )
     owner = owner_of_object(sxt, uid=(body.get("metadata") or {}).get("uid"))
     option = OPTIONS.get(sxt.spec.option)
     if option is None:
-        return Outcome(status=dict(body.get("status") or {}), done=True)
+        return Outcome(status=previous_status(ServerlessTransitStatus, body), done=True)
     return _finalize_option(
         option, TransitInput(body=body, sxt=sxt, owner=owner, cpl=None, ctx=ctx, clock=clock)
     )
@@ -176,7 +182,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
     target = part.ensure_resources(run)
 
     # 4. Databricks: NCC, rule to the target, approval of exactly its connection, bindings.
-    ncc_status: dict[str, Any] = dict(inp.previous.get("ncc") or {})
+    ncc_status = inp.previous.ncc or NccStatus()
     established = False
     try:
         dpass = dbx.reconcile_databricks(spec, pre, target, domain_names=domain_names)
@@ -199,20 +205,20 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
 
     # 6. status and conditions.
     fields: dict[str, Any] = {
-        "privateLinkResourceId": target.resource_id,
-        "privateLinkGroupId": target.group_id,
-        "backendIps": report.backend_ips,
+        "private_link_resource_id": target.resource_id,
+        "private_link_group_id": target.group_id,
+        "backend_ips": report.backend_ips,
         "ncc": ncc_status,
         **report.fields,
     }
     summary, requeue = decide(run, generation, inp.soon, report.ready_message)
-    if summary[0]["status"] == "True" and not (established and report.complete):  # belt and braces
+    if summary[0].status == "True" and not (established and report.complete):  # belt and braces
         summary = cond.reconciling(Reason.PROVISIONING, "not every part is ready yet", generation)
         requeue = inp.soon
     if report.requeue_floor is not None:
         requeue = max(requeue or 0.0, report.requeue_floor)
     rule_message = (
-        f"NCC rule {ncc_status.get('ruleId') or '-'}: {ncc_status.get('connectionState') or 'not created'}"
+        f"NCC rule {ncc_status.rule_id or '-'}: {ncc_status.connection_state or 'not created'}"
     )
     rule_established = cond.domain(
         cond.NCC_RULE_ESTABLISHED,

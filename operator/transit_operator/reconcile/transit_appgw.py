@@ -33,7 +33,7 @@ deleted.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transit_operator.api.v1alpha1 import ApplicationGatewayStatus, ServerlessTransitSpec
@@ -106,7 +106,7 @@ class _GatewayPass:
     gateway_result: EnsureResult | None = None
     observed_gateway: dict[str, Any] | None = None
     gateway_what: str = ""
-    updates: dict[str, Any] = field(default_factory=dict)  # status.applicationGateway
+    updates: ApplicationGatewayStatus | None = None  # status.applicationGateway after this pass
 
     def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
         # What the gateway references must exist first (Azure refuses references to missing ones).
@@ -176,17 +176,21 @@ class _GatewayPass:
                 f"gateway provisioned with {len(backend_ips)} backend(s); NCC rule ESTABLISHED (group id "
                 f"{private_link_frontend_name(self.inp.sxt.spec)})"
             ),
-            fields={"applicationGateway": self.updates or self.inp.previous.get("applicationGateway") or {}},
+            fields={
+                "application_gateway": self.updates
+                or self.inp.previous.application_gateway
+                or ApplicationGatewayStatus()
+            },
             requeue_floor=soon * GATEWAY_POLL_FACTOR if slow else None,
         )
 
 
 def _configuration_updates(
     inp: TransitInput, result: EnsureResult, what: str, run: PassRecord
-) -> dict[str, Any]:
+) -> ApplicationGatewayStatus:
     """status.applicationGateway after this pass's `ensure` of the gateway; a Warning event when this pass
     started a configuration update of an existing gateway (it will end live connections)."""
-    before = ApplicationGatewayStatus.model_validate(inp.previous.get("applicationGateway") or {})
+    before = inp.previous.application_gateway or ApplicationGatewayStatus()
     now = before.model_copy()
     if result.wrote and not result.tags_only and result.action != "Started":
         changes = list(result.changes)
@@ -207,7 +211,7 @@ def _configuration_updates(
         )
     elif not result.in_flight:
         now = before.model_copy(update={"update_in_flight": False})
-    return now.model_dump(by_alias=True, exclude_none=True)
+    return now
 
 
 # --- the gateway subnet's NSG -----------------------------------------------------------------------

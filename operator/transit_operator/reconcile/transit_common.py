@@ -20,13 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from transit_operator.api.v1alpha1 import (
+    Condition,
     ConfluentPrivateLink,
     NccStatus,
     ServerlessTransit,
     ServerlessTransitSpec,
+    ServerlessTransitStatus,
 )
 from transit_operator.cloud.approval import ConnectionTarget, connection_from_rest
 from transit_operator.cloud.arm import Arm, EnsureResult
@@ -34,10 +37,16 @@ from transit_operator.cloud.context import CloudContext
 from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import ncc as dbx
-from transit_operator.reconcile.conditions import ConditionDict
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
-from transit_operator.reconcile.pass_record import Clock, PassRecord, build_outcome, soon_for, utcnow
+from transit_operator.reconcile.pass_record import (
+    Clock,
+    PassRecord,
+    build_outcome,
+    previous_status,
+    soon_for,
+    utcnow,
+)
 
 __all__ = [
     "OptionPass",
@@ -68,19 +77,14 @@ class TransitInput:
         value = (self.body.get("metadata") or {}).get("generation")
         return int(value) if value is not None else None
 
-    @property
-    def previous(self) -> dict[str, Any]:
-        return dict(self.body.get("status") or {})
+    @cached_property
+    def previous(self) -> ServerlessTransitStatus:
+        """The status the last pass wrote (what does not validate is dropped, never used)."""
+        return previous_status(ServerlessTransitStatus, self.body)
 
     @property
     def previous_ncc(self) -> NccStatus | None:
-        raw = self.previous.get("ncc")
-        if not isinstance(raw, Mapping):
-            return None
-        try:
-            return NccStatus.model_validate(raw)
-        except ValueError:
-            return None
+        return self.previous.ncc
 
     @property
     def soon(self) -> float:
@@ -130,8 +134,8 @@ class OptionReport:
 
     backend_ips: list[str]  # status.backendIps: where the proxy forwards to
     ready_message: str  # the Ready condition's message when everything is
-    fields: dict[str, Any] = field(default_factory=dict)  # its own status fields (status.haproxy)
-    conditions: list[dict[str, Any]] = field(default_factory=list)  # its domain conditions (ConfigApplied)
+    fields: dict[str, Any] = field(default_factory=dict)  # its own status fields (`haproxy`: HAProxyStatus)
+    conditions: list[Condition] = field(default_factory=list)  # its domain conditions (ConfigApplied)
     complete: bool = True  # belt and braces: Ready needs this too (every instance runs the config)
     requeue_floor: float | None = None  # look again no sooner (a gateway update takes ~20 minutes)
 
@@ -181,7 +185,7 @@ class TransitOption:
 
 def outcome_with(
     inp: TransitInput,
-    new_conditions: list[ConditionDict],
+    new_conditions: list[Condition],
     *,
     fields: Mapping[str, Any] | None = None,
     events: list[Event] | None = None,

@@ -24,12 +24,17 @@ VMSS, PLS, LB and NSG.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from transit_operator.api.errors import TransitError
-from transit_operator.api.v1alpha1 import HAProxySpec, InstanceStatus, ServerlessTransitSpec
+from transit_operator.api.v1alpha1 import (
+    HAProxySpec,
+    HAProxyStatus,
+    InstanceStatus,
+    ServerlessTransitSpec,
+    ServerlessTransitStatus,
+)
 from transit_operator.cloud import runcommand
 from transit_operator.cloud.approval import PrivateLinkServiceTarget, connection_from_rest, find_connection
 from transit_operator.cloud.arm import Arm, EnsureResult
@@ -100,13 +105,8 @@ def _vmss_for_compare(desired: AzureResource, observed: dict[str, Any] | None) -
     return view
 
 
-def _instances_previous(previous: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    haproxy = previous.get("haproxy") or {}
-    return {
-        str(i.get("instanceId")): dict(i)
-        for i in haproxy.get("instances") or []
-        if isinstance(i, Mapping) and i.get("instanceId") is not None
-    }
+def _instances_previous(previous: ServerlessTransitStatus) -> dict[str, InstanceStatus]:
+    return {i.instance_id: i for i in (previous.haproxy.instances if previous.haproxy else [])}
 
 
 def _start(inp: TransitInput) -> _HAProxyPass:
@@ -169,7 +169,7 @@ class _HAProxyPass:
                 f"transit provisioned; NCC rule ESTABLISHED; {len(rollout.instances)} instance(s) run config "
                 f"{desired_hash}"
             ),
-            fields={"haproxy": {"desiredConfigHash": desired_hash, "instances": rollout.instances}},
+            fields={"haproxy": HAProxyStatus(desired_config_hash=desired_hash, instances=rollout.instances)},
             conditions=[
                 cond.domain(cond.CONFIG_APPLIED, rollout.ok, rollout.reason, rollout.message, inp.generation)
             ],
@@ -179,7 +179,7 @@ class _HAProxyPass:
 
 @dataclass(frozen=True)
 class _Rollout:
-    instances: list[dict[str, Any]]  # status.haproxy.instances
+    instances: list[InstanceStatus]  # status.haproxy.instances
     ok: bool  # every instance runs the desired config
     reason: Reason  # of the ConfigApplied condition
     message: str
@@ -211,7 +211,7 @@ def _rollout(
         return _Rollout(
             list(previous.values()), False, Reason.TRANSIENT_ERROR, "could not list the instances"
         )
-    todo = [i for i in instance_ids if (previous.get(i) or {}).get("appliedConfigHash") != desired_hash]
+    todo = [i for i in instance_ids if i not in previous or previous[i].applied_config_hash != desired_hash]
     applied = runcommand.advance(
         compute,
         vmss_id.resource_group,
@@ -222,18 +222,14 @@ def _rollout(
         concurrency=haproxy.run_command_concurrency,
         retry_after=FAILED_APPLY_REQUEUE,
     )
-    instances: list[dict[str, Any]] = []
+    instances: list[InstanceStatus] = []
     refused: list[str] = []
     under_way: list[str] = []
     for instance_id in instance_ids:
-        before = previous.get(instance_id) or {}
+        before = previous.get(instance_id) or InstanceStatus(instance_id=instance_id)
         outcome = applied.get(instance_id)
         if outcome is None or outcome.state in runcommand.UNDER_WAY:
-            entry = InstanceStatus(
-                instance_id=instance_id,
-                applied_config_hash=before.get("appliedConfigHash"),
-                last_error=before.get("lastError"),
-            )
+            entry = before
             if outcome is not None:
                 under_way.append(instance_id)
         elif outcome.ok:
@@ -248,19 +244,19 @@ def _rollout(
         else:
             entry = InstanceStatus(
                 instance_id=instance_id,
-                applied_config_hash=before.get("appliedConfigHash"),
+                applied_config_hash=before.applied_config_hash,
                 last_error=f"{outcome.state}: {outcome.error or ''}".rstrip(": "),
             )
             refused.append(instance_id)
             run.events.append(
                 Event("Warning", "ConfigApplyFailed", f"instance {instance_id}: {entry.last_error}")
             )
-        instances.append(entry.model_dump(by_alias=True, exclude_none=True))
+        instances.append(entry)
     if refused:
         message = (
             f"instance(s) {', '.join(refused)} refused config {desired_hash} and keep their previous config: "
             + "; ".join(
-                f"{i['instanceId']}: {i.get('lastError')}" for i in instances if i["instanceId"] in refused
+                f"{i.instance_id}: {i.last_error}" for i in instances if i.instance_id in refused
             )
         )
         if under_way:

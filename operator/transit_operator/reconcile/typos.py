@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.admission import admit
-from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile.conditions import READY
 from transit_operator.reconcile.outcome import Event
 
 __all__ = ["LAST_APPLIED", "pruned_fields_event"]
@@ -29,7 +29,10 @@ def pruned_fields_event(body: Mapping[str, Any], kind: str) -> Event | None:
     """A Warning naming the fields the API server pruned from the last `kubectl apply`, on the first pass of
     a generation; None otherwise (no annotation, nothing pruned, or already said for this generation)."""
     metadata = body.get("metadata") or {}
-    ready = cond.find((body.get("status") or {}).get("conditions") or [], cond.READY) or {}
+    conditions = (body.get("status") or {}).get("conditions")
+    ready = next(
+        (c for c in conditions if isinstance(c, Mapping) and c.get("type") == READY), {}
+    ) if isinstance(conditions, list) else {}
     if ready.get("observedGeneration") == metadata.get("generation"):
         return None  # this generation was looked at before
     applied = (metadata.get("annotations") or {}).get(LAST_APPLIED)

@@ -2,9 +2,9 @@
 
 The handlers (`runtime.handlers`) only register; this module decides what a pass does around the
 reconciler: serialise passes of one object, call the synchronous reconciler (kopf runs sync handlers in
-its thread pool, `--max-workers`), write the **whole** `.status` the reconciler returned (as a merge patch
-that also removes keys it dropped), post its Events, count metrics, and turn `requeue_after` into
-`kopf.TemporaryError(delay=...)` so no worker ever sleeps.
+its thread pool, `--max-workers`), write the **whole** status model the reconciler returned, dumped by alias
+(`api.status.dump_status`; as a merge patch that also removes keys it dropped), post its Events, count
+metrics, and turn `requeue_after` into `kopf.TemporaryError(delay=...)` so no worker ever sleeps.
 
 Scheduling besides kopf's own change handling (resume, create, spec update, delete):
 
@@ -57,6 +57,7 @@ from typing import Any
 
 import kopf
 
+from transit_operator.api.status import dump_status
 from transit_operator.cloud.redact import scrub, scrub_tree
 from transit_operator.reconcile.outcome import Outcome, stalled_after_repeats
 from transit_operator.runtime.metrics import Metrics
@@ -113,7 +114,8 @@ def plain(value: Any) -> Any:
 
 
 def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch turning `old` into `new` (None removes a key); {} when equal."""
+    """A JSON merge patch turning `old` into `new` (None removes a key, and a None value in `new` is the
+    same as a missing key); {} when equal."""
     old = old or {}
     patch: dict[str, Any] = {key: None for key in old if key not in new}
     for key, value in new.items():
@@ -122,7 +124,7 @@ def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[
             nested = status_patch(before, value)
             if nested:
                 patch[key] = nested
-        elif before != value or key not in old:
+        elif before != value or (key not in old and value is not None):
             patch[key] = plain(value)
     return patch
 
@@ -345,7 +347,7 @@ class Runtime:
 
     def _write(self, body: Mapping[str, Any], patch: kopf.Patch, outcome: Outcome, *, events: bool = True) -> None:
         meta = body.get("metadata") or {}
-        status = scrub_tree(outcome.status)
+        status = scrub_tree(dump_status(outcome.status))
         self.metrics.observe_status(str(body.get("kind", "")), meta.get("namespace") or "", meta.get("name", ""), status)
         changes = status_patch(body.get("status"), status)
         if changes:

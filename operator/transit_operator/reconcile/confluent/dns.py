@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLinkSpec
+from transit_operator.api.v1alpha1 import ConfluentPrivateLinkSpec, ConfluentPrivateLinkStatus
 from transit_operator.cloud.arm import Arm, provisioning_state
 from transit_operator.cloud.errors import CloudError
 from transit_operator.plan import ids
@@ -124,13 +124,11 @@ def reconcile_dns(
 
 
 def retire_dns_zones(
-    arm: Arm, owned_by: OwnedBy, previous: Mapping[str, Any], current: str | None, run: PassRecord
+    arm: Arm, owned_by: OwnedBy, previous: ConfluentPrivateLinkStatus, current: str | None, run: PassRecord
 ) -> list[str]:
     """Private DNS zones this object used before (another `dnsDomain`, or `dns.manageZone` turned false):
     remove our records and links and, when it is tagged as ours, the zone. Returns the ones still going."""
-    earlier = status_ids(
-        [previous.get("dnsZoneId"), *(previous.get("retiringDnsZoneIds") or [])], ids.PRIVATE_DNS_ZONES
-    )
+    earlier = status_ids([previous.dns_zone_id, *previous.retiring_dns_zone_ids], ids.PRIVATE_DNS_ZONES)
     left: list[str] = []
     for zone_id in earlier:
         if current is not None and zone_id.lower() == current.lower():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLinkSpec
+from transit_operator.api.v1alpha1 import Condition, ConfluentPrivateLinkSpec, ZoneStatus, is_private_ipv4
 from transit_operator.cloud.arm import Arm, provisioning_state
 from transit_operator.cloud.errors import CloudError
 from transit_operator.plan import ids, naming
@@ -13,7 +13,7 @@ from transit_operator.plan.confluent import build_private_endpoint
 from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
-from transit_operator.reconcile.conditions import ConditionDict, Reason
+from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
@@ -94,62 +94,68 @@ def reconcile_zone(
     owner: Owner,
     owned_by: OwnedBy,
     zone: str,
-    previous: Mapping[str, Any] | None,
+    previous: ZoneStatus | None,
     run: PassRecord,
-) -> dict[str, Any]:
+) -> ZoneStatus:
     """Ensure the zone's private endpoint; its status entry (state, and the IP once Approved)."""
     desired = build_private_endpoint(spec, zone, owner=owner)
     what = f"private endpoint {desired.name} (zone {zone})"
-    status: dict[str, Any] = {
-        "name": zone,
-        "privateEndpointId": desired.id,
-        "privateIp": (previous or {}).get("privateIp"),
-        "connectionState": (previous or {}).get("connectionState"),
-        "message": (previous or {}).get("message"),
-    }
+    kept = previous or ZoneStatus(name=zone)  # type: ignore[arg-type]  # zone names come from the spec
     try:
         result = arm.ensure(desired, owned_by)
-        run.note(what, result)
-        state, description = _connection_state(
-            result.observed, naming.build_private_endpoint_connection_name(zone)
-        )
-        status["connectionState"] = state
-        status["message"] = description
-        status["privateIp"] = _endpoint_ip(arm, result.observed) if state == APPROVED else None
-        if (provisioning_state(result.observed) or "").lower() == "failed":
-            status["message"] = "provisioningState Failed; the endpoint was PUT again"
     except CloudError as exc:
         run.fail(what, exc)
-        status["message"] = f"{exc.classified.code}: {exc.classified.message}"
-    return status
+        return kept.model_copy(
+            update={
+                "private_endpoint_id": desired.id,
+                "message": f"{exc.classified.code}: {exc.classified.message}",
+            }
+        )
+    run.note(what, result)
+    state, description = _connection_state(result.observed, naming.build_private_endpoint_connection_name(zone))
+    if (provisioning_state(result.observed) or "").lower() == "failed":
+        description = "provisioningState Failed; the endpoint was PUT again"
+    address = _endpoint_ip(arm, result.observed) if state == APPROVED else None
+    if address is not None and not is_private_ipv4(address):  # never into DNS or haproxy.cfg
+        description, address = f"endpoint IP {address[:40]!r} is not an RFC 1918 address: left out", None
+    return ZoneStatus(
+        name=kept.name,
+        private_endpoint_id=desired.id,
+        private_ip=address,
+        connection_state=state,
+        message=description,
+    )
 
 
 def retire_zones(
     arm: Arm,
     spec: ConfluentPrivateLinkSpec,
     owned_by: OwnedBy,
-    previous_zones: Mapping[str, Any],
+    previous_zones: Mapping[str, ZoneStatus],
     run: PassRecord,
-) -> list[dict[str, Any]]:
+) -> list[ZoneStatus]:
     """Endpoints of zones that left the spec: delete them (ours only); listed until gone."""
     wanted = {z.name for z in spec.confluent.zones}
-    left: list[dict[str, Any]] = []
+    left: list[ZoneStatus] = []
     for name, seen in previous_zones.items():
-        if name in wanted or not status_ids(seen.get("privateEndpointId"), ids.PRIVATE_ENDPOINTS):
+        endpoint_id = seen.private_endpoint_id
+        if name in wanted or endpoint_id is None or not status_ids(endpoint_id, ids.PRIVATE_ENDPOINTS):
             continue
-        what = f"private endpoint {seen['privateEndpointId'].rsplit('/', 1)[-1]} (zone {name}, no longer in the spec)"
+        what = f"private endpoint {endpoint_id.rsplit('/', 1)[-1]} (zone {name}, no longer in the spec)"
         try:
-            result = arm.delete(seen["privateEndpointId"], owned_by)
+            result = arm.delete(endpoint_id, owned_by)
         except CloudError as exc:
             run.fail(what, exc)
-            left.append(dict(seen))
+            left.append(seen)
             continue
         if result.gone or result.action == "NotOwned":
             run.events.append(Event("Normal", "Deleted", f"Deleted {what}"))
             continue
         run.in_flight.append(what)
         left.append(
-            {**seen, "connectionState": None, "privateIp": None, "message": "deleting: zone left the spec"}
+            seen.model_copy(
+                update={"connection_state": None, "private_ip": None, "message": "deleting: zone left the spec"}
+            )
         )
     return left
 
@@ -157,18 +163,18 @@ def retire_zones(
 # --- what the zones say ------------------------------------------------------------------------------------
 
 
-def broken(zone: Mapping[str, Any]) -> Reason | None:
+def broken(zone: ZoneStatus) -> Reason | None:
     """The reason when the zone's connection was decided against (Rejected, Disconnected)."""
-    return BROKEN_STATES.get((zone.get("connectionState") or "").lower())
+    return BROKEN_STATES.get((zone.connection_state or "").lower())
 
 
-def broken_message(zones: list[dict[str, Any]]) -> str:
+def broken_message(zones: list[ZoneStatus]) -> str:
     parts = []
     for z in zones:
-        detail = f": {z['message']}" if z.get("message") else ""
+        detail = f": {z.message}" if z.message else ""
         parts.append(
-            f"zone {z['name']}: private endpoint {str(z.get('privateEndpointId', '')).rsplit('/', 1)[-1]} "
-            f"connection is {z['connectionState']}{detail}"
+            f"zone {z.name}: private endpoint {str(z.private_endpoint_id or '').rsplit('/', 1)[-1]} "
+            f"connection is {z.connection_state}{detail}"
         )
     return "; ".join(parts) + (
         ". The provider refused or removed the connection; re-request it on the Confluent side, or change the "
@@ -176,27 +182,27 @@ def broken_message(zones: list[dict[str, Any]]) -> str:
     )
 
 
-def record_zones(run: PassRecord, current: list[dict[str, Any]], soon: float) -> None:
+def record_zones(run: PassRecord, current: list[ZoneStatus], soon: float) -> None:
     """What the spec's zones tell the pass: decided against (stall), awaiting approval, awaiting an IP."""
     decided = [z for z in current if broken(z)]
     if decided:
         run.stall(broken(decided[0]) or Reason.CONNECTION_REJECTED, broken_message(decided))
-    pending = [z["name"] for z in current if not broken(z) and (z.get("connectionState") or "") != APPROVED]
+    pending = [z.name for z in current if not broken(z) and z.connection_state != APPROVED]
     if pending:
         # Approval is a person's (or Confluent's) decision: looked at less often than an operation.
         message = f"waiting for Confluent to approve the connection of zone(s) {', '.join(pending)}"
         run.wait(Reason.WAITING_FOR_APPROVAL, message, soon * 2)
-    no_ip = [z["name"] for z in current if z.get("connectionState") == APPROVED and not z.get("privateIp")]
+    no_ip = [z.name for z in current if z.connection_state == APPROVED and not z.private_ip]
     if no_ip:
         run.wait(Reason.WAITING_FOR_ENDPOINT_IP, f"no private IP yet for {', '.join(no_ip)}", soon)
 
 
-def endpoints_condition(current: list[dict[str, Any]], generation: int | None) -> ConditionDict:
+def endpoints_condition(current: list[ZoneStatus], generation: int | None) -> Condition:
     decided = [z for z in current if broken(z)]
     if decided:
         reason = broken(decided[0]) or Reason.CONNECTION_REJECTED
         return cond.domain(cond.ENDPOINTS_APPROVED, False, reason, broken_message(decided), generation)
-    not_approved = [z["name"] for z in current if (z.get("connectionState") or "") != APPROVED]
+    not_approved = [z.name for z in current if z.connection_state != APPROVED]
     if not_approved:
         return cond.domain(
             cond.ENDPOINTS_APPROVED,
@@ -205,7 +211,7 @@ def endpoints_condition(current: list[dict[str, Any]], generation: int | None) -
             f"not Approved yet: {', '.join(not_approved)}",
             generation,
         )
-    no_ip = [z["name"] for z in current if not z.get("privateIp")]
+    no_ip = [z.name for z in current if not z.private_ip]
     if no_ip:
         return cond.domain(
             cond.ENDPOINTS_APPROVED,
@@ -219,18 +225,17 @@ def endpoints_condition(current: list[dict[str, Any]], generation: int | None) -
     )
 
 
-def transition_events(previous: Mapping[str, Mapping[str, Any]], zones: list[dict[str, Any]]) -> list[Event]:
+def transition_events(previous: Mapping[str, ZoneStatus], zones: list[ZoneStatus]) -> list[Event]:
     """Normal events for a connection that became Approved and an endpoint IP that changed. (A connection
     decided against is a problem: the pass's one Warning rule reports it, with every such zone.)"""
     events: list[Event] = []
     for z in zones:
-        before = previous.get(z["name"]) or {}
-        state, was = z.get("connectionState"), before.get("connectionState")
-        if state != was and state == APPROVED:
-            events.append(Event("Normal", "Approved", f"zone {z['name']}: connection Approved"))
-        ip, old_ip = z.get("privateIp"), before.get("privateIp")
-        if ip and old_ip and ip != old_ip:
+        before = previous.get(z.name)
+        was, old_ip = (before.connection_state, before.private_ip) if before else (None, None)
+        if z.connection_state != was and z.connection_state == APPROVED:
+            events.append(Event("Normal", "Approved", f"zone {z.name}: connection Approved"))
+        if z.private_ip and old_ip and z.private_ip != old_ip:
             events.append(
-                Event("Normal", "EndpointIpChanged", f"zone {z['name']}: endpoint IP {old_ip} -> {ip}")
+                Event("Normal", "EndpointIpChanged", f"zone {z.name}: endpoint IP {old_ip} -> {z.private_ip}")
             )
     return events

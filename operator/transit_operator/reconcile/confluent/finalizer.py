@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink
+from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ConfluentPrivateLinkStatus
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import TransitError
@@ -22,6 +22,7 @@ from transit_operator.reconcile.pass_record import (
     Clock,
     build_outcome,
     deleting_failed,
+    previous_status,
     soon_for,
     utcnow,
     validated,
@@ -38,7 +39,7 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
     """
     metadata = body.get("metadata") or {}
     generation = metadata.get("generation")
-    previous: dict[str, Any] = dict(body.get("status") or {})
+    previous = previous_status(ConfluentPrivateLinkStatus, body)
     policy = (body.get("spec") or {}).get("deletionPolicy") or "Delete"
     owner, endpoint_ids, zone_ids = _finalize_targets(body, previous)
     if owner is None:
@@ -72,13 +73,11 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
 
 
 def _finalize_targets(
-    body: Mapping[str, Any], previous: Mapping[str, Any]
+    body: Mapping[str, Any], previous: ConfluentPrivateLinkStatus
 ) -> tuple[Owner | None, list[str], list[str]]:
     metadata = body.get("metadata") or {}
     endpoint_ids: dict[str, str] = {}
-    zone_ids = status_ids(
-        [previous.get("dnsZoneId"), *(previous.get("retiringDnsZoneIds") or [])], ids.PRIVATE_DNS_ZONES
-    )
+    zone_ids = status_ids([previous.dns_zone_id, *previous.retiring_dns_zone_ids], ids.PRIVATE_DNS_ZONES)
     owner: Owner | None = None
     cpl = validated(ConfluentPrivateLink, body)
     if not isinstance(cpl, str):
@@ -90,7 +89,7 @@ def _finalize_targets(
             zone_ids.append(private_dns_zone_id(cpl.spec))
     elif metadata.get("name"):
         owner = Owner(KIND, metadata.get("namespace") or "default", metadata["name"], metadata.get("uid"))
-    recorded = [z.get("privateEndpointId") for z in previous.get("zones") or [] if isinstance(z, Mapping)]
+    recorded = [z.private_endpoint_id for z in previous.zones]
     for pe_id in status_ids(recorded, ids.PRIVATE_ENDPOINTS):
         endpoint_ids.setdefault(pe_id.lower(), pe_id)
     return owner, sorted(endpoint_ids.values()), zone_ids

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ConfluentPrivateLinkSpec, is_private_ipv4
+from transit_operator.api.v1alpha1 import (
+    ConfluentPrivateLink,
+    ConfluentPrivateLinkSpec,
+    ConfluentPrivateLinkStatus,
+    ZoneStatus,
+)
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import SLOW, CloudError
@@ -29,6 +33,7 @@ from transit_operator.reconcile.pass_record import (
     PassRecord,
     build_outcome,
     decide,
+    previous_status,
     soon_for,
     utcnow,
     validated,
@@ -50,7 +55,7 @@ def reconcile(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow)
 def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome:
     metadata = body.get("metadata") or {}
     generation = metadata.get("generation")
-    previous: dict[str, Any] = dict(body.get("status") or {})
+    previous = previous_status(ConfluentPrivateLinkStatus, body)
     cpl = validated(ConfluentPrivateLink, body)
     if isinstance(cpl, str):
         return build_outcome(previous, generation, cond.stalled(Reason.INVALID_SPEC, cpl, generation), clock())
@@ -65,22 +70,17 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
             return early
 
     run = PassRecord()
-    previous_zones: dict[str, Mapping[str, Any]] = {
-        str(z.get("name")): z for z in previous.get("zones") or [] if isinstance(z, Mapping)
-    }
+    previous_zones: dict[str, ZoneStatus] = {z.name: z for z in previous.zones}
     wanted = {z.name for z in spec.confluent.zones}
     zones = [
         reconcile_zone(arm, spec, owner, owned_by, name, previous_zones.get(name), run) for name in sorted(wanted)
     ]
     zones += retire_zones(arm, spec, owned_by, previous_zones, run)
-    current = [z for z in zones if z["name"] in wanted]
+    current = [z for z in zones if z.name in wanted]
     record_zones(run, current, soon)
 
-    healthy = {
-        z["name"]: z["privateIp"]
-        for z in current
-        if is_private_ipv4(z.get("privateIp"))  # a kept IP comes from status: checked like a spec value
-        and (z.get("connectionState") or "").lower() == APPROVED.lower()
+    healthy: dict[str, str] = {
+        z.name: z.private_ip for z in current if z.private_ip and z.connection_state == APPROVED
     }
     dns_ok, dns_reason, dns_message = True, Reason.NOT_MANAGED, "dns.manageZone is false"
     dns_zone_id = private_dns_zone_id(spec) if spec.dns.manage_zone else None
@@ -90,7 +90,7 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
             run.wait(Reason.PROVISIONING, dns_message, soon)
     retiring = retire_dns_zones(arm, owned_by, previous, dns_zone_id, run)
 
-    ips = ", ".join(f"{z['name']}={z['privateIp']}" for z in current)
+    ips = ", ".join(f"{z.name}={z.private_ip}" for z in current)
     summary, requeue = decide(run, generation, soon, f"endpoints Approved ({ips}); DNS: {dns_message}")
     return build_outcome(
         previous,
@@ -101,7 +101,7 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
             cond.domain(cond.DNS_READY, dns_ok, dns_reason, dns_message, generation),
         ],
         clock(),
-        fields={"zones": zones, "dnsZoneId": dns_zone_id, "retiringDnsZoneIds": retiring},
+        fields={"zones": zones, "dns_zone_id": dns_zone_id, "retiring_dns_zone_ids": retiring},
         events=run.events + transition_events(previous_zones, zones),
         requeue_after=requeue,
         failure=run.failure,
@@ -111,7 +111,7 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
 def _preflight(
     arm: Arm,
     spec: ConfluentPrivateLinkSpec,
-    previous: dict[str, Any],
+    previous: ConfluentPrivateLinkStatus,
     generation: int | None,
     clock: Clock,
     soon: float,
