@@ -33,12 +33,10 @@ from databricks.sdk.service.settings import UpdatePrivateEndpointRule
 
 from _world import Counts, Pair, World, div, ratio, ready, table
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
-from transit_operator.cloud.arm import arm_type
+from transit_operator.cloud.arm import arm_type, as_written
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan import build_plan
-from transit_operator.plan.haproxy_config import config_hash
 from transit_operator.plan.model import AzureResource
-from transit_operator.reconcile.transit_haproxy import CLOUD_INIT_TAG
 
 DRIFT_SECONDS = 300  # spec.driftCheckIntervalSeconds default = the 5-minute throttling window
 ARM_GETS, ARM_WRITES, DNS_GETS = 10_000, 1_000, 500
@@ -48,25 +46,14 @@ def _model(body: dict[str, Any], cls: Any) -> Any:
     return cls.model_validate({k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status") if k in body})
 
 
-def _as_written(resource: AzureResource) -> dict[str, Any]:
-    """The body the operator itself writes (the VMSS carries the hash of its customData as a tag), so the
-    baseline's PUTs change nothing and our next pass still has nothing to write."""
-    if resource.type.lower() != "microsoft.compute/virtualmachinescalesets":
-        return resource.body
-    custom = resource.body["properties"]["virtualMachineProfile"]["osProfile"].get("customData")
-    if custom is None:
-        return resource.body
-    return {**resource.body, "tags": {**resource.body.get("tags", {}), CLOUD_INIT_TAG: config_hash(custom)}}
-
-
 def _put(ctx: CloudContext, resource: AzureResource) -> None:
     entry = arm_type(resource.type)
     ops = getattr(ctx.client(entry.service, resource.id.split("/")[2]), entry.operations)
     args = entry.arguments(resource.id)
     if entry.long_running:
-        ops.begin_create_or_update(*args, _as_written(resource)).result()
+        ops.begin_create_or_update(*args, as_written(resource)).result()
     else:
-        ops.create_or_update(*args, _as_written(resource))
+        ops.create_or_update(*args, as_written(resource))
 
 
 def baseline_cpl(pair: Pair, ctx: CloudContext) -> None:

@@ -21,13 +21,13 @@ Targets differ only in three calls, so a target is a `ConnectionTarget` (list, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
-from transit_operator.cloud.context import writing_to
+from transit_operator.cloud.context import CloudContext, writing_to
 from transit_operator.cloud.errors import RefusedWrite, sdk_errors
-from transit_operator.plan.ids import child_id, valid_segment
+from transit_operator.plan.ids import child_id, parse_resource_id, valid_segment
 
 __all__ = [
     "ApplicationGatewayTarget",
@@ -36,6 +36,7 @@ __all__ = [
     "EndpointConnection",
     "PrivateLinkServiceTarget",
     "connection_from_rest",
+    "connections_in",
     "ensure_connection_approved",
     "find_connection",
 ]
@@ -69,6 +70,12 @@ def connection_from_rest(item: Any) -> EndpointConnection:
         status=str(state.get("status") or ""),
         description=str(state.get("description") or ""),
     )
+
+
+def connections_in(body: Mapping[str, Any] | None) -> list[EndpointConnection]:
+    """The private endpoint connections a target's own GET carries (PLS and App Gateway alike)."""
+    props = (body or {}).get("properties") or {}
+    return [connection_from_rest(c) for c in props.get("privateEndpointConnections") or []]
 
 
 def find_connection(
@@ -122,6 +129,12 @@ class _TargetResource:
     resource_group: str
     name: str
     resource_id: str = ""
+
+    @classmethod
+    def of(cls, ctx: CloudContext, resource_id: str) -> Self:
+        """The target with this resource id, on the network client of its subscription."""
+        parsed = parse_resource_id(resource_id)
+        return cls(ctx.network(parsed.subscription_id), parsed.resource_group, parsed.name, resource_id)
 
     def _connection_id(self, connection: EndpointConnection) -> str:
         if not valid_segment(connection.name):

@@ -11,8 +11,11 @@
                            When only the tags differ (adoption of an identical resource, a tag someone
                            removed) and the type has a tags-only PATCH (`update_tags`), that is sent
                            instead of a PUT: it changes no configuration (a PUT of an App Gateway's
-                           configuration ends its live TCP connections after a 30 s drain).
+                           configuration ends its live TCP connections after a 30 s drain). Values Azure
+                           never returns (a scale set's customData: `ArmType.write_only`) are compared
+                           through the hash tag `WRITE_ONLY_TAG` written with them (`as_written`).
     delete(id)             begin_delete; missing -> Gone, already deleting -> Deleting, never someone else's
+    tags_of(body)          the ownership tags of an observed body, wherever its type keeps them
     release(id)            Orphan: our ownership tags removed - a tags-only PATCH where the type has one,
                            else a PUT of the observed body without them (and without what the spec marks
                            readOnly: `writable`)
@@ -38,6 +41,8 @@ To support a new ARM type, add one `ArmType` line to `TYPES`.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import inspect
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -69,6 +74,8 @@ class ArmType:
     long_running: `begin_create_or_update`/`begin_delete` (LRO) or `create_or_update`/`delete` (sync)
     type_arg:     the child type segment is itself an argument (DNS record sets: `record_type`)
     tags_path:    where ownership tags live in the body (record sets have `properties.metadata`)
+    write_only:   paths Azure accepts in a PUT but never returns on GET (a scale set's customData): their
+                  hash travels as the tag `WRITE_ONLY_TAG`, and `ensure` compares that instead
     """
 
     service: Service
@@ -76,6 +83,7 @@ class ArmType:
     long_running: bool = True
     type_arg: bool = False
     tags_path: tuple[str, ...] = ("tags",)
+    write_only: tuple[tuple[str, ...], ...] = ()
 
     def arguments(self, resource_id: str) -> tuple[str, ...]:
         """SDK positional arguments from an id: resource group, name, then each child's (type,) name."""
@@ -94,6 +102,16 @@ def _record_sets(long_running: bool = False) -> ArmType:
     )
 
 
+# A scale set model's customData: "never returned on GET" (learn.microsoft.com/azure/virtual-machines/
+# custom-data, "Can I retrieve custom data?": no).
+_CUSTOM_DATA = ("properties", "virtualMachineProfile", "osProfile", "customData")
+# The tag that carries the hash of a resource's write-only values. (Its name is from when customData was the
+# only one; scale sets already carry it, so it stays.)
+WRITE_ONLY_TAG = "transit-operator-cloud-init"
+
+# The record types of Azure private DNS (learn.microsoft.com/rest/api/dns/privatednszones/record-sets).
+_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "PTR", "SOA", "SRV", "TXT")
+
 # ARM type (case-insensitive) -> SDK operations. One line per type.
 TYPES: dict[str, ArmType] = {
     key.lower(): value
@@ -111,11 +129,11 @@ TYPES: dict[str, ArmType] = {
         "Microsoft.Network/privateDnsZones/virtualNetworkLinks": ArmType(
             "privatedns", "virtual_network_links"
         ),
-        "Microsoft.Network/privateDnsZones/A": _record_sets(),
-        "Microsoft.Network/privateDnsZones/AAAA": _record_sets(),
-        "Microsoft.Network/privateDnsZones/CNAME": _record_sets(),
-        "Microsoft.Network/privateDnsZones/TXT": _record_sets(),
-        "Microsoft.Compute/virtualMachineScaleSets": ArmType("compute", "virtual_machine_scale_sets"),
+        # Every record type of a private zone (the ones we write and the ones a zone list returns).
+        **{f"Microsoft.Network/privateDnsZones/{t}": _record_sets() for t in _RECORD_TYPES},
+        "Microsoft.Compute/virtualMachineScaleSets": ArmType(
+            "compute", "virtual_machine_scale_sets", write_only=(_CUSTOM_DATA,)
+        ),
     }.items()
 }
 
@@ -241,6 +259,44 @@ def _with_path(body: Mapping[str, Any], path: tuple[str, ...], value: Any) -> di
         return out
     out[path[0]] = _with_path(dict(body.get(path[0]) or {}), path[1:], value)
     return out
+
+
+def tags_of(body: Mapping[str, Any]) -> Mapping[str, str] | None:
+    """The tags of an observed body, wherever its type keeps them (record sets: `properties.metadata`)."""
+    found = _get_path(body, arm_type(resource_type_of(str(body.get("id") or ""))).tags_path)
+    return found if isinstance(found, Mapping) else None
+
+
+def _write_only_digest(entry: ArmType, body: Mapping[str, Any]) -> str | None:
+    values = [_get_path(body, path) for path in entry.write_only]
+    present = [str(v) for v in values if v is not None]
+    if not present:
+        return None
+    return hashlib.sha256("\n".join(present).encode("utf-8")).hexdigest()[:16]
+
+
+def as_written(resource: Resource) -> dict[str, Any]:
+    """The body `ensure` writes for `resource`: its own, plus the hash of its write-only values as a tag."""
+    entry = arm_type(resource.type)
+    digest = _write_only_digest(entry, resource.body)
+    if digest is None:
+        return resource.body
+    return {**resource.body, "tags": {**(resource.body.get("tags") or {}), WRITE_ONLY_TAG: digest}}
+
+
+def as_observed(entry: ArmType, desired: Mapping[str, Any], observed: dict[str, Any]) -> dict[str, Any]:
+    """`observed` with the write-only values it has according to its tag: the desired ones when the tag
+    holds their hash (Azure never returns them), none otherwise (so they differ and are written)."""
+    digest = _write_only_digest(entry, desired)
+    seen = {str(k).lower(): v for k, v in (observed.get("tags") or {}).items()}
+    if digest is None or seen.get(WRITE_ONLY_TAG) != digest:
+        return observed
+    view = copy.deepcopy(observed)
+    for path in entry.write_only:
+        value = _get_path(desired, path)
+        if value is not None:
+            view = _with_path(view, path, value)
+    return view
 
 
 # --- the subset comparison ------------------------------------------------------------------------------
@@ -423,12 +479,12 @@ class Arm:
         """Drive one resource to `resource.body` with at most one write. `observed`: skip the GET when the
         caller already has the body (e.g. from a list); False means "not known, GET it"."""
         entry = arm_type(resource.type)
+        body = as_written(resource)
         current = self.observe(resource.id) if observed is False else observed
-        desired_tags = _get_path(resource.body, entry.tags_path)
+        desired_tags = _get_path(body, entry.tags_path)
         if current is None:
-            return EnsureResult(
-                "Started", resource.id, self._put(resource.id, resource.body), entry.long_running
-            )
+            return EnsureResult("Started", resource.id, self._put(resource.id, body), entry.long_running)
+        current = as_observed(entry, body, current)
         observed_tags = _get_path(current, entry.tags_path)
         foreign = owner.foreign_owner(observed_tags)
         if foreign is not None:
@@ -437,16 +493,16 @@ class Arm:
         if state is not None and state.lower() not in TERMINAL_STATES:
             return EnsureResult("InProgress", resource.id, current, entry.long_running)
         merged_tags = _merged_tags(desired_tags, observed_tags)
-        merged = _with_path(resource.body, entry.tags_path, merged_tags)
+        merged = _with_path(body, entry.tags_path, merged_tags)
         failed = state is not None and state.lower() != "succeeded"
-        changes = tuple(differences(_without_path(resource.body, entry.tags_path), current))
+        changes = tuple(differences(_without_path(body, entry.tags_path), current))
         ours = owner.is_ours(observed_tags)
         if ours and not failed and not changes and _tags_subset(desired_tags, observed_tags):
             return EnsureResult("InSync", resource.id, current, entry.long_running)
         action: EnsureAction = "Updated" if ours else "Adopted"
         if not failed and not changes and self._tags_patchable(resource.id):
-            body = self._patch_tags(resource.id, merged_tags)
-            return EnsureResult(action, resource.id, body, False, changes=("tags",), tags_only=True)
+            patched = self._patch_tags(resource.id, merged_tags)
+            return EnsureResult(action, resource.id, patched, False, changes=("tags",), tags_only=True)
         why = changes or (("provisioningState",) if failed else ("tags",))
         written = self._put(resource.id, merged)
         return EnsureResult(

@@ -47,14 +47,17 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from transit_operator.api.errors import TransitError
+from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import SDK_ERRORS, classify, sdk_errors
 from transit_operator.plan.haproxy_config import config_hash, parse_apply_result, render_apply_script
+from transit_operator.plan.ids import parse_resource_id
 
 __all__ = [
     "APPLY_TIMEOUT_SECONDS",
     "COMMAND_PREFIX",
     "ApplyState",
     "InstanceApply",
+    "ScaleSet",
     "advance",
     "build_run_command",
     "list_instance_ids",
@@ -130,6 +133,27 @@ def list_instance_ids(compute: Any, resource_group: str, vmss_name: str) -> list
     with sdk_errors():
         ids = [vm.instance_id for vm in compute.virtual_machine_scale_set_vms.list(resource_group, vmss_name)]
     return sorted((str(i) for i in ids if i is not None), key=lambda i: (len(i), i))
+
+
+@dataclass(frozen=True)
+class ScaleSet:
+    """One scale set, from its resource id: its instances and the config rollout on them."""
+
+    compute: Any  # azure.mgmt.compute.ComputeManagementClient
+    resource_group: str
+    name: str
+
+    @classmethod
+    def of(cls, ctx: CloudContext, vmss_id: str) -> ScaleSet:
+        parsed = parse_resource_id(vmss_id)
+        return cls(ctx.compute(parsed.subscription_id), parsed.resource_group, parsed.name)
+
+    def instance_ids(self) -> list[str]:
+        return list_instance_ids(self.compute, self.resource_group, self.name)
+
+    def advance(self, instance_ids: Sequence[str], **options: Any) -> dict[str, InstanceApply]:
+        """`advance` on this scale set's instances."""
+        return advance(self.compute, self.resource_group, self.name, instance_ids, **options)
 
 
 def build_run_command(config: str, location: str, script: Sequence[str] | None = None) -> dict[str, Any]:

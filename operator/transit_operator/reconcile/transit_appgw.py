@@ -32,15 +32,19 @@ deleted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from transit_operator.api.v1alpha1 import ApplicationGatewayStatus, ServerlessTransitSpec
 from transit_operator.cloud.approval import ApplicationGatewayTarget
-from transit_operator.cloud.arm import Arm, EnsureResult
-from transit_operator.cloud.context import CloudContext
+from transit_operator.cloud.arm import Arm, EnsureResult, tags_of
 from transit_operator.cloud.errors import Classified, CloudError, TransitError
+from transit_operator.cloud.network import (
+    SubnetFacts,
+    gateway_backend_ips,
+    observe_subnet,
+    set_subnet_network_security_group,
+)
 from transit_operator.plan.appgw_transit import (
     APPLICATION_GATEWAYS,
     BACKEND_POOL_NAME,
@@ -64,7 +68,6 @@ from transit_operator.reconcile.transit_common import (
     Teardown,
     TransitInput,
     TransitOption,
-    connections_on,
     private_link_target,
     provisioned,
 )
@@ -77,16 +80,6 @@ GATEWAY_POLL_FACTOR = 6.0
 # After a configuration update, App Gateway ends live TCP/TLS-listener connections after this default
 # draining timeout (not settable): learn.microsoft.com/azure/application-gateway/tcp-tls-proxy-overview.
 DRAIN_SECONDS = 30
-
-
-def _pool_ips(gateway: Mapping[str, Any] | None) -> list[str]:
-    """The IPs the gateway forwards to, as Azure reports them (not as we wish them)."""
-    props = (gateway or {}).get("properties") or {}
-    for pool in props.get("backendAddressPools") or []:
-        if str(pool.get("name", "")).lower() == BACKEND_POOL_NAME:
-            addresses = (pool.get("properties") or {}).get("backendAddresses") or []
-            return [str(a["ipAddress"]) for a in addresses if a.get("ipAddress")]
-    return []
 
 
 # --- reconcile ----------------------------------------------------------------------------------------------
@@ -131,9 +124,7 @@ class _GatewayPass:
             run.note(what, result)
             prerequisites_ok = prerequisites_ok and provisioned(result)
         if prerequisites_ok:
-            prerequisites_ok = _ensure_subnet_nsg(
-                ctx, arm, inp.sxt.spec.network.frontend_subnet_id, nsg.id, run
-            )
+            prerequisites_ok = _ensure_subnet_nsg(arm, inp.sxt.spec.network.frontend_subnet_id, nsg.id, run)
         self.gateway_what = gateway_what = f"application gateway {gateway.name}"
         if prerequisites_ok:
             try:
@@ -153,14 +144,14 @@ class _GatewayPass:
             except CloudError:
                 self.observed_gateway = None
         return private_link_target(
-            connections_on(ApplicationGatewayTarget, ctx, gateway.id),
+            ApplicationGatewayTarget.of(ctx, gateway.id),
             private_link_frontend_name(inp.sxt.spec),
             self.gateway_result,
         )
 
     def finish(self, run: PassRecord) -> OptionReport:
         soon = self.inp.soon
-        backend_ips = _pool_ips(self.observed_gateway)
+        backend_ips = gateway_backend_ips(self.observed_gateway, BACKEND_POOL_NAME)
         if not backend_ips and provisioned(self.gateway_result):
             run.wait(
                 Reason.WAITING_FOR_DEPENDENCY,
@@ -217,7 +208,7 @@ def _configuration_updates(
 # --- the gateway subnet's NSG -----------------------------------------------------------------------
 
 
-def _ensure_subnet_nsg(ctx: CloudContext, arm: Arm, subnet_id: str, nsg_id: str, run: PassRecord) -> bool:
+def _ensure_subnet_nsg(arm: Arm, subnet_id: str, nsg_id: str, run: PassRecord) -> bool:
     """Associate our NSG with the gateway subnet (the customer's subnet: only this one field is changed).
 
     A subnet carrying another NSG is left alone: that NSG is the customer's to manage, and Azure's rules
@@ -225,18 +216,17 @@ def _ensure_subnet_nsg(ctx: CloudContext, arm: Arm, subnet_id: str, nsg_id: str,
     """
     what = f"subnet {subnet_id.rsplit('/', 1)[-1]}"
     try:
-        subnet = arm.observe(subnet_id)
+        subnet = observe_subnet(arm, subnet_id)
     except CloudError as exc:
         run.fail(what, exc)
         return False
     if subnet is None:
         run.errors.append((what, Classified(False, "SubnetNotFound", f"{subnet_id} does not exist")))
         return False
-    props = subnet.get("properties") or {}
-    if (props.get("provisioningState") or "Succeeded").lower() not in ("succeeded", "failed"):
+    if not subnet.settled:
         run.in_flight.append(f"{what} (NSG association)")
         return False
-    current = (props.get("networkSecurityGroup") or {}).get("id")
+    current = subnet.network_security_group_id
     if current and same_id(current, nsg_id):
         return True
     if current:
@@ -249,31 +239,14 @@ def _ensure_subnet_nsg(ctx: CloudContext, arm: Arm, subnet_id: str, nsg_id: str,
             )
         )
         return True
-    _put_subnet(ctx, subnet_id, subnet, nsg_id, run, what)
+    _set_subnet_nsg(arm, subnet, nsg_id, run, what)
     return False
 
 
-def _put_subnet(
-    ctx: CloudContext,
-    subnet_id: str,
-    subnet: Mapping[str, Any],
-    nsg_id: str | None,
-    run: PassRecord,
-    what: str,
-) -> None:
-    """One subnet PUT with `networkSecurityGroup` set (or removed), started without polling.
-
-    Not `Arm.ensure`: a subnet carries no tags (nothing to own), and its PUT must carry the customer's
-    own fields back unchanged.
-    """
-    props = dict(Arm(ctx).writable(subnet_id, subnet).get("properties") or {})
-    if nsg_id is None:
-        props.pop("networkSecurityGroup", None)
-    else:
-        props["networkSecurityGroup"] = {"id": nsg_id}
-    body = {"properties": props}
+def _set_subnet_nsg(arm: Arm, subnet: SubnetFacts, nsg_id: str | None, run: PassRecord, what: str) -> None:
+    """`cloud.network.set_subnet_network_security_group`, recorded in the pass."""
     try:
-        Arm(ctx).put(subnet_id, body)
+        set_subnet_network_security_group(arm, subnet, nsg_id)
     except CloudError as exc:
         run.fail(what, exc)
         return
@@ -295,19 +268,19 @@ def _owned_ids(spec: ServerlessTransitSpec, owner: Owner) -> list[str]:
 def _delete(teardown: Teardown) -> bool:
     """Gateway -> NSG association -> NSG, public IP; each layer once the one above is gone."""
     inp, arm = teardown.inp, teardown.arm
-    spec, owner, ctx = inp.sxt.spec, inp.owner, inp.ctx
+    spec, owner = inp.sxt.spec, inp.owner
     if not teardown.delete(application_gateway_id(spec, owner), "application gateway"):
         return False
     # An NSG still associated with a subnet cannot be deleted (InUseNetworkSecurityGroupCannotBeDeleted).
     nsg_id = gateway_nsg_id(spec, owner)
     nsg = arm.observe(nsg_id)
-    if nsg is not None and teardown.owned_by.is_ours(nsg.get("tags")):
+    if nsg is not None and teardown.owned_by.is_ours(tags_of(nsg)):
         subnet_id = spec.network.frontend_subnet_id
-        subnet = arm.observe(subnet_id)
-        attached = ((subnet or {}).get("properties") or {}).get("networkSecurityGroup") or {}
-        if subnet is not None and attached.get("id") and same_id(attached["id"], nsg_id):
+        subnet = observe_subnet(arm, subnet_id)
+        attached = subnet.network_security_group_id if subnet is not None else None
+        if subnet is not None and attached and same_id(attached, nsg_id):
             run = PassRecord()
-            _put_subnet(ctx, subnet_id, subnet, None, run, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
+            _set_subnet_nsg(arm, subnet, None, run, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
             teardown.events.extend(run.events)
             if run.errors:
                 raise run.errors[0][1].as_error()

@@ -31,10 +31,9 @@ from transit_operator.api.v1alpha1 import (
     ServerlessTransitSpec,
     ServerlessTransitStatus,
 )
-from transit_operator.cloud.approval import ConnectionTarget, connection_from_rest
+from transit_operator.cloud.approval import ConnectionTarget, connections_in
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
-from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
@@ -54,7 +53,6 @@ __all__ = [
     "Teardown",
     "TransitInput",
     "TransitOption",
-    "connections_on",
     "outcome_with",
     "private_link_target",
     "provisioned",
@@ -106,26 +104,13 @@ def private_link_target(
 ) -> dbx.PrivateLinkTarget:
     """The NCC rule's target from this pass's `ensure` of it: provisioned or not, and its private endpoint
     connections as that GET saw them (None after a write, or when not ensured: listed when needed)."""
-    observed = (result.observed if result else {}).get("properties") or {}
     return dbx.PrivateLinkTarget(
         resource_id=connections.resource_id,
         group_id=group_id,
         connections=connections,
         ready=provisioned(result),
-        observed_connections=[
-            connection_from_rest(c) for c in observed.get("privateEndpointConnections") or []
-        ]
-        if result is not None and not result.wrote
-        else None,
+        observed_connections=connections_in(result.observed) if result is not None and not result.wrote else None,
     )
-
-
-def connections_on(
-    target_type: Callable[[Any, str, str, str], ConnectionTarget], ctx: CloudContext, resource_id: str
-) -> ConnectionTarget:
-    """`cloud.approval`'s target of type `target_type` (PLS or gateway) for a resource id."""
-    parsed = parse_resource_id(resource_id)
-    return target_type(ctx.network(parsed.subscription_id), parsed.resource_group, parsed.name, resource_id)
 
 
 @dataclass(frozen=True)

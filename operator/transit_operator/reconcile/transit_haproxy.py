@@ -13,8 +13,8 @@ What this option adds to the ServerlessTransit pass (`reconcile.transit`), as it
                       steady-state pass lists the instances (one GET) and runs nothing. Ready also needs
                       every instance on the desired config hash (`ConfigApplied`)
 
-Azure never returns a VMSS's customData, so "is the model's customData current?" cannot be read back; the
-operator tags the scale set with the hash of the cloud-init it wrote (`CLOUD_INIT_TAG`) and compares that.
+Azure never returns a VMSS's customData, so "is the model's customData current?" cannot be read back:
+`cloud.arm` tags the scale set with the hash of what it wrote (`WRITE_ONLY_TAG`) and compares that.
 
 `delete` (after the NCC rule): our connection on the PLS (a PLS with live connections cannot be deleted),
 then the VMSS and the PLS, then the LB and the NSG once nothing references them. `Orphan` releases the
@@ -23,9 +23,7 @@ VMSS, PLS, LB and NSG.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
-from typing import Any
 
 from transit_operator.api.errors import TransitError
 from transit_operator.api.v1alpha1 import (
@@ -36,8 +34,8 @@ from transit_operator.api.v1alpha1 import (
     ServerlessTransitStatus,
 )
 from transit_operator.cloud import runcommand
-from transit_operator.cloud.approval import PrivateLinkServiceTarget, connection_from_rest, find_connection
-from transit_operator.cloud.arm import Arm, EnsureResult
+from transit_operator.cloud.approval import PrivateLinkServiceTarget, connections_in, find_connection
+from transit_operator.cloud.arm import Arm, EnsureResult, tags_of
 from transit_operator.plan.confluent import healthy_endpoint_ips
 from transit_operator.plan.haproxy_config import config_hash
 from transit_operator.plan.haproxy_transit import (
@@ -45,7 +43,6 @@ from transit_operator.plan.haproxy_transit import (
     TransitIds,
     build_haproxy_transit_plan,
 )
-from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
@@ -59,15 +56,12 @@ from transit_operator.reconcile.transit_common import (
     Teardown,
     TransitInput,
     TransitOption,
-    connections_on,
     private_link_target,
     provisioned,
 )
 
-__all__ = ["CLOUD_INIT_TAG", "OPTION"]
+__all__ = ["OPTION"]
 
-# Tag on the VMSS: hash of the cloud-init in its model's customData (which Azure never returns on GET).
-CLOUD_INIT_TAG = "transit-operator-cloud-init"
 # Back-off before re-trying an instance that refused the config (the same config would fail the same way
 # until something changes on the instance): its failed run command stays, reported, this long after its
 # end; a new config is tried at once.
@@ -76,33 +70,6 @@ FAILED_APPLY_REQUEUE = 60.0
 
 def _what(resource: AzureResource) -> str:
     return f"{resource.type.rsplit('/', 1)[-1]} {resource.name}"
-
-
-def _with_cloud_init_tag(vmss: AzureResource) -> AzureResource:
-    """The VMSS with the hash of its customData as a tag (so a changed config is a changed tag)."""
-    os_profile = vmss.body["properties"]["virtualMachineProfile"]["osProfile"]
-    custom_data = os_profile.get("customData")
-    if custom_data is None:
-        return vmss
-    body = copy.deepcopy(vmss.body)
-    body["tags"] = {**body.get("tags", {}), CLOUD_INIT_TAG: config_hash(custom_data)}
-    return vmss.model_copy(update={"body": body})
-
-
-def _vmss_for_compare(desired: AzureResource, observed: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The observed VMSS with the customData we know it has: the desired one when its tag says so."""
-    if observed is None:
-        return None
-    desired_tag = (desired.body.get("tags") or {}).get(CLOUD_INIT_TAG)
-    observed_tags = {str(k).lower(): v for k, v in (observed.get("tags") or {}).items()}
-    if desired_tag is None or observed_tags.get(CLOUD_INIT_TAG) != desired_tag:
-        return observed
-    view = copy.deepcopy(observed)
-    profile = view.setdefault("properties", {}).setdefault("virtualMachineProfile", {})
-    profile.setdefault("osProfile", {})["customData"] = desired.body["properties"]["virtualMachineProfile"][
-        "osProfile"
-    ]["customData"]
-    return view
 
 
 def _instances_previous(previous: ServerlessTransitStatus) -> dict[str, InstanceStatus]:
@@ -137,12 +104,7 @@ class _HAProxyPass:
                 run.wait(Reason.PROVISIONING, f"{_what(resource)} waits for {names}", inp.soon)
                 continue
             try:
-                if resource.type.lower() == "microsoft.compute/virtualmachinescalesets":
-                    resource = _with_cloud_init_tag(resource)
-                    observed = _vmss_for_compare(resource, arm.observe(resource.id))
-                    result = arm.ensure(resource, owned_by, observed=observed)
-                else:
-                    result = arm.ensure(resource, owned_by)
+                result = arm.ensure(resource, owned_by)
             except TransitError as exc:
                 run.fail(_what(resource), exc)
                 continue
@@ -153,7 +115,7 @@ class _HAProxyPass:
         pls_id = self.tid.private_link_service
         self.vmss_result = results.get(self.tid.vmss.lower())
         return private_link_target(
-            connections_on(PrivateLinkServiceTarget, inp.ctx, pls_id), None, results.get(pls_id.lower())
+            PrivateLinkServiceTarget.of(inp.ctx, pls_id), None, results.get(pls_id.lower())
         )
 
     def finish(self, run: PassRecord) -> OptionReport:
@@ -202,20 +164,16 @@ def _rollout(
     if not provisioned(vmss_result):
         message = "waiting for the scale set to be provisioned before configuring its instances"
         return _Rollout(list(previous.values()), False, Reason.PROVISIONING, message)
-    vmss_id = parse_resource_id(tid.vmss)
-    compute = inp.ctx.compute(vmss_id.subscription_id)
+    scale_set = runcommand.ScaleSet.of(inp.ctx, tid.vmss)
     try:
-        instance_ids = runcommand.list_instance_ids(compute, vmss_id.resource_group, vmss_id.name)
+        instance_ids = scale_set.instance_ids()
     except TransitError as exc:
-        run.fail(f"instances of {vmss_id.name}", exc)
+        run.fail(f"instances of {scale_set.name}", exc)
         return _Rollout(
             list(previous.values()), False, Reason.TRANSIENT_ERROR, "could not list the instances"
         )
     todo = [i for i in instance_ids if i not in previous or previous[i].applied_config_hash != desired_hash]
-    applied = runcommand.advance(
-        compute,
-        vmss_id.resource_group,
-        vmss_id.name,
+    applied = scale_set.advance(
         todo,
         config=config,
         location=inp.sxt.spec.azure.location,
@@ -303,14 +261,10 @@ def _delete(teardown: Teardown) -> bool:
     inp, arm = teardown.inp, teardown.arm
     tid = TransitIds(inp.sxt.spec, inp.owner)
     pls = arm.observe(tid.private_link_service)
-    if pls is not None and teardown.endpoint_name and teardown.owned_by.is_ours(pls.get("tags")):
-        connections = [
-            connection_from_rest(c)
-            for c in (pls.get("properties") or {}).get("privateEndpointConnections") or []
-        ]
-        ours = find_connection(connections, teardown.endpoint_name)
+    if pls is not None and teardown.endpoint_name and teardown.owned_by.is_ours(tags_of(pls)):
+        ours = find_connection(connections_in(pls), teardown.endpoint_name)
         if ours is not None and ours.status in ("Pending", "Approved"):
-            connections_on(PrivateLinkServiceTarget, inp.ctx, tid.private_link_service).remove(ours)
+            PrivateLinkServiceTarget.of(inp.ctx, tid.private_link_service).remove(ours)
             teardown.events.append(
                 Event("Normal", "ConnectionRemoved", f"removed private endpoint connection {ours.name}")
             )

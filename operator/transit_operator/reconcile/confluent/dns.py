@@ -8,10 +8,9 @@ returned (no GET per child).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLinkSpec, ConfluentPrivateLinkStatus
-from transit_operator.cloud.arm import Arm, provisioning_state
+from transit_operator.cloud.arm import Arm, provisioning_state, tags_of
 from transit_operator.cloud.errors import CloudError
 from transit_operator.plan import ids
 from transit_operator.plan.confluent import build_dns_records, build_dns_zone, build_vnet_links
@@ -25,11 +24,6 @@ from transit_operator.reconcile.pass_record import PassRecord, error_reason, err
 
 _LINKS = "virtualNetworkLinks"
 _RECORDS = "recordSets"
-
-
-def _tags(child: str, body: Mapping[str, Any]) -> Any:
-    """Where a zone child carries our tags: record sets in `properties.metadata`, links in `tags`."""
-    return (body.get("properties") or {}).get("metadata") if child == _RECORDS else body.get("tags")
 
 
 def _label(child: str, child_id: str) -> str:
@@ -55,7 +49,7 @@ def sync_children(
         seen = {str(b.get("id", "")).lower(): b for b in arm.list_children(zone_id, child)}
         wanted = {resource.id.lower() for resource in desired}
         for child_id, body in seen.items():
-            if child_id in wanted or not owned_by.is_ours(_tags(child, body)):
+            if child_id in wanted or not owned_by.is_ours(tags_of(body)):
                 continue
             label = _label(child, body["id"])
             starting = provisioning_state(body) != "Deleting"
@@ -152,15 +146,15 @@ def remove_dns_zone(arm: Arm, owned_by: OwnedBy, zone_id: str, events: list[Even
     if zone is None:
         return True
     for record in arm.list_children(zone_id, _RECORDS):
-        if owned_by.is_ours(_tags(_RECORDS, record)):
+        if owned_by.is_ours(tags_of(record)):
             arm.delete(record["id"], owned_by, observed=record)
     links_pending = False
     for link in arm.list_children(zone_id, _LINKS):
-        if owned_by.is_ours(_tags(_LINKS, link)):
+        if owned_by.is_ours(tags_of(link)):
             links_pending = not arm.delete(link["id"], owned_by, observed=link).gone or links_pending
     if links_pending:
         return False
-    if not owned_by.is_ours(zone.get("tags")):
+    if not owned_by.is_ours(tags_of(zone)):
         return True
     if not arm.delete(zone_id, owned_by, observed=zone).gone:
         return False
@@ -173,7 +167,7 @@ def release_dns_zone(arm: Arm, owned_by: OwnedBy, zone_id: str) -> int:
     released = 0
     for child in (_RECORDS, _LINKS):
         for body in arm.list_children(zone_id, child):
-            if owned_by.is_ours(_tags(child, body)):
+            if owned_by.is_ours(tags_of(body)):
                 released += arm.release(body["id"], owned_by, observed=body) == "Released"
     released += arm.release(zone_id, owned_by) == "Released"
     return released

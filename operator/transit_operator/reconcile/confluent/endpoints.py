@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.v1alpha1 import Condition, ConfluentPrivateLinkSpec, ZoneStatus, is_private_ipv4
-from transit_operator.cloud.arm import Arm, provisioning_state
+from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.errors import CloudError
+from transit_operator.cloud.network import endpoint_connection, endpoint_private_ip
 from transit_operator.plan import ids, naming
 from transit_operator.plan.confluent import build_private_endpoint
 from transit_operator.plan.ids import parse_resource_id
@@ -38,53 +39,6 @@ def status_ids(values: Any, resource_type: str) -> list[str]:
     return out
 
 
-# --- reading a private endpoint ----------------------------------------------------------------------------
-
-
-def _connection(endpoint: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
-    props = endpoint.get("properties") or {}
-    connections = list(props.get("manualPrivateLinkServiceConnections") or []) + list(
-        props.get("privateLinkServiceConnections") or []
-    )
-    for item in connections:
-        if str(item.get("name", "")).lower() == name.lower():
-            return item
-    return connections[0] if connections else None
-
-
-def _connection_state(endpoint: Mapping[str, Any], name: str) -> tuple[str | None, str | None]:
-    """(status, description) of the endpoint's connection, as the provider reports it."""
-    connection = _connection(endpoint, name)
-    if connection is None:
-        return None, None
-    state = (connection.get("properties") or {}).get("privateLinkServiceConnectionState") or {}
-    return state.get("status"), state.get("description") or None
-
-
-def _endpoint_ip(arm: Arm, endpoint: Mapping[str, Any]) -> str | None:
-    """The endpoint's private IP: from its NIC (reliable for a customer PLS), else from its DNS configs."""
-    props = endpoint.get("properties") or {}
-    for nic in props.get("networkInterfaces") or []:
-        nic_id = nic.get("id") if isinstance(nic, Mapping) else None
-        if not nic_id:
-            continue
-        body = arm.observe(nic_id)
-        configs = ((body or {}).get("properties") or {}).get("ipConfigurations") or []
-        primary = [c for c in configs if (c.get("properties") or {}).get("primary")] or configs
-        for config in primary:
-            address = (config.get("properties") or {}).get("privateIPAddress")
-            if address:
-                return str(address)
-    for dns_config in props.get("customDnsConfigs") or []:
-        for address in dns_config.get("ipAddresses") or []:
-            return str(address)
-    for config in props.get("ipConfigurations") or []:
-        address = (config.get("properties") or {}).get("privateIPAddress")
-        if address:
-            return str(address)
-    return None
-
-
 # --- one pass ------------------------------------------------------------------------------------------------
 
 
@@ -112,10 +66,11 @@ def reconcile_zone(
             }
         )
     run.note(what, result)
-    state, description = _connection_state(result.observed, naming.build_private_endpoint_connection_name(zone))
-    if (provisioning_state(result.observed) or "").lower() == "failed":
+    connection = endpoint_connection(result.observed, naming.build_private_endpoint_connection_name(zone))
+    state, description = connection.status, connection.description
+    if (result.provisioning_state or "").lower() == "failed":
         description = "provisioningState Failed; the endpoint was PUT again"
-    address = _endpoint_ip(arm, result.observed) if state == APPROVED else None
+    address = endpoint_private_ip(arm, result.observed) if state == APPROVED else None
     if address is not None and not is_private_ipv4(address):  # never into DNS or haproxy.cfg
         description, address = f"endpoint IP {address[:40]!r} is not an RFC 1918 address: left out", None
     return ZoneStatus(
