@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from transit_operator.reconcile import transit_haproxy
+from transit_operator.reconcile import timing
 
 from .transit_haproxy_env import (  # noqa: F401 (fixtures: transit_env, haproxy_cloud, ...)
     Env,
@@ -87,7 +87,7 @@ def test_changing_an_endpoint_ip_reconfigures_every_instance_exactly_once(transi
 def test_a_failing_haproxy_check_keeps_the_instance_on_its_old_config_with_a_clear_status(
     transit_env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transit_haproxy, "FAILED_APPLY_REQUEUE", 2.0)  # the back-off before a retry
+    monkeypatch.setattr(timing, "CONFIG_REFUSED", 2.0)  # the back-off before a retry
     transit_env.until_ready()
     old = transit_env.status["haproxy"]["desiredConfigHash"]
     transit_env.executor.broken_check.add("1")
@@ -117,7 +117,7 @@ def test_a_failing_haproxy_check_keeps_the_instance_on_its_old_config_with_a_cle
     again = transit_env.reconcile()
     assert transit_env.run_commands() == []
     assert transit_env.condition("ConfigApplied")["reason"] == "ConfigApplyFailed"
-    assert again.requeue_after == transit_haproxy.FAILED_APPLY_REQUEUE
+    assert again.requeue_after == timing.CONFIG_REFUSED
 
     # fixed on the instance: once the back-off has passed, only that instance is retried, and the transit
     # is Ready

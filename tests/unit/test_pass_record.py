@@ -17,9 +17,9 @@ from transit_operator.api.v1alpha1 import (
 )
 from transit_operator.cloud.errors import Classified, FatalError, RetryableError
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.pass_record import (
-    MAX_RETRY_DELAY,
     Blocked,
     PassRecord,
     build_outcome,
@@ -29,7 +29,7 @@ from transit_operator.reconcile.pass_record import (
     warnings,
 )
 
-SOON = 2.0
+SOON = timing.IN_FLIGHT
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
@@ -81,7 +81,7 @@ def record(*steps: str) -> PassRecord:
 def test_the_kstatus_decision_table(
     steps: tuple[str, ...], ready: tuple[str, str, str], reason: str, requeue: float | None
 ) -> None:
-    conditions, delay = decide(record(*steps), 4, SOON, "all good")
+    conditions, delay = decide(record(*steps), 4, "all good")
     assert tuple(cond.find(conditions, t).status for t in (cond.READY, cond.RECONCILING, cond.STALLED)) == ready
     assert cond.find(conditions, cond.READY).reason == reason
     assert all(c.observed_generation == 4 for c in conditions)
@@ -90,15 +90,15 @@ def test_the_kstatus_decision_table(
 
 def test_retry_delay_is_the_longest_asked_for_and_capped() -> None:
     run = PassRecord()
-    run.fail("a", retryable(3.0))
-    run.fail("b", retryable(None))  # no hint: soon
-    assert decide(run, 1, SOON, "")[1] == 3.0
+    run.fail("a", retryable(30.0))
+    run.fail("b", retryable(None))  # no hint: IN_FLIGHT
+    assert decide(run, 1, "")[1] == 30.0
     run.fail("c", retryable(10_000.0))
-    assert decide(run, 1, SOON, "")[1] == MAX_RETRY_DELAY
+    assert decide(run, 1, "")[1] == timing.MAX_RETRY
 
 
 def test_messages_name_what_failed_with_the_cloud_code() -> None:
-    conditions, _ = decide(record("fatal"), 1, SOON, "")
+    conditions, _ = decide(record("fatal"), 1, "")
     assert cond.find(conditions, cond.STALLED).message == "thing A: InvalidParameter: the request is wrong"
 
 
@@ -106,7 +106,7 @@ def test_a_slow_retryable_error_never_stalls_by_repetition() -> None:
     run = PassRecord()
     run.fail("role", retryable(120.0, slow=True))
     assert run.failure is not None and run.failure.stall_after is None
-    assert cond.find(decide(run, 1, SOON, "")[0], cond.READY).reason == Reason.WAITING_FOR_PROPAGATION
+    assert cond.find(decide(run, 1, "")[0], cond.READY).reason == Reason.WAITING_FOR_PROPAGATION
 
 
 @pytest.mark.parametrize(
@@ -154,14 +154,14 @@ def test_build_outcome_refuses_a_misspelled_field() -> None:
     ("exc", "stalled", "requeue"),
     [
         pytest.param(retryable(7.0), False, 7.0, id="retryable"),
-        pytest.param(fatal(), True, SOON * 5, id="fatal"),
+        pytest.param(fatal(), True, timing.FAILED_DELETE, id="fatal"),
         pytest.param(Blocked(Reason.WAITING_FOR_DEPENDENCY, "Secret ns/x does not exist", retry_after=30.0),
                      False, 30.0, id="blocked-waiting"),
-        pytest.param(Blocked(Reason.REGION_MISMATCH, "NCC in the wrong region"), True, SOON * 5, id="blocked-stalled"),
+        pytest.param(Blocked(Reason.REGION_MISMATCH, "NCC in the wrong region"), True, timing.FAILED_DELETE, id="blocked-stalled"),
     ],
 )
 def test_deleting_failed_says_what_and_backs_off(exc: Exception, stalled: bool, requeue: float) -> None:
-    outcome = deleting_failed(ServerlessTransitStatus(), 3, exc, NOW, SOON)  # type: ignore[arg-type]
+    outcome = deleting_failed(ServerlessTransitStatus(), 3, exc, NOW)  # type: ignore[arg-type]
     stalled_condition = cond.find(outcome.status.conditions, cond.STALLED)
     assert (stalled_condition.status == "True") is stalled
     assert outcome.requeue_after == requeue and not outcome.done and outcome.failure is not None
@@ -192,3 +192,12 @@ def test_a_validator_message_is_shown_without_pydantic_s_prefix() -> None:
     assert isinstance(message, str)
     assert message.startswith("spec.confluent: bootstrapServer host 'lkc.other.cloud' is ")
     assert f"dnsDomain '{domain}'" in message and "Value error" not in message
+
+
+def test_waits_are_real_cloud_seconds_whatever_the_sdk_polling_interval() -> None:
+    # Issue 17: the requeue unit was max(polling_interval, 1 s); the runtime's --time-scale compresses
+    # these waits, the SDK's polling knob no longer does.
+    run = PassRecord()
+    run.in_flight.append("x")
+    assert decide(run, 1, "")[1] == timing.IN_FLIGHT
+    assert timing.IN_FLIGHT < timing.APPROVAL < timing.GATEWAY_LRO <= timing.MAX_RETRY == timing.BACKOFF_CAP

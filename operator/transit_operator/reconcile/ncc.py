@@ -29,8 +29,9 @@ from transit_operator.api.v1alpha1 import NccStatus, ServerlessTransitSpec
 from transit_operator.cloud.approval import ConnectionTarget, EndpointConnection, ensure_connection_approved
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.databricks import DatabricksAccount, NccFacts, RuleFacts, WorkspaceFacts
-from transit_operator.cloud.errors import SLOW, HostNotAllowed, InvalidCredentials, SecretUnreadable
+from transit_operator.cloud.errors import HostNotAllowed, InvalidCredentials, SecretUnreadable
 from transit_operator.plan.ncc import ncc_region
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.pass_record import Blocked
@@ -45,11 +46,6 @@ __all__ = [
     "reconcile_databricks",
 ]
 
-# Seconds until the next look while Databricks or Azure moves a rule along (CREATING -> PENDING ->
-# ESTABLISHED takes seconds to a minute in Azure).
-RULE_PROGRESS_REQUEUE = 10.0
-# After replacing a rule: the new one needs a moment to get its endpoint.
-RULE_REPLACED_REQUEUE = 5.0
 
 _UNRECOVERABLE = frozenset({"EXPIRED", "CREATE_FAILED"})
 _DECIDED_AGAINST = {"REJECTED": "Rejected", "DISCONNECTED": "Disconnected"}
@@ -117,13 +113,13 @@ def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) 
             raise DatabricksProblem(
                 Reason.WAITING_FOR_DEPENDENCY,
                 f"Secret {namespace}/{name} (spec.databricks.credentialsSecretRef) cannot be read: {exc}",
-                retry_after=SLOW,
+                retry_after=timing.PROPAGATION,
             ) from exc
         if secret is None:
             raise DatabricksProblem(
                 Reason.WAITING_FOR_DEPENDENCY,
                 f"Secret {namespace}/{name} (spec.databricks.credentialsSecretRef) does not exist",
-                retry_after=30.0,
+                retry_after=timing.SECRET_MISSING,
             )
     try:
         client = ctx.databricks(databricks.account_host, databricks.account_id, secret, source=source)
@@ -131,7 +127,7 @@ def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) 
         raise DatabricksProblem(Reason.INVALID_SPEC, str(exc)) from exc
     except InvalidCredentials as exc:  # names the Secret and the key, never the value
         raise DatabricksProblem(
-            Reason.INVALID_CREDENTIALS, f"Databricks credentials: {exc}", retry_after=SLOW, stalled=True
+            Reason.INVALID_CREDENTIALS, f"Databricks credentials: {exc}", retry_after=timing.PROPAGATION, stalled=True
         ) from exc
     return DatabricksAccount(client)
 
@@ -228,7 +224,7 @@ def reconcile_databricks(
         return result(
             account.observe_rule(ncc.id, target.resource_id),
             waiting=f"the private endpoint rule waits for {target.resource_id} to be provisioned",
-            requeue_after=RULE_PROGRESS_REQUEUE,
+            requeue_after=timing.RULE_PROGRESS,
         )
 
     rule, wrote = account.ensure_rule(
@@ -255,7 +251,7 @@ def reconcile_databricks(
         return result(
             None,
             waiting=f"replacing the private endpoint rule: {why}",
-            requeue_after=RULE_REPLACED_REQUEUE,
+            requeue_after=timing.RULE_REPLACED,
             failure=failure,
         )
 
@@ -298,8 +294,8 @@ def reconcile_databricks(
             if approval.state == "Approved"
             else approval.message
         )
-        return result(rule, waiting=waiting, requeue_after=RULE_PROGRESS_REQUEUE)
-    return result(rule, waiting=f"the private endpoint rule is {state}", requeue_after=RULE_PROGRESS_REQUEUE)
+        return result(rule, waiting=waiting, requeue_after=timing.RULE_PROGRESS)
+    return result(rule, waiting=f"the private endpoint rule is {state}", requeue_after=timing.RULE_PROGRESS)
 
 
 def _decided_message(rule: RuleFacts, state: str) -> str:

@@ -26,14 +26,13 @@ from pydantic import BaseModel, ValidationError
 from transit_operator.api.status import read_status
 from transit_operator.api.v1alpha1 import Condition, ConfluentPrivateLinkStatus, ServerlessTransitStatus
 from transit_operator.cloud.arm import EnsureResult
-from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import Classified, TransitError, classify
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import STALL_AFTER, Event, Failure, Outcome, Status
 
 __all__ = [
-    "MAX_RETRY_DELAY",
     "Blocked",
     "Clock",
     "PassRecord",
@@ -43,15 +42,12 @@ __all__ = [
     "error_reason",
     "field_path",
     "previous_status",
-    "soon_for",
     "utcnow",
     "validated",
     "warnings",
 ]
 
 Clock = Callable[[], datetime]
-# The longest requeue a retryable error gets, whatever Retry-After said.
-MAX_RETRY_DELAY = 300.0
 
 Model = TypeVar("Model", bound=BaseModel)
 StatusModel = TypeVar("StatusModel", ConfluentPrivateLinkStatus, ServerlessTransitStatus)
@@ -80,11 +76,6 @@ class Blocked(TransitError):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def soon_for(ctx: CloudContext) -> float:
-    """Requeue delay while something is in flight."""
-    return max(float(ctx.polling_interval), 1.0)
 
 
 def error_reason(classified: Classified) -> Reason:
@@ -177,11 +168,11 @@ class PassRecord:
     def retryable(self) -> list[tuple[str, Classified]]:
         return [(w, c) for w, c in self.errors if c.retryable]
 
-    def retry_delay(self, soon: float) -> float | None:
+    def retry_delay(self) -> float | None:
         """When to retry the retryable errors: the longest delay one asked for (Retry-After), capped."""
         if not self.retryable:
             return None
-        return min(max(c.delay or soon for _, c in self.retryable), MAX_RETRY_DELAY)
+        return min(max(c.delay or timing.IN_FLIGHT for _, c in self.retryable), timing.MAX_RETRY)
 
     @property
     def failure(self) -> Failure | None:
@@ -199,27 +190,25 @@ class PassRecord:
         return None
 
 
-def decide(
-    record: PassRecord, generation: int | None, soon: float, ready_message: str
-) -> tuple[list[Condition], float | None]:
+def decide(record: PassRecord, generation: int | None, ready_message: str) -> tuple[list[Condition], float | None]:
     """The kstatus triple and the requeue delay, by precedence:
 
         fatal error          Stalled      (the error's reason: CloudError, OwnershipConflict)
         decided against      Stalled      (ConnectionRejected, ProvisioningFailed, RegionMismatch, ...)
         retryable error      Reconciling  (TransientError, WaitingForPropagation)   after its delay
-        in flight            Reconciling  (Provisioning)                            soon
+        in flight            Reconciling  (Provisioning)                            timing.IN_FLIGHT
         waiting              Reconciling  (the first wait's reason)                 its shortest delay
         none of these        Ready
 
     A Stalled object still comes back for what is moving: after a fatal error only for what is in flight
-    (`soon`: what it waits for most likely waits for what failed); after a decision against one part (a
+    (what it waits for most likely waits for what failed); after a decision against one part (a
     rejected zone) also for the other parts' retries and waits (the earliest delay). None when nothing is:
     the drift timer and spec changes re-run it."""
-    in_flight = soon if record.in_flight else None
+    in_flight = timing.IN_FLIGHT if record.in_flight else None
     if record.fatal:
         what, classified = record.fatal[0]
         return cond.stalled(error_reason(classified), error_text(what, classified), generation), in_flight
-    moving = [d for d in (record.retry_delay(soon), in_flight, *(w[2] for w in record.waiting)) if d is not None]
+    moving = [d for d in (record.retry_delay(), in_flight, *(w[2] for w in record.waiting)) if d is not None]
     follow_up = min(moving) if moving else None
     if record.stalled:
         reason, message = record.stalled[0]
@@ -228,9 +217,10 @@ def decide(
         what, classified = record.retryable[0]
         return cond.reconciling(
             error_reason(classified), error_text(what, classified), generation
-        ), record.retry_delay(soon)
+        ), record.retry_delay()
     if record.in_flight:
-        return cond.reconciling(Reason.PROVISIONING, "in flight: " + "; ".join(record.in_flight), generation), soon
+        in_flight_message = "in flight: " + "; ".join(record.in_flight)
+        return cond.reconciling(Reason.PROVISIONING, in_flight_message, generation), timing.IN_FLIGHT
     if record.waiting:
         reason, message, _ = record.waiting[0]
         return cond.reconciling(reason, message, generation), follow_up
@@ -292,13 +282,12 @@ def deleting_failed(
     generation: int | None,
     exc: TransitError,
     now: datetime,
-    soon: float,
     *,
     events: Sequence[Event] = (),
 ) -> Outcome:
     """`finalize` hit an error: the condition names it (Reconciling when it is retried, Stalled when not),
     a Warning says it each time, and the runtime backs off. Retried after the error's own delay, else
-    5 x `soon` (a delete that failed for good is looked at again too: the finalizer stays)."""
+    `timing.FAILED_DELETE` (a delete that failed for good is looked at again too: the finalizer stays)."""
     if isinstance(exc, Blocked):
         reason, detail, retryable, delay = exc.reason, exc.message, not exc.stalled, exc.retry_after
         key, slow = f"deleting: {exc.reason}", False
@@ -314,7 +303,7 @@ def deleting_failed(
     )
     return Outcome(
         status=status,
-        requeue_after=delay or soon * 5,
+        requeue_after=delay or timing.FAILED_DELETE,
         done=False,
         events=[*events, Event("Warning", reason, message)],
         failure=Failure(reason, message, key=key, stall_after=None if slow else STALL_AFTER),

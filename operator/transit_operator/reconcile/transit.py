@@ -42,12 +42,12 @@ from transit_operator.api.v1alpha1 import (
 )
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import SLOW, InvalidSpec, TransitError
+from transit_operator.cloud.errors import InvalidSpec, TransitError
 from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.ncc import rule_domain_names
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
-from transit_operator.reconcile import preflight, transit_appgw, transit_haproxy
+from transit_operator.reconcile import preflight, timing, transit_appgw, transit_haproxy
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
@@ -72,9 +72,6 @@ OPTIONS: dict[str, TransitOption] = {
     "applicationGateway": transit_appgw.OPTION,
 }
 
-# While the ConfluentPrivateLink is missing or not Ready: look again this often (its own changes also
-# trigger the runtime, through the index).
-DEPENDENCY_REQUEUE = 15.0
 
 
 def _ready_cpl(cpl: Mapping[str, Any] | None, name: str, namespace: str) -> ConfluentPrivateLink | str:
@@ -121,7 +118,7 @@ def _reconcile(body: dict[str, Any], cpl: dict[str, Any] | None, ctx: CloudConte
             generation,
             cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, f"waiting: {ready}", generation),
             clock(),
-            requeue_after=DEPENDENCY_REQUEUE,
+            requeue_after=timing.DEPENDENCY,
         )
     return _reconcile_option(
         option, TransitInput(body=body, sxt=sxt, owner=owner, cpl=ready, ctx=ctx, clock=clock)
@@ -175,7 +172,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         return outcome_with(inp, problem.conditions(generation), requeue_after=problem.retry_after)
     except TransitError as exc:
         run.fail("Databricks account", exc)
-        summary, requeue = decide(run, generation, inp.soon, "")
+        summary, requeue = decide(run, generation, "")
         return outcome_with(inp, summary, requeue_after=requeue, failure=run.failure)
 
     # 3. the option's Azure resources -> the target of the NCC rule.
@@ -196,7 +193,7 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
             run.stall(dpass.problem.reason, dpass.problem.message)
         elif dpass.waiting is not None:
             reason = Reason.WAITING_FOR_APPROVAL if target.ready else Reason.PROVISIONING
-            run.wait(reason, dpass.waiting, dpass.requeue_after or inp.soon)
+            run.wait(reason, dpass.waiting, dpass.requeue_after or timing.IN_FLIGHT)
     except TransitError as exc:
         run.fail("Databricks NCC", exc)
 
@@ -211,10 +208,10 @@ def _reconcile_option(option: TransitOption, inp: TransitInput) -> Outcome:
         "ncc": ncc_status,
         **report.fields,
     }
-    summary, requeue = decide(run, generation, inp.soon, report.ready_message)
+    summary, requeue = decide(run, generation, report.ready_message)
     if summary[0].status == "True" and not (established and report.complete):  # belt and braces
         summary = cond.reconciling(Reason.PROVISIONING, "not every part is ready yet", generation)
-        requeue = inp.soon
+        requeue = timing.IN_FLIGHT
     if report.requeue_floor is not None:
         requeue = max(requeue or 0.0, report.requeue_floor)
     rule_message = (
@@ -262,7 +259,7 @@ def _network_preflight(inp: TransitInput) -> Outcome | None:
         )
     except TransitError as exc:
         run.fail("reading the network the spec names", exc)
-        summary, requeue = decide(run, generation, inp.soon, "")
+        summary, requeue = decide(run, generation, "")
         return outcome_with(inp, summary, requeue_after=requeue, failure=run.failure)
     if check.invalid:
         message = "; ".join(check.invalid)
@@ -271,7 +268,7 @@ def _network_preflight(inp: TransitInput) -> Outcome | None:
         message = "; ".join(check.missing)
         new = cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, message, generation)
         failure = Failure(Reason.WAITING_FOR_DEPENDENCY, message, key=message, stall_after=None)
-        return outcome_with(inp, new, requeue_after=SLOW, failure=failure)
+        return outcome_with(inp, new, requeue_after=timing.PROPAGATION, failure=failure)
     return None
 
 
@@ -294,13 +291,13 @@ def _finalize_option(option: TransitOption, inp: TransitInput) -> Outcome:
             return outcome_with(inp, new, events=events, done=True)
         done = _delete_all(option, inp, arm, owned_by, events)
     except TransitError as exc:
-        return deleting_failed(inp.previous, generation, exc, inp.clock(), inp.soon, events=events)
+        return deleting_failed(inp.previous, generation, exc, inp.clock(), events=events)
     message = "cloud resources deleted" if done else "Delete: waiting for deletions to finish"
     return outcome_with(
         inp,
         cond.reconciling(Reason.DELETING, message, generation),
         events=events,
-        requeue_after=None if done else inp.soon,
+        requeue_after=None if done else timing.IN_FLIGHT,
         done=done,
     )
 

@@ -59,6 +59,7 @@ from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, same_id
 from transit_operator.plan.model import Plan
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import ncc as dbx
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
@@ -72,11 +73,8 @@ from transit_operator.reconcile.transit_common import (
     provisioned,
 )
 
-__all__ = ["DRAIN_SECONDS", "GATEWAY_POLL_FACTOR", "OPTION"]
+__all__ = ["DRAIN_SECONDS", "OPTION"]
 
-# Polls of a gateway LRO are spaced wider than other resources': it takes ~20 minutes (transit.md rule 9)
-# and every GET counts against the Network read budget (rule 13).
-GATEWAY_POLL_FACTOR = 6.0
 # After a configuration update, App Gateway ends live TCP/TLS-listener connections after this default
 # draining timeout (not settable): learn.microsoft.com/azure/application-gateway/tcp-tls-proxy-overview.
 DRAIN_SECONDS = 30
@@ -138,7 +136,7 @@ class _GatewayPass:
             except TransitError as exc:
                 run.fail(gateway_what, exc)
         else:
-            run.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", inp.soon)
+            run.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", timing.IN_FLIGHT)
             try:
                 self.observed_gateway = arm.observe(gateway.id)
             except CloudError:
@@ -150,13 +148,12 @@ class _GatewayPass:
         )
 
     def finish(self, run: PassRecord) -> OptionReport:
-        soon = self.inp.soon
         backend_ips = gateway_backend_ips(self.observed_gateway, BACKEND_POOL_NAME)
         if not backend_ips and provisioned(self.gateway_result):
             run.wait(
                 Reason.WAITING_FOR_DEPENDENCY,
                 "the backend pool is empty: no Approved endpoint IP in the ConfluentPrivateLink yet",
-                soon * 2,
+                timing.BACKENDS,
             )
         # Only the gateway is in flight: its update takes ~20 minutes, poll it less often.
         gateway_only = run.in_flight == [self.gateway_what]
@@ -172,7 +169,7 @@ class _GatewayPass:
                 or self.inp.previous.application_gateway
                 or ApplicationGatewayStatus()
             },
-            requeue_floor=soon * GATEWAY_POLL_FACTOR if slow else None,
+            requeue_floor=timing.GATEWAY_LRO if slow else None,
         )
 
 

@@ -43,7 +43,6 @@ from transit_operator.reconcile.pass_record import (
     PassRecord,
     build_outcome,
     previous_status,
-    soon_for,
     utcnow,
 )
 
@@ -83,11 +82,6 @@ class TransitInput:
     @property
     def previous_ncc(self) -> NccStatus | None:
         return self.previous.ncc
-
-    @property
-    def soon(self) -> float:
-        """Requeue delay while something is in flight."""
-        return soon_for(self.ctx)
 
 
 def provisioned(result: EnsureResult | None) -> bool:

@@ -47,6 +47,7 @@ from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import ncc as dbx
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.ownership import OwnedBy
@@ -62,10 +63,6 @@ from transit_operator.reconcile.transit_common import (
 
 __all__ = ["OPTION"]
 
-# Back-off before re-trying an instance that refused the config (the same config would fail the same way
-# until something changes on the instance): its failed run command stays, reported, this long after its
-# end; a new config is tried at once.
-FAILED_APPLY_REQUEUE = 60.0
 
 
 def _what(resource: AzureResource) -> str:
@@ -101,7 +98,7 @@ class _HAProxyPass:
             blocked = [d for d in resource.dependsOn if not provisioned(results.get(d.lower()))]
             if blocked:
                 names = ", ".join(d.rsplit("/", 1)[-1] for d in blocked)
-                run.wait(Reason.PROVISIONING, f"{_what(resource)} waits for {names}", inp.soon)
+                run.wait(Reason.PROVISIONING, f"{_what(resource)} waits for {names}", timing.IN_FLIGHT)
                 continue
             try:
                 result = arm.ensure(resource, owned_by)
@@ -178,7 +175,7 @@ def _rollout(
         config=config,
         location=inp.sxt.spec.azure.location,
         concurrency=haproxy.run_command_concurrency,
-        retry_after=FAILED_APPLY_REQUEUE,
+        retry_after=timing.CONFIG_REFUSED,  # a new config is tried at once
     )
     instances: list[InstanceStatus] = []
     refused: list[str] = []
@@ -219,7 +216,7 @@ def _rollout(
         )
         if under_way:
             message += f"; still in progress on instance(s) {', '.join(under_way)}"
-        run.wait(Reason.CONFIG_APPLY_FAILED, message, inp.soon if under_way else FAILED_APPLY_REQUEUE)
+        run.wait(Reason.CONFIG_APPLY_FAILED, message, timing.IN_FLIGHT if under_way else timing.CONFIG_REFUSED)
         if not under_way:  # the same refusal, pass after pass, is what backs off and eventually stalls
             run.failures.append(
                 Failure(Reason.CONFIG_APPLY_FAILED, message, key=f"config {desired_hash} refused by {sorted(refused)}")
@@ -233,11 +230,11 @@ def _rollout(
         )
         if waiting:
             message += f"; waiting for a free slot: {', '.join(waiting)}"
-        run.wait(Reason.PROVISIONING, message, inp.soon)
+        run.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
         return _Rollout(instances, False, Reason.PROVISIONING, message)
     if not instance_ids:
         message = "the scale set has no instances yet"
-        run.wait(Reason.PROVISIONING, message, inp.soon)
+        run.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
         return _Rollout(instances, False, Reason.PROVISIONING, message)
     return _Rollout(
         instances, True, Reason.RECONCILED, f"{len(instance_ids)} instance(s) run config {desired_hash}"

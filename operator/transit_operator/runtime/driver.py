@@ -59,14 +59,15 @@ import kopf
 
 from transit_operator.api.status import dump_status
 from transit_operator.cloud.redact import scrub, scrub_tree
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.outcome import Outcome, stalled_after_repeats
 from transit_operator.runtime.metrics import Metrics
 
 CONFLUENT = "ConfluentPrivateLink"
 TRANSIT = "ServerlessTransit"
-DEFAULT_DRIFT_SECONDS = 300.0
-DEFAULT_TICK_SECONDS = 2.0
-MAX_BACKOFF_SECONDS = 300.0
+DEFAULT_DRIFT_SECONDS = timing.DRIFT_CHECK
+DEFAULT_TICK_SECONDS = 2.0  # how often the drift timer looks at an object (a mechanism, not a cloud wait)
+MAX_BACKOFF_SECONDS = timing.BACKOFF_CAP
 JITTER = 0.2  # failure delays are spread +-20 % so objects failing together do not retry together
 
 Body = dict[str, Any]
@@ -140,7 +141,7 @@ def requeue_message(delay: float, waiting: str | None = None) -> str:
     return f"{REQUEUE_PREFIX}{delay:g}s" + (f": {waiting}" if waiting else "")
 
 
-def backoff(failures: int, base: float = 5.0, cap: float = MAX_BACKOFF_SECONDS) -> float:
+def backoff(failures: int, base: float = timing.BACKOFF_FIRST, cap: float = MAX_BACKOFF_SECONDS) -> float:
     """Delay before retry number `failures` (0-based): base, 2*base, 4*base, ... up to `cap`."""
     return float(min(cap, base * 2 ** min(failures, 20)))
 
@@ -169,7 +170,7 @@ class Runtime:
     """Everything the handlers share: cloud context, reconcilers, metrics, per-object state."""
 
     def __init__(self, cloud: Any, reconcilers: Reconcilers, metrics: Metrics | None = None, *,
-                 tick_seconds: float = DEFAULT_TICK_SECONDS, backoff_seconds: float = 5.0,
+                 tick_seconds: float = DEFAULT_TICK_SECONDS, backoff_seconds: float = timing.BACKOFF_FIRST,
                  max_requeue_seconds: float | None = None, drift_seconds: float | None = None,
                  time_scale: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None) -> None:
@@ -304,7 +305,7 @@ class Runtime:
                 outcome, delay = self.settle(state, outcome)
                 self._post_events(body, outcome)
                 self._write(body, patch, outcome, events=False)
-                delay = delay if delay is not None else self.requeue_delay(5.0)
+                delay = delay if delay is not None else self.requeue_delay(timing.IN_FLIGHT)
                 raise kopf.TemporaryError(requeue_message(delay, FINALIZER_WAITING), delay=delay)
             self._post_events(body, outcome)
         self.forget(kind, meta.get("namespace"), meta.get("name", ""))

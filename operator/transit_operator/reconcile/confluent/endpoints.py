@@ -14,6 +14,7 @@ from transit_operator.plan.confluent import build_private_endpoint
 from transit_operator.plan.ids import parse_resource_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
@@ -137,19 +138,18 @@ def broken_message(zones: list[ZoneStatus]) -> str:
     )
 
 
-def record_zones(run: PassRecord, current: list[ZoneStatus], soon: float) -> None:
+def record_zones(run: PassRecord, current: list[ZoneStatus]) -> None:
     """What the spec's zones tell the pass: decided against (stall), awaiting approval, awaiting an IP."""
     decided = [z for z in current if broken(z)]
     if decided:
         run.stall(broken(decided[0]) or Reason.CONNECTION_REJECTED, broken_message(decided))
     pending = [z.name for z in current if not broken(z) and z.connection_state != APPROVED]
     if pending:
-        # Approval is a person's (or Confluent's) decision: looked at less often than an operation.
         message = f"waiting for Confluent to approve the connection of zone(s) {', '.join(pending)}"
-        run.wait(Reason.WAITING_FOR_APPROVAL, message, soon * 2)
+        run.wait(Reason.WAITING_FOR_APPROVAL, message, timing.APPROVAL)
     no_ip = [z.name for z in current if z.connection_state == APPROVED and not z.private_ip]
     if no_ip:
-        run.wait(Reason.WAITING_FOR_ENDPOINT_IP, f"no private IP yet for {', '.join(no_ip)}", soon)
+        run.wait(Reason.WAITING_FOR_ENDPOINT_IP, f"no private IP yet for {', '.join(no_ip)}", timing.IN_FLIGHT)
 
 
 def endpoints_condition(current: list[ZoneStatus], generation: int | None) -> Condition:

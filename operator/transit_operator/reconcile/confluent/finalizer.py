@@ -13,6 +13,7 @@ from transit_operator.plan import ids
 from transit_operator.plan.confluent import KIND, owner_of_object, private_dns_zone_id, private_endpoint_id
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
+from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.confluent.dns import release_dns_zone, remove_dns_zone
 from transit_operator.reconcile.confluent.endpoints import status_ids
@@ -23,7 +24,6 @@ from transit_operator.reconcile.pass_record import (
     build_outcome,
     deleting_failed,
     previous_status,
-    soon_for,
     utcnow,
     validated,
 )
@@ -58,7 +58,7 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
         else:
             done = _delete_all(arm, owned_by, endpoint_ids, zone_ids, events)
     except TransitError as exc:
-        return deleting_failed(previous, generation, exc, clock(), soon_for(ctx), events=events)
+        return deleting_failed(previous, generation, exc, clock(), events=events)
     verb = "released" if policy == "Orphan" else "deleted"
     message = f"cloud resources {verb}" if done else f"{policy}: waiting for deletions to finish"
     return build_outcome(
@@ -67,7 +67,7 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
         cond.reconciling(Reason.DELETING, message, generation),
         clock(),
         events=events,
-        requeue_after=None if done else soon_for(ctx),
+        requeue_after=None if done else timing.IN_FLIGHT,
         done=done,
     )
 

@@ -12,10 +12,10 @@ from transit_operator.api.v1alpha1 import (
 )
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
-from transit_operator.cloud.errors import SLOW, CloudError
+from transit_operator.cloud.errors import CloudError
 from transit_operator.plan.confluent import KIND, owner_of_object, private_dns_zone_id
 from transit_operator.reconcile import conditions as cond
-from transit_operator.reconcile import preflight
+from transit_operator.reconcile import preflight, timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.confluent.dns import reconcile_dns, retire_dns_zones
 from transit_operator.reconcile.confluent.endpoints import (
@@ -34,7 +34,6 @@ from transit_operator.reconcile.pass_record import (
     build_outcome,
     decide,
     previous_status,
-    soon_for,
     utcnow,
     validated,
 )
@@ -63,9 +62,8 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
     owner = owner_of_object(cpl, uid=metadata.get("uid"))
     owned_by = OwnedBy(owner)
     arm = Arm(ctx)
-    soon = soon_for(ctx)
     if preflight.needed(previous, generation):
-        early = _preflight(arm, spec, previous, generation, clock, soon)
+        early = _preflight(arm, spec, previous, generation, clock)
         if early is not None:
             return early
 
@@ -77,7 +75,7 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
     ]
     zones += retire_zones(arm, spec, owned_by, previous_zones, run)
     current = [z for z in zones if z.name in wanted]
-    record_zones(run, current, soon)
+    record_zones(run, current)
 
     healthy: dict[str, str] = {
         z.name: z.private_ip for z in current if z.private_ip and z.connection_state == APPROVED
@@ -87,11 +85,11 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
     if spec.dns.manage_zone:
         dns_ok, dns_reason, dns_message = reconcile_dns(arm, spec, owner, owned_by, healthy, run)
         if dns_reason == Reason.PROVISIONING:  # zones without an Approved IP are waited for above
-            run.wait(Reason.PROVISIONING, dns_message, soon)
+            run.wait(Reason.PROVISIONING, dns_message, timing.IN_FLIGHT)
     retiring = retire_dns_zones(arm, owned_by, previous, dns_zone_id, run)
 
     ips = ", ".join(f"{z.name}={z.private_ip}" for z in current)
-    summary, requeue = decide(run, generation, soon, f"endpoints Approved ({ips}); DNS: {dns_message}")
+    summary, requeue = decide(run, generation, f"endpoints Approved ({ips}); DNS: {dns_message}")
     return build_outcome(
         previous,
         generation,
@@ -114,7 +112,6 @@ def _preflight(
     previous: ConfluentPrivateLinkStatus,
     generation: int | None,
     clock: Clock,
-    soon: float,
 ) -> Outcome | None:
     """`reconcile.preflight` for the endpoints' subnet and the VNets to link: an outcome that writes
     nothing when something is missing or can never work; None when the pass may go on."""
@@ -131,7 +128,7 @@ def _preflight(
         )
     except CloudError as exc:
         run.fail("reading the network the spec names", exc)
-        summary, requeue = decide(run, generation, soon, "")
+        summary, requeue = decide(run, generation, "")
         return build_outcome(previous, generation, summary, clock(), requeue_after=requeue, failure=run.failure)
     if check.ok:
         return None
@@ -144,6 +141,6 @@ def _preflight(
         generation,
         cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, message, generation),
         clock(),
-        requeue_after=SLOW,
+        requeue_after=timing.PROPAGATION,
         failure=Failure(Reason.WAITING_FOR_DEPENDENCY, message, key=message, stall_after=None),
     )
