@@ -1,4 +1,4 @@
-"""ServerlessTransit `option: applicationGateway` (reconcile.transit -> reconcile.transit_appgw) through the real SDK clients (azure-mgmt-network, databricks-sdk) against the
+"""ServerlessTransit `option: applicationGateway` (reconcile.transit -> reconcile.transit.appgw) through the real SDK clients (azure-mgmt-network, databricks-sdk) against the
 sandbox cloud: Ready, no write in steady state, one gateway update per endpoint IP change, Azure's App
 Gateway rules surfacing as clear conditions, deletion with both policies. Writes are counted in the
 emulators' request logs."""
@@ -26,8 +26,9 @@ from transit_operator.plan.appgw_transit import (
 )
 from transit_operator.plan.ownership import MANAGED_BY_TAG, Owner
 from transit_operator.reconcile import conditions as cond
-from transit_operator.reconcile import transit, transit_appgw
+from transit_operator.reconcile import transit
 from transit_operator.reconcile.outcome import Outcome
+from transit_operator.reconcile.transit import appgw as transit_appgw
 from transit_sandbox import conformance
 from transit_sandbox.server import SandboxCloud
 

@@ -136,7 +136,7 @@ def test_every_error_raised_on_purpose_is_in_the_one_hierarchy() -> None:
         SecretUnreadable,
     )
     from transit_operator.plan.command import InputError
-    from transit_operator.reconcile.ncc import DatabricksProblem
+    from transit_operator.reconcile.transit.databricks import DatabricksProblem
 
     for error in (InvalidSpec, InvalidCredentials, HostNotAllowed, InputError, DatabricksProblem, SecretUnreadable,
                   CloudError, RefusedWrite):
@@ -166,7 +166,8 @@ def test_a_programming_error_in_a_pass_reaches_the_runtime_instead_of_a_cloud_co
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Before: the transit reconciler caught `Exception` and reported a KeyError as Stalled/CloudError."""
     from transit_operator.cloud.context import CloudContext
-    from transit_operator.reconcile import ncc, preflight, transit
+    from transit_operator.reconcile import preflight, transit
+    from transit_operator.reconcile.transit import databricks
 
     sub = "11111111-2222-3333-4444-555555555555"
     net = f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet"
@@ -192,7 +193,7 @@ def test_a_programming_error_in_a_pass_reaches_the_runtime_instead_of_a_cloud_co
         raise KeyError("status.ncc")
 
     monkeypatch.setattr(preflight, "needed", lambda status, generation: False)
-    monkeypatch.setattr(ncc, "preflight", broken)
+    monkeypatch.setattr(databricks, "preflight", broken)
     ctx = CloudContext.for_sandbox("https://127.0.0.1:1", "/ca.pem", "token-0123456789")
     with pytest.raises(KeyError):
         transit.reconcile(sxt, cpl, ctx)

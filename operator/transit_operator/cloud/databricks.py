@@ -93,9 +93,6 @@ _PATH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 RETRY_TIMEOUT_SECONDS = 30
 HTTP_TIMEOUT_SECONDS = 30
 
-# Rule states in which the rule's endpoint still exists (or will) and the rule is usable or can become so.
-LIVE_RULE_STATES = frozenset({"INIT", "CREATING", "PENDING", "ESTABLISHED", "REJECTED"})
-
 Write = Literal["none", "created", "updated", "adopted"]
 
 

@@ -15,7 +15,7 @@ object with backoff and posts a `ReconcileError` Event instead of turning it int
      ├── InputError                    (plan.command) `transit-operator plan`: files or documents refused
      ├── Blocked                       (reconcile.pass_record) the pass waits for something, or needs a
      │    │                            person; carries the condition reason
-     │    └── DatabricksProblem        (reconcile.ncc) the Databricks side: a region mismatch, a missing
+     │    └── DatabricksProblem        (reconcile.transit.databricks) the Databricks side: a region mismatch, a missing
      │                                 credentials Secret, a rejected connection
      ├── SecretUnreadable              a Secret the API server would not hand over now (not a 404)
      ├── CloudError                    an Azure or Databricks call failed; `.classified` says what to do

@@ -271,9 +271,9 @@ _APPLY_SCRIPT = r"""#!/bin/bash
 set -euo pipefail
 umask 022
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-CFG=/etc/haproxy/haproxy.cfg
-PREV=/etc/haproxy/haproxy.cfg.prev
-PIDFILE=/run/haproxy.pid
+CFG=@CONFIG_PATH@
+PREV=@CONFIG_PATH@.prev
+PIDFILE=@PID_FILE@
 SOCK=@STATS_SOCKET@
 HASH_LEN=@HASH_LEN@
 OUT_HASH=-
@@ -439,7 +439,15 @@ def render_apply_script() -> list[str]:
     `applied`/`unchanged`, 2 on `invalid`, 1 on `failed`; the last stdout line is the result line.
     The same text is installed at `APPLY_SCRIPT_PATH` by cloud-init.
     """
-    return _APPLY_SCRIPT.replace("@HASH_LEN@", str(_HASH_LEN)).replace("@STATS_SOCKET@", STATS_SOCKET).splitlines()
+    script = _APPLY_SCRIPT
+    for placeholder, value in (
+        ("@HASH_LEN@", str(_HASH_LEN)),
+        ("@STATS_SOCKET@", STATS_SOCKET),
+        ("@CONFIG_PATH@", CONFIG_PATH),
+        ("@PID_FILE@", PID_FILE),
+    ):
+        script = script.replace(placeholder, value)
+    return script.splitlines()
 
 
 ApplyOutcome = Literal["applied", "unchanged", "invalid", "failed", "unknown"]

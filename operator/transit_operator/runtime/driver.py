@@ -44,7 +44,6 @@ more for tests: `max_requeue_seconds` caps a requeue a reconciler asks for (not 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import random
@@ -87,9 +86,9 @@ class Reconcilers:
 
     @classmethod
     def load(cls) -> Reconcilers:
-        """The real ones, imported by name so the runtime loads before they exist."""
-        confluent = importlib.import_module("transit_operator.reconcile.confluent")
-        transit = importlib.import_module("transit_operator.reconcile.transit")
+        """The real ones (imported here, not at module import: the SDKs they pull in are slow to load)."""
+        from transit_operator.reconcile import confluent, transit
+
         return cls(confluent.reconcile, confluent.finalize, transit.reconcile, transit.finalize)
 
 

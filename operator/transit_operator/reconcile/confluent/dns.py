@@ -37,7 +37,7 @@ def sync_children(
     child: str,
     desired: Sequence[AzureResource],
     owned_by: OwnedBy,
-    run: PassRecord,
+    record: PassRecord,
     *,
     one_event: str | None = None,
 ) -> bool:
@@ -55,10 +55,10 @@ def sync_children(
             starting = provisioning_state(body) != "Deleting"
             gone = arm.delete(body["id"], owned_by, observed=body).gone
             if starting:
-                run.writes += 1
-                run.events.append(Event("Normal", "Deleted", f"{'Deleted' if gone else 'Deleting'} {label}"))
+                record.writes += 1
+                record.events.append(Event("Normal", "Deleted", f"{'Deleted' if gone else 'Deleting'} {label}"))
             if not gone:
-                run.in_flight.append(f"deleting {label}")
+                record.in_flight.append(f"deleting {label}")
                 ready = False
         written: list[str] = []
         for resource in desired:
@@ -66,20 +66,20 @@ def sync_children(
             try:
                 result = arm.ensure(resource, owned_by, observed=seen.get(resource.id.lower()))
             except CloudError as exc:
-                run.fail(label, exc)
+                record.fail(label, exc)
                 ready = False
                 continue
             if one_event is None:
-                run.note(label, result)
+                record.note(label, result)
             elif result.wrote:
-                run.writes += 1
+                record.writes += 1
                 written.append(label.removeprefix("DNS record "))
             ready = ready and not result.in_flight
         if written and one_event is not None:
-            run.events.append(Event("Normal", one_event, f"Wrote DNS records {', '.join(written)}"))
+            record.events.append(Event("Normal", one_event, f"Wrote DNS records {', '.join(written)}"))
     except CloudError as exc:
         plural = "record sets" if child == _RECORDS else "VNet links"
-        run.fail(f"{plural} of private DNS zone {zone_id.rsplit('/', 1)[-1]}", exc)
+        record.fail(f"{plural} of private DNS zone {zone_id.rsplit('/', 1)[-1]}", exc)
         ready = False
     return ready
 
@@ -90,22 +90,22 @@ def reconcile_dns(
     owner: Owner,
     owned_by: OwnedBy,
     healthy: Mapping[str, str],
-    run: PassRecord,
+    record: PassRecord,
 ) -> tuple[bool, Reason, str]:
     """Zone, then VNet links and record sets. Returns (DnsReady, reason, message)."""
     zone = build_dns_zone(spec, owner=owner)
     what = f"private DNS zone {spec.confluent.dns_domain}"
     try:
         zone_result = arm.ensure(zone, owned_by)
-        run.note(what, zone_result)
+        record.note(what, zone_result)
     except CloudError as exc:
-        run.fail(what, exc)
+        record.fail(what, exc)
         return False, error_reason(exc.classified), error_text(what, exc.classified)
     if zone_result.action == "Started" or not zone_result.settled:
         return False, Reason.PROVISIONING, f"{what} is being created"
-    links_ready = sync_children(arm, zone.id, _LINKS, build_vnet_links(spec, owner=owner), owned_by, run)
+    links_ready = sync_children(arm, zone.id, _LINKS, build_vnet_links(spec, owner=owner), owned_by, record)
     records = build_dns_records(spec, healthy, owner=owner)
-    records_ready = sync_children(arm, zone.id, _RECORDS, records, owned_by, run, one_event="DnsRecordsUpdated")
+    records_ready = sync_children(arm, zone.id, _RECORDS, records, owned_by, record, one_event="DnsRecordsUpdated")
     if not (links_ready and records_ready):
         return False, Reason.PROVISIONING, f"{what}: VNet links or records are being written"
     if not healthy:
@@ -118,7 +118,7 @@ def reconcile_dns(
 
 
 def retire_dns_zones(
-    arm: Arm, owned_by: OwnedBy, previous: ConfluentPrivateLinkStatus, current: str | None, run: PassRecord
+    arm: Arm, owned_by: OwnedBy, previous: ConfluentPrivateLinkStatus, current: str | None, record: PassRecord
 ) -> list[str]:
     """Private DNS zones this object used before (another `dnsDomain`, or `dns.manageZone` turned false):
     remove our records and links and, when it is tagged as ours, the zone. Returns the ones still going."""
@@ -129,11 +129,11 @@ def retire_dns_zones(
             continue
         what = f"earlier private DNS zone {zone_id.rsplit('/', 1)[-1]}"
         try:
-            if remove_dns_zone(arm, owned_by, zone_id, run.events):
+            if remove_dns_zone(arm, owned_by, zone_id, record.events):
                 continue
-            run.in_flight.append(f"removing the {what}")
+            record.in_flight.append(f"removing the {what}")
         except CloudError as exc:
-            run.fail(f"removing the {what}", exc)
+            record.fail(f"removing the {what}", exc)
         left.append(zone_id)
     return left
 

@@ -50,7 +50,7 @@ def reconcile_zone(
     owned_by: OwnedBy,
     zone: str,
     previous: ZoneStatus | None,
-    run: PassRecord,
+    record: PassRecord,
 ) -> ZoneStatus:
     """Ensure the zone's private endpoint; its status entry (state, and the IP once Approved)."""
     desired = build_private_endpoint(spec, zone, owner=owner)
@@ -59,14 +59,14 @@ def reconcile_zone(
     try:
         result = arm.ensure(desired, owned_by)
     except CloudError as exc:
-        run.fail(what, exc)
+        record.fail(what, exc)
         return kept.model_copy(
             update={
                 "private_endpoint_id": desired.id,
                 "message": f"{exc.classified.code}: {exc.classified.message}",
             }
         )
-    run.note(what, result)
+    record.note(what, result)
     connection = endpoint_connection(result.observed, naming.build_private_endpoint_connection_name(zone))
     state, description = connection.status, connection.description
     if (result.provisioning_state or "").lower() == "failed":
@@ -88,7 +88,7 @@ def retire_zones(
     spec: ConfluentPrivateLinkSpec,
     owned_by: OwnedBy,
     previous_zones: Mapping[str, ZoneStatus],
-    run: PassRecord,
+    record: PassRecord,
 ) -> list[ZoneStatus]:
     """Endpoints of zones that left the spec: delete them (ours only); listed until gone."""
     wanted = {z.name for z in spec.confluent.zones}
@@ -101,13 +101,13 @@ def retire_zones(
         try:
             result = arm.delete(endpoint_id, owned_by)
         except CloudError as exc:
-            run.fail(what, exc)
+            record.fail(what, exc)
             left.append(seen)
             continue
         if result.gone or result.action == "NotOwned":
-            run.events.append(Event("Normal", "Deleted", f"Deleted {what}"))
+            record.events.append(Event("Normal", "Deleted", f"Deleted {what}"))
             continue
-        run.in_flight.append(what)
+        record.in_flight.append(what)
         left.append(
             seen.model_copy(
                 update={"connection_state": None, "private_ip": None, "message": "deleting: zone left the spec"}
@@ -138,18 +138,18 @@ def broken_message(zones: list[ZoneStatus]) -> str:
     )
 
 
-def record_zones(run: PassRecord, current: list[ZoneStatus]) -> None:
+def record_zones(record: PassRecord, current: list[ZoneStatus]) -> None:
     """What the spec's zones tell the pass: decided against (stall), awaiting approval, awaiting an IP."""
     decided = [z for z in current if broken(z)]
     if decided:
-        run.stall(broken(decided[0]) or Reason.CONNECTION_REJECTED, broken_message(decided))
+        record.stall(broken(decided[0]) or Reason.CONNECTION_REJECTED, broken_message(decided))
     pending = [z.name for z in current if not broken(z) and z.connection_state != APPROVED]
     if pending:
         message = f"waiting for Confluent to approve the connection of zone(s) {', '.join(pending)}"
-        run.wait(Reason.WAITING_FOR_APPROVAL, message, timing.APPROVAL)
+        record.wait(Reason.WAITING_FOR_APPROVAL, message, timing.APPROVAL)
     no_ip = [z.name for z in current if z.connection_state == APPROVED and not z.private_ip]
     if no_ip:
-        run.wait(Reason.WAITING_FOR_ENDPOINT_IP, f"no private IP yet for {', '.join(no_ip)}", timing.IN_FLIGHT)
+        record.wait(Reason.WAITING_FOR_ENDPOINT_IP, f"no private IP yet for {', '.join(no_ip)}", timing.IN_FLIGHT)
 
 
 def endpoints_condition(current: list[ZoneStatus], generation: int | None) -> Condition:

@@ -67,15 +67,15 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
         if early is not None:
             return early
 
-    run = PassRecord()
+    record = PassRecord()
     previous_zones: dict[str, ZoneStatus] = {z.name: z for z in previous.zones}
     wanted = {z.name for z in spec.confluent.zones}
     zones = [
-        reconcile_zone(arm, spec, owner, owned_by, name, previous_zones.get(name), run) for name in sorted(wanted)
+        reconcile_zone(arm, spec, owner, owned_by, name, previous_zones.get(name), record) for name in sorted(wanted)
     ]
-    zones += retire_zones(arm, spec, owned_by, previous_zones, run)
+    zones += retire_zones(arm, spec, owned_by, previous_zones, record)
     current = [z for z in zones if z.name in wanted]
-    record_zones(run, current)
+    record_zones(record, current)
 
     healthy: dict[str, str] = {
         z.name: z.private_ip for z in current if z.private_ip and z.connection_state == APPROVED
@@ -83,13 +83,13 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
     dns_ok, dns_reason, dns_message = True, Reason.NOT_MANAGED, "dns.manageZone is false"
     dns_zone_id = private_dns_zone_id(spec) if spec.dns.manage_zone else None
     if spec.dns.manage_zone:
-        dns_ok, dns_reason, dns_message = reconcile_dns(arm, spec, owner, owned_by, healthy, run)
+        dns_ok, dns_reason, dns_message = reconcile_dns(arm, spec, owner, owned_by, healthy, record)
         if dns_reason == Reason.PROVISIONING:  # zones without an Approved IP are waited for above
-            run.wait(Reason.PROVISIONING, dns_message, timing.IN_FLIGHT)
-    retiring = retire_dns_zones(arm, owned_by, previous, dns_zone_id, run)
+            record.wait(Reason.PROVISIONING, dns_message, timing.IN_FLIGHT)
+    retiring = retire_dns_zones(arm, owned_by, previous, dns_zone_id, record)
 
     ips = ", ".join(f"{z.name}={z.private_ip}" for z in current)
-    summary, requeue = decide(run, generation, f"endpoints Approved ({ips}); DNS: {dns_message}")
+    summary, requeue = decide(record, generation, f"endpoints Approved ({ips}); DNS: {dns_message}")
     return build_outcome(
         previous,
         generation,
@@ -100,9 +100,9 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
         ],
         clock(),
         fields={"zones": zones, "dns_zone_id": dns_zone_id, "retiring_dns_zone_ids": retiring},
-        events=run.events + transition_events(previous_zones, zones),
+        events=record.events + transition_events(previous_zones, zones),
         requeue_after=requeue,
-        failure=run.failure,
+        failure=record.failure,
     )
 
 
@@ -120,16 +120,16 @@ def _preflight(
         if spec.dns.manage_zone
         else []
     )
-    run = PassRecord()
+    record = PassRecord()
     try:
         check = preflight.check_network(
             arm, subnets=[("spec.privateEndpoints.subnetId", spec.private_endpoints.subnet_id)],
             virtual_networks=vnets,
         )
     except CloudError as exc:
-        run.fail("reading the network the spec names", exc)
-        summary, requeue = decide(run, generation, "")
-        return build_outcome(previous, generation, summary, clock(), requeue_after=requeue, failure=run.failure)
+        record.fail("reading the network the spec names", exc)
+        summary, requeue = decide(record, generation, "")
+        return build_outcome(previous, generation, summary, clock(), requeue_after=requeue, failure=record.failure)
     if check.ok:
         return None
     if check.invalid:

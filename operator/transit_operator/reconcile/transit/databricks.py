@@ -98,7 +98,7 @@ def account_for(spec: ServerlessTransitSpec, namespace: str, ctx: CloudContext) 
     if databricks.credentials_secret_ref is not None:
         name = databricks.credentials_secret_ref.name
         source = f"Secret {namespace}/{name}"
-        reader = getattr(ctx, "read_secret", None)
+        reader = ctx.read_secret
         if reader is None:
             raise DatabricksProblem(
                 Reason.INVALID_SPEC,
@@ -185,25 +185,25 @@ def _ncc_status(
 
 def reconcile_databricks(
     spec: ServerlessTransitSpec,
-    pre: Preflight,
+    account_state: Preflight,
     target: PrivateLinkTarget,
     *,
     domain_names: Sequence[str],
 ) -> DatabricksPass:
     """Drive NCC, rule, approval and bindings one step; at most one write per object."""
-    account = pre.account
+    account = account_state.account
     events: list[Event] = []
     writes = 0
-    ncc = pre.ncc
+    ncc = account_state.ncc
     if ncc is None:
         assert spec.databricks.ncc.name is not None  # adopt-by-id without an NCC raised in preflight
-        ncc, wrote = account.ensure_ncc(name=spec.databricks.ncc.name, region=pre.region)
+        ncc, wrote = account.ensure_ncc(name=spec.databricks.ncc.name, region=account_state.region)
         if wrote == "created":
             writes += 1
             events.append(Event("Normal", "NccCreated", f"created NCC {ncc.name} ({ncc.id}) in {ncc.region}"))
 
-    bound = {w.workspace_id for w in pre.workspaces if w.ncc_id == ncc.id}
-    for workspace in pre.workspaces:
+    bound = {w.workspace_id for w in account_state.workspaces if w.ncc_id == ncc.id}
+    for workspace in account_state.workspaces:
         if account.bind_workspace(workspace, ncc.id):
             writes += 1
             bound.add(workspace.workspace_id)
@@ -217,7 +217,7 @@ def reconcile_databricks(
             )
 
     def result(rule: RuleFacts | None, **kwargs: Any) -> DatabricksPass:
-        status = _ncc_status(ncc, rule, pre.workspaces, bound)
+        status = _ncc_status(ncc, rule, account_state.workspaces, bound)
         return DatabricksPass(status, writes=writes, events=events, **kwargs)
 
     if not target.ready:

@@ -46,13 +46,13 @@ from transit_operator.plan.haproxy_transit import (
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
-from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
-from transit_operator.reconcile.transit_common import (
+from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit.option import (
     OptionReport,
     Teardown,
     TransitInput,
@@ -73,55 +73,55 @@ def _instances_previous(previous: ServerlessTransitStatus) -> dict[str, Instance
     return {i.instance_id: i for i in (previous.haproxy.instances if previous.haproxy else [])}
 
 
-def _start(inp: TransitInput) -> _HAProxyPass:
-    assert inp.sxt.spec.haproxy is not None and inp.cpl is not None
-    plan = build_haproxy_transit_plan(inp.sxt, cpl=inp.cpl, uid=inp.owner.uid)
-    return _HAProxyPass(inp, plan, TransitIds(inp.sxt.spec, inp.owner))
+def _start(inputs: TransitInput) -> _HAProxyPass:
+    assert inputs.sxt.spec.haproxy is not None and inputs.cpl is not None
+    plan = build_haproxy_transit_plan(inputs.sxt, cpl=inputs.cpl, uid=inputs.owner.uid)
+    return _HAProxyPass(inputs, plan, TransitIds(inputs.sxt.spec, inputs.owner))
 
 
 @dataclass
 class _HAProxyPass:
     """This option's part of one pass: the plan's ARM resources, then the config rollout."""
 
-    inp: TransitInput
+    inputs: TransitInput
     plan: Plan
-    tid: TransitIds
+    resource_ids: TransitIds
     vmss_result: EnsureResult | None = None  # set by ensure_resources: the rollout needs a provisioned VMSS
 
-    def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
-        inp = self.inp
-        arm = Arm(inp.ctx)
-        owned_by = OwnedBy(inp.owner)
+    def ensure_resources(self, record: PassRecord) -> databricks.PrivateLinkTarget:
+        inputs = self.inputs
+        arm = Arm(inputs.ctx)
+        owned_by = OwnedBy(inputs.owner)
         results: dict[str, EnsureResult] = {}
         for resource in self.plan.azure:
             key = resource.id.lower()
             blocked = [d for d in resource.dependsOn if not provisioned(results.get(d.lower()))]
             if blocked:
                 names = ", ".join(d.rsplit("/", 1)[-1] for d in blocked)
-                run.wait(Reason.PROVISIONING, f"{_what(resource)} waits for {names}", timing.IN_FLIGHT)
+                record.wait(Reason.PROVISIONING, f"{_what(resource)} waits for {names}", timing.IN_FLIGHT)
                 continue
             try:
                 result = arm.ensure(resource, owned_by)
             except TransitError as exc:
-                run.fail(_what(resource), exc)
+                record.fail(_what(resource), exc)
                 continue
             results[key] = result
-            run.note(_what(resource), result)
+            record.note(_what(resource), result)
             if (result.provisioning_state or "").lower() == "failed" and not result.wrote:
-                run.stall(Reason.PROVISIONING_FAILED, f"{_what(resource)}: provisioningState Failed")
-        pls_id = self.tid.private_link_service
-        self.vmss_result = results.get(self.tid.vmss.lower())
+                record.stall(Reason.PROVISIONING_FAILED, f"{_what(resource)}: provisioningState Failed")
+        pls_id = self.resource_ids.private_link_service
+        self.vmss_result = results.get(self.resource_ids.vmss.lower())
         return private_link_target(
-            PrivateLinkServiceTarget.of(inp.ctx, pls_id), None, results.get(pls_id.lower())
+            PrivateLinkServiceTarget.of(inputs.ctx, pls_id), None, results.get(pls_id.lower())
         )
 
-    def finish(self, run: PassRecord) -> OptionReport:
-        inp = self.inp
-        assert inp.sxt.spec.haproxy is not None and inp.cpl is not None
+    def finish(self, record: PassRecord) -> OptionReport:
+        inputs = self.inputs
+        assert inputs.sxt.spec.haproxy is not None and inputs.cpl is not None
         config = self.plan.files[HAPROXY_CFG_FILE]
         desired_hash = config_hash(config)
-        rollout = _rollout(inp, run, self.tid, inp.sxt.spec.haproxy, self.vmss_result, config, desired_hash)
-        ips = healthy_endpoint_ips(inp.cpl.status)
+        rollout = _rollout(inputs, record, self.resource_ids, inputs.sxt.spec.haproxy, self.vmss_result, config, desired_hash)
+        ips = healthy_endpoint_ips(inputs.cpl.status)
         return OptionReport(
             backend_ips=[ips[z] for z in sorted(ips)],
             ready_message=(
@@ -130,7 +130,7 @@ class _HAProxyPass:
             ),
             fields={"haproxy": HAProxyStatus(desired_config_hash=desired_hash, instances=rollout.instances)},
             conditions=[
-                cond.domain(cond.CONFIG_APPLIED, rollout.ok, rollout.reason, rollout.message, inp.generation)
+                cond.domain(cond.CONFIG_APPLIED, rollout.ok, rollout.reason, rollout.message, inputs.generation)
             ],
             complete=rollout.ok,
         )
@@ -145,9 +145,9 @@ class _Rollout:
 
 
 def _rollout(
-    inp: TransitInput,
-    run: PassRecord,
-    tid: TransitIds,
+    inputs: TransitInput,
+    record: PassRecord,
+    resource_ids: TransitIds,
     haproxy: HAProxySpec,
     vmss_result: EnsureResult | None,
     config: str,
@@ -157,15 +157,15 @@ def _rollout(
     (`cloud.runcommand.advance`: read what the last pass started, clean up, start what may start; nothing
     waits). Instances that refused it are retried after a back-off; instances added by a scale-out have no
     entry yet."""
-    previous = _instances_previous(inp.previous)
+    previous = _instances_previous(inputs.previous)
     if not provisioned(vmss_result):
         message = "waiting for the scale set to be provisioned before configuring its instances"
         return _Rollout(list(previous.values()), False, Reason.PROVISIONING, message)
-    scale_set = runcommand.ScaleSet.of(inp.ctx, tid.vmss)
+    scale_set = runcommand.ScaleSet.of(inputs.ctx, resource_ids.vmss)
     try:
         instance_ids = scale_set.instance_ids()
     except TransitError as exc:
-        run.fail(f"instances of {scale_set.name}", exc)
+        record.fail(f"instances of {scale_set.name}", exc)
         return _Rollout(
             list(previous.values()), False, Reason.TRANSIENT_ERROR, "could not list the instances"
         )
@@ -173,7 +173,7 @@ def _rollout(
     applied = scale_set.advance(
         todo,
         config=config,
-        location=inp.sxt.spec.azure.location,
+        location=inputs.sxt.spec.azure.location,
         concurrency=haproxy.run_command_concurrency,
         retry_after=timing.CONFIG_REFUSED,  # a new config is tried at once
     )
@@ -189,7 +189,7 @@ def _rollout(
                 under_way.append(instance_id)
         elif outcome.ok:
             entry = InstanceStatus(instance_id=instance_id, applied_config_hash=desired_hash)
-            run.events.append(
+            record.events.append(
                 Event(
                     "Normal",
                     "ConfigApplied",
@@ -203,7 +203,7 @@ def _rollout(
                 last_error=f"{outcome.state}: {outcome.error or ''}".rstrip(": "),
             )
             refused.append(instance_id)
-            run.events.append(
+            record.events.append(
                 Event("Warning", "ConfigApplyFailed", f"instance {instance_id}: {entry.last_error}")
             )
         instances.append(entry)
@@ -216,9 +216,9 @@ def _rollout(
         )
         if under_way:
             message += f"; still in progress on instance(s) {', '.join(under_way)}"
-        run.wait(Reason.CONFIG_APPLY_FAILED, message, timing.IN_FLIGHT if under_way else timing.CONFIG_REFUSED)
+        record.wait(Reason.CONFIG_APPLY_FAILED, message, timing.IN_FLIGHT if under_way else timing.CONFIG_REFUSED)
         if not under_way:  # the same refusal, pass after pass, is what backs off and eventually stalls
-            run.failures.append(
+            record.failures.append(
                 Failure(Reason.CONFIG_APPLY_FAILED, message, key=f"config {desired_hash} refused by {sorted(refused)}")
             )
         return _Rollout(instances, False, Reason.CONFIG_APPLY_FAILED, message)
@@ -230,11 +230,11 @@ def _rollout(
         )
         if waiting:
             message += f"; waiting for a free slot: {', '.join(waiting)}"
-        run.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
+        record.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
         return _Rollout(instances, False, Reason.PROVISIONING, message)
     if not instance_ids:
         message = "the scale set has no instances yet"
-        run.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
+        record.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
         return _Rollout(instances, False, Reason.PROVISIONING, message)
     return _Rollout(
         instances, True, Reason.RECONCILED, f"{len(instance_ids)} instance(s) run config {desired_hash}"
@@ -245,8 +245,8 @@ def _rollout(
 
 
 def _owned_ids(spec: ServerlessTransitSpec, owner: Owner) -> list[str]:
-    tid = TransitIds(spec, owner)
-    return [tid.vmss, tid.private_link_service, tid.load_balancer, tid.nsg]
+    resource_ids = TransitIds(spec, owner)
+    return [resource_ids.vmss, resource_ids.private_link_service, resource_ids.load_balancer, resource_ids.nsg]
 
 
 def _private_link_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
@@ -255,25 +255,25 @@ def _private_link_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
 
 def _delete(teardown: Teardown) -> bool:
     """Our PLS connection -> VMSS, PLS -> LB, NSG; each layer once the one above is gone."""
-    inp, arm = teardown.inp, teardown.arm
-    tid = TransitIds(inp.sxt.spec, inp.owner)
-    pls = arm.observe(tid.private_link_service)
+    inputs, arm = teardown.inputs, teardown.arm
+    resource_ids = TransitIds(inputs.sxt.spec, inputs.owner)
+    pls = arm.observe(resource_ids.private_link_service)
     if pls is not None and teardown.endpoint_name and teardown.owned_by.is_ours(tags_of(pls)):
         ours = find_connection(connections_in(pls), teardown.endpoint_name)
         if ours is not None and ours.status in ("Pending", "Approved"):
-            PrivateLinkServiceTarget.of(inp.ctx, tid.private_link_service).remove(ours)
+            PrivateLinkServiceTarget.of(inputs.ctx, resource_ids.private_link_service).remove(ours)
             teardown.events.append(
                 Event("Normal", "ConnectionRemoved", f"removed private endpoint connection {ours.name}")
             )
-            pls = arm.observe(tid.private_link_service)
+            pls = arm.observe(resource_ids.private_link_service)
 
-    vmss_gone = teardown.delete(tid.vmss, "scale set")
-    pls_gone = teardown.delete(tid.private_link_service, "private link service", observed=pls)
+    vmss_gone = teardown.delete(resource_ids.vmss, "scale set")
+    pls_gone = teardown.delete(resource_ids.private_link_service, "private link service", observed=pls)
     lb_gone = nsg_gone = False
     if vmss_gone and pls_gone:
-        lb_gone = teardown.delete(tid.load_balancer, "load balancer")
+        lb_gone = teardown.delete(resource_ids.load_balancer, "load balancer")
     if vmss_gone:
-        nsg_gone = teardown.delete(tid.nsg, "network security group")
+        nsg_gone = teardown.delete(resource_ids.nsg, "network security group")
     return vmss_gone and pls_gone and lb_gone and nsg_gone
 
 

@@ -12,8 +12,8 @@
       owned_ids           our Azure resources, released in this order on `deletionPolicy: Orphan`
       delete(teardown)    `Delete`: its Azure resources, once the NCC rule is gone; True when all are gone
 
-An option module (`transit_haproxy`, `transit_appgw`) exposes one `OPTION: TransitOption`, registered in
-`reconcile.transit.OPTIONS`.
+An option module (`reconcile.transit.haproxy`, `.appgw`) exposes one `OPTION: TransitOption`, registered in
+`reconcile.transit.registry.OPTIONS`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from transit_operator.cloud.approval import ConnectionTarget, connections_in
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan.ownership import Owner
-from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import (
@@ -45,6 +44,7 @@ from transit_operator.reconcile.pass_record import (
     previous_status,
     utcnow,
 )
+from transit_operator.reconcile.transit import databricks
 
 __all__ = [
     "OptionPass",
@@ -95,10 +95,10 @@ def provisioned(result: EnsureResult | None) -> bool:
 
 def private_link_target(
     connections: ConnectionTarget, group_id: str | None, result: EnsureResult | None
-) -> dbx.PrivateLinkTarget:
+) -> databricks.PrivateLinkTarget:
     """The NCC rule's target from this pass's `ensure` of it: provisioned or not, and its private endpoint
     connections as that GET saw them (None after a write, or when not ensured: listed when needed)."""
-    return dbx.PrivateLinkTarget(
+    return databricks.PrivateLinkTarget(
         resource_id=connections.resource_id,
         group_id=group_id,
         connections=connections,
@@ -122,11 +122,11 @@ class OptionReport:
 class OptionPass(Protocol):
     """An option's part of one pass, made by `TransitOption.start` from the option's plan."""
 
-    def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
+    def ensure_resources(self, record: PassRecord) -> databricks.PrivateLinkTarget:
         """The option's Azure resources (one GET each, a write only on a difference) -> the rule's target."""
         ...
 
-    def finish(self, run: PassRecord) -> OptionReport:
+    def finish(self, record: PassRecord) -> OptionReport:
         """What comes after the Databricks side, and the option's part of the status."""
         ...
 
@@ -135,7 +135,7 @@ class OptionPass(Protocol):
 class Teardown:
     """One finalize pass over an option's Azure resources (`deletionPolicy: Delete`), after the NCC rule."""
 
-    inp: TransitInput
+    inputs: TransitInput
     arm: Arm
     owned_by: OwnedBy
     endpoint_name: str | None  # the NCC rule's endpoint: its connection on the target is ours to remove
@@ -163,7 +163,7 @@ class TransitOption:
 
 
 def outcome_with(
-    inp: TransitInput,
+    inputs: TransitInput,
     new_conditions: list[Condition],
     *,
     fields: Mapping[str, Any] | None = None,
@@ -174,10 +174,10 @@ def outcome_with(
 ) -> Outcome:
     """`pass_record.build_outcome` for this pass's object."""
     return build_outcome(
-        inp.previous,
-        inp.generation,
+        inputs.previous,
+        inputs.generation,
         new_conditions,
-        inp.clock(),
+        inputs.clock(),
         fields=fields,
         events=events or (),
         requeue_after=requeue_after,

@@ -58,13 +58,13 @@ from transit_operator.plan.appgw_transit import (
 from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, same_id
 from transit_operator.plan.model import Plan
 from transit_operator.plan.ownership import Owner
-from transit_operator.reconcile import ncc as dbx
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
-from transit_operator.reconcile.transit_common import (
+from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit.option import (
     OptionReport,
     Teardown,
     TransitInput,
@@ -83,28 +83,28 @@ DRAIN_SECONDS = 30
 # --- reconcile ----------------------------------------------------------------------------------------------
 
 
-def _start(inp: TransitInput) -> _GatewayPass:
-    assert inp.sxt.spec.application_gateway is not None and inp.cpl is not None
-    return _GatewayPass(inp, build_appgw_transit_plan(inp.sxt, cpl=inp.cpl, uid=inp.owner.uid))
+def _start(inputs: TransitInput) -> _GatewayPass:
+    assert inputs.sxt.spec.application_gateway is not None and inputs.cpl is not None
+    return _GatewayPass(inputs, build_appgw_transit_plan(inputs.sxt, cpl=inputs.cpl, uid=inputs.owner.uid))
 
 
 @dataclass
 class _GatewayPass:
     """This option's part of one pass: public IP, NSG (+ subnet association), then the gateway."""
 
-    inp: TransitInput
+    inputs: TransitInput
     plan: Plan
     gateway_result: EnsureResult | None = None
     observed_gateway: dict[str, Any] | None = None
     gateway_what: str = ""
     updates: ApplicationGatewayStatus | None = None  # status.applicationGateway after this pass
 
-    def ensure_resources(self, run: PassRecord) -> dbx.PrivateLinkTarget:
+    def ensure_resources(self, record: PassRecord) -> databricks.PrivateLinkTarget:
         # What the gateway references must exist first (Azure refuses references to missing ones).
-        inp, plan = self.inp, self.plan
-        ctx = inp.ctx
+        inputs, plan = self.inputs, self.plan
+        ctx = inputs.ctx
         arm = Arm(ctx)
-        owned_by = OwnedBy(inp.owner)
+        owned_by = OwnedBy(inputs.owner)
         public_ip = plan.resources_of_type(PUBLIC_IP_ADDRESSES)[0]
         nsg = plan.resources_of_type(NETWORK_SECURITY_GROUPS)[0]
         gateway = plan.resources_of_type(APPLICATION_GATEWAYS)[0]
@@ -116,57 +116,57 @@ class _GatewayPass:
             try:
                 result = arm.ensure(resource, owned_by)
             except TransitError as exc:
-                run.fail(what, exc)
+                record.fail(what, exc)
                 prerequisites_ok = False
                 continue
-            run.note(what, result)
+            record.note(what, result)
             prerequisites_ok = prerequisites_ok and provisioned(result)
         if prerequisites_ok:
-            prerequisites_ok = _ensure_subnet_nsg(arm, inp.sxt.spec.network.frontend_subnet_id, nsg.id, run)
+            prerequisites_ok = _ensure_subnet_nsg(arm, inputs.sxt.spec.network.frontend_subnet_id, nsg.id, record)
         self.gateway_what = gateway_what = f"application gateway {gateway.name}"
         if prerequisites_ok:
             try:
                 self.gateway_result = result = arm.ensure(gateway, owned_by)
                 self.observed_gateway = result.observed
-                run.note(gateway_what, result)
-                self.updates = _configuration_updates(inp, result, gateway_what, run)
+                record.note(gateway_what, result)
+                self.updates = _configuration_updates(inputs, result, gateway_what, record)
                 failed = (result.provisioning_state or "").lower() == "failed"
                 if failed and not result.wrote:
-                    run.stall(Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
+                    record.stall(Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
             except TransitError as exc:
-                run.fail(gateway_what, exc)
+                record.fail(gateway_what, exc)
         else:
-            run.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", timing.IN_FLIGHT)
+            record.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", timing.IN_FLIGHT)
             try:
                 self.observed_gateway = arm.observe(gateway.id)
             except CloudError:
                 self.observed_gateway = None
         return private_link_target(
             ApplicationGatewayTarget.of(ctx, gateway.id),
-            private_link_frontend_name(inp.sxt.spec),
+            private_link_frontend_name(inputs.sxt.spec),
             self.gateway_result,
         )
 
-    def finish(self, run: PassRecord) -> OptionReport:
+    def finish(self, record: PassRecord) -> OptionReport:
         backend_ips = gateway_backend_ips(self.observed_gateway, BACKEND_POOL_NAME)
         if not backend_ips and provisioned(self.gateway_result):
-            run.wait(
+            record.wait(
                 Reason.WAITING_FOR_DEPENDENCY,
                 "the backend pool is empty: no Approved endpoint IP in the ConfluentPrivateLink yet",
                 timing.BACKENDS,
             )
         # Only the gateway is in flight: its update takes ~20 minutes, poll it less often.
-        gateway_only = run.in_flight == [self.gateway_what]
+        gateway_only = record.in_flight == [self.gateway_what]
         slow = self.gateway_result is not None and self.gateway_result.in_flight and gateway_only
         return OptionReport(
             backend_ips=backend_ips,
             ready_message=(
                 f"gateway provisioned with {len(backend_ips)} backend(s); NCC rule ESTABLISHED (group id "
-                f"{private_link_frontend_name(self.inp.sxt.spec)})"
+                f"{private_link_frontend_name(self.inputs.sxt.spec)})"
             ),
             fields={
                 "application_gateway": self.updates
-                or self.inp.previous.application_gateway
+                or self.inputs.previous.application_gateway
                 or ApplicationGatewayStatus()
             },
             requeue_floor=timing.GATEWAY_LRO if slow else None,
@@ -174,11 +174,11 @@ class _GatewayPass:
 
 
 def _configuration_updates(
-    inp: TransitInput, result: EnsureResult, what: str, run: PassRecord
+    inputs: TransitInput, result: EnsureResult, what: str, record: PassRecord
 ) -> ApplicationGatewayStatus:
     """status.applicationGateway after this pass's `ensure` of the gateway; a Warning event when this pass
     started a configuration update of an existing gateway (it will end live connections)."""
-    before = inp.previous.application_gateway or ApplicationGatewayStatus()
+    before = inputs.previous.application_gateway or ApplicationGatewayStatus()
     now = before.model_copy()
     if result.wrote and not result.tags_only and result.action != "Started":
         changes = list(result.changes)
@@ -186,10 +186,10 @@ def _configuration_updates(
             update_in_flight=True,
             configuration_updates=before.configuration_updates + 1,
             last_update_changes=changes,
-            last_update_time=inp.clock().isoformat().replace("+00:00", "Z"),
+            last_update_time=inputs.clock().isoformat().replace("+00:00", "Z"),
         )
         shown = ", ".join(changes[:5]) + (f" and {len(changes) - 5} more" if len(changes) > 5 else "")
-        run.events.append(
+        record.events.append(
             Event(
                 "Warning",
                 "GatewayUpdateDrainsConnections",
@@ -205,7 +205,7 @@ def _configuration_updates(
 # --- the gateway subnet's NSG -----------------------------------------------------------------------
 
 
-def _ensure_subnet_nsg(arm: Arm, subnet_id: str, nsg_id: str, run: PassRecord) -> bool:
+def _ensure_subnet_nsg(arm: Arm, subnet_id: str, nsg_id: str, record: PassRecord) -> bool:
     """Associate our NSG with the gateway subnet (the customer's subnet: only this one field is changed).
 
     A subnet carrying another NSG is left alone: that NSG is the customer's to manage, and Azure's rules
@@ -215,19 +215,19 @@ def _ensure_subnet_nsg(arm: Arm, subnet_id: str, nsg_id: str, run: PassRecord) -
     try:
         subnet = observe_subnet(arm, subnet_id)
     except CloudError as exc:
-        run.fail(what, exc)
+        record.fail(what, exc)
         return False
     if subnet is None:
-        run.errors.append((what, Classified(False, "SubnetNotFound", f"{subnet_id} does not exist")))
+        record.errors.append((what, Classified(False, "SubnetNotFound", f"{subnet_id} does not exist")))
         return False
     if not subnet.settled:
-        run.in_flight.append(f"{what} (NSG association)")
+        record.in_flight.append(f"{what} (NSG association)")
         return False
     current = subnet.network_security_group_id
     if current and same_id(current, nsg_id):
         return True
     if current:
-        run.events.append(
+        record.events.append(
             Event(
                 "Warning",
                 "ForeignNetworkSecurityGroup",
@@ -236,23 +236,23 @@ def _ensure_subnet_nsg(arm: Arm, subnet_id: str, nsg_id: str, run: PassRecord) -
             )
         )
         return True
-    _set_subnet_nsg(arm, subnet, nsg_id, run, what)
+    _set_subnet_nsg(arm, subnet, nsg_id, record, what)
     return False
 
 
-def _set_subnet_nsg(arm: Arm, subnet: SubnetFacts, nsg_id: str | None, run: PassRecord, what: str) -> None:
+def _set_subnet_nsg(arm: Arm, subnet: SubnetFacts, nsg_id: str | None, record: PassRecord, what: str) -> None:
     """`cloud.network.set_subnet_network_security_group`, recorded in the pass."""
     try:
         set_subnet_network_security_group(arm, subnet, nsg_id)
     except CloudError as exc:
-        run.fail(what, exc)
+        record.fail(what, exc)
         return
     verb = "Associated" if nsg_id else "Detached"
-    run.writes += 1
-    run.events.append(
+    record.writes += 1
+    record.events.append(
         Event("Normal", verb, f"{verb} network security group {'with' if nsg_id else 'from'} {what}")
     )
-    run.in_flight.append(f"{what} (NSG association)")
+    record.in_flight.append(f"{what} (NSG association)")
 
 
 # --- finalize -------------------------------------------------------------------------------------------
@@ -264,8 +264,8 @@ def _owned_ids(spec: ServerlessTransitSpec, owner: Owner) -> list[str]:
 
 def _delete(teardown: Teardown) -> bool:
     """Gateway -> NSG association -> NSG, public IP; each layer once the one above is gone."""
-    inp, arm = teardown.inp, teardown.arm
-    spec, owner = inp.sxt.spec, inp.owner
+    inputs, arm = teardown.inputs, teardown.arm
+    spec, owner = inputs.sxt.spec, inputs.owner
     if not teardown.delete(application_gateway_id(spec, owner), "application gateway"):
         return False
     # An NSG still associated with a subnet cannot be deleted (InUseNetworkSecurityGroupCannotBeDeleted).
@@ -276,11 +276,11 @@ def _delete(teardown: Teardown) -> bool:
         subnet = observe_subnet(arm, subnet_id)
         attached = subnet.network_security_group_id if subnet is not None else None
         if subnet is not None and attached and same_id(attached, nsg_id):
-            run = PassRecord()
-            _set_subnet_nsg(arm, subnet, None, run, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
-            teardown.events.extend(run.events)
-            if run.errors:
-                raise run.errors[0][1].as_error()
+            record = PassRecord()
+            _set_subnet_nsg(arm, subnet, None, record, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
+            teardown.events.extend(record.events)
+            if record.errors:
+                raise record.errors[0][1].as_error()
             return False
     nsg_gone = teardown.delete(nsg_id, "network security group", observed=nsg)
     pip_gone = teardown.delete(public_ip_id(spec, owner), "public IP")
