@@ -11,9 +11,11 @@ false` as `noNewPrivileges`, `resources.limits` as cgroup limits, `emptyDir` vol
 Differences from a cluster, on purpose: the container shares the host's network namespace (the sandbox
 cloud and the Kubernetes API listen on 127.0.0.1), and there is no seccomp filter (runc applies none unless
 given a profile; containerd's RuntimeDefault is a long allow-list not shipped in Debian). The service
-account token mount is the caller's to give (`ApiServerAccess`: a real API server's TokenRequest token);
-against the embedded emulator, which serves plain HTTP, the caller mounts a kubeconfig instead. runc rather than crun: Debian 12's crun
-refuses hosts with cgroup v1 controllers plus a cgroup v2 hierarchy ("hybrid mode"), which runc runs on.
+account token mount is the caller's to give (`ApiServerAccess.write`: a real API server's TokenRequest
+token, its CA and the namespace, with KUBERNETES_SERVICE_HOST/PORT naming the API server on loopback);
+against the embedded emulator, which serves plain HTTP, the caller mounts a kubeconfig instead. runc rather
+than crun: Debian 12's crun refuses hosts with cgroup v1 controllers plus a cgroup v2 hierarchy ("hybrid
+mode"), which runc runs on.
 """
 
 from __future__ import annotations
@@ -78,6 +80,19 @@ class ApiServerAccess:
     directory: str
     host: str
     port: int
+
+    @classmethod
+    def write(cls, directory: Path, *, token: str, ca_crt: bytes, namespace: str, host: str,
+              port: int) -> ApiServerAccess:
+        """Fill `directory` as the kubelet fills a pod's `kube-api-access-*` projected volume (a TokenRequest
+        token, the cluster CA, the pod's namespace; files mode 0644, the volume's `defaultMode: 420`), so a
+        container of any uid can read it."""
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o755)
+        for name, content in (("token", token.encode()), ("ca.crt", ca_crt), ("namespace", namespace.encode())):
+            (directory / name).write_bytes(content)
+            (directory / name).chmod(0o644)
+        return cls(str(directory), host, port)
 
 
 def runtime_spec(image_config: Mapping[str, Any], deployment: Mapping[str, Any], *, rootfs: str,

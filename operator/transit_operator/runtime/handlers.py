@@ -43,6 +43,28 @@ def login_with_kubeconfig_file(path: str, settings: kopf.OperatorSettings) -> ko
 
     configuration = client.Configuration()
     config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
+    return _connection_info(configuration, settings)
+
+
+def login_in_cluster(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo | None:
+    """The pod's service account, found as client-go's `rest.InClusterConfig` and the Secret reader find it:
+    the API server at `$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT` (the kubelet sets both in every
+    container), the token and `ca.crt` the kubelet mounts under /var/run/secrets/kubernetes.io/serviceaccount.
+    None outside a pod. kopf's own `login_with_service_account` dials `https://kubernetes.default.svc`
+    whatever the variables say, which needs cluster DNS and port 443. kopf logs in again after a 401,
+    and so re-reads the token the kubelet rotates."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        return None
+    return _connection_info(configuration, settings)
+
+
+def _connection_info(configuration: Any, settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
+    """A `kubernetes.client.Configuration` as kopf's credentials."""
     header = (configuration.get_api_key_with_prefix("BearerToken")
               or configuration.get_api_key_with_prefix("authorization") or "")
     scheme, _, token = header.rpartition(" ")
@@ -63,8 +85,7 @@ def build_registry(runtime: Runtime, *, kubeconfig: str | None = None) -> kopf.O
     def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.ConnectionInfo | None:
         if kubeconfig is not None:
             return login_with_kubeconfig_file(kubeconfig, settings)
-        return (kopf.login_with_service_account(settings=settings, **kwargs)
-                or kopf.login_with_kubeconfig(settings=settings, **kwargs))
+        return login_in_cluster(settings) or kopf.login_with_kubeconfig(settings=settings, **kwargs)
 
     # ------------------------------------------------------------------------------------ indexes
 
