@@ -13,12 +13,13 @@ Every producer is what the benchmarks and tests need to judge a transit by: idem
   counts sent/delivered/failed, the longest stall: the longest time without any delivery report while
   messages were outstanding (`max_stall_s`, starting at `stall_from`, CLOCK_MONOTONIC like the caller's),
   and the longest any one message waited for its report (`max_wait_s`: a stall of one partition shows here
-  even while the others deliver).
+  even while the others deliver; `slowest`: its partition and when it was sent, to find it in traces),
+  and how often a broker connection was lost (`disconnects`, librdkafka's statistics).
 - consume: reads every partition from the start until `sent` messages came back (90 s at most), and
   checks each partition holds exactly its values, once each, in order (`lost`, `duplicated`,
   `out_of_order`).
-- throughput: `count` messages of `size` bytes as fast as the producer goes; latency: one message at a
-  time (produce + flush), p50/p90 in ms.
+- throughput: `count` messages of `size` bytes as fast as the producer goes (and the CPU time the client
+  process used meanwhile, all threads); latency: one message at a time (produce + flush), p50/p90 in ms.
 
 Topics are created with the cluster's defaults (partitions, replication factor) unless they exist. TLS
 to the brokers, the server name checked against the CA. Started with `ip netns exec` so names resolve
@@ -34,6 +35,13 @@ import statistics
 import sys
 import time
 from typing import Any
+
+# What docs/options.md tells users to set so that a client notices a lost transit instance within seconds
+# (librdkafka's names; a Spark notebook's Java client takes `kafka.request.timeout.ms` and friends): a
+# Standard LB keeps established flows on an instance that is gone, so only the client's own request
+# timeout ends them (default 30 s; one timed-out request closes the connection, and the reconnection is
+# hashed onto a live instance).
+LOST_INSTANCE_SETTINGS: dict[str, str | int | float | bool] = {"request.timeout.ms": 10000, "socket.timeout.ms": 10000}
 
 
 def tls(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
@@ -88,22 +96,33 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
     failed: list[str] = []
     sent_at: list[float] = []
     waited = 0.0  # the longest any message waited for its delivery report
+    slowest: tuple[float, int, float] = (0.0, -1, 0.0)  # (wait, partition, sent at): where to look in traces
     delivered = 0
 
     def on_delivery(err: Any, msg: Any) -> None:
-        nonlocal delivered, waited
+        nonlocal delivered, waited, slowest
         now = time.monotonic()
         reports.append(now)
-        waited = max(waited, now - sent_at[int(msg.value())])
+        wait = now - sent_at[int(msg.value())]
+        if wait > waited:
+            waited, slowest = wait, (wait, msg.partition(), sent_at[int(msg.value())])
         if err is not None:
             failed.append(str(err))
         else:
             delivered += 1
 
-    producer = Producer(producer_config(bootstrap, ca))
-    producer.produce(topic, value=b"-1", partition=0)  # connect, fetch metadata and a producer id first
+    stats: dict[str, Any] = {}
+
+    def on_stats(text: str) -> None:
+        stats.update(json.loads(text))
+
+    producer = Producer({**producer_config(bootstrap, ca), "statistics.interval.ms": 500, "stats_cb": on_stats})
+    # Connect to every partition's leader, fetch metadata and a producer id first: the stall measured
+    # is then the transit's, not the first connection's TLS handshake.
+    for partition in range(partitions):
+        producer.produce(topic, value=b"-1", partition=partition)
     producer.flush(30)
-    start = time.monotonic()
+    start, wall_start = time.monotonic(), time.time()
     print(json.dumps({"event": "producing", "at": start}), flush=True)
     sent = 0
     while (elapsed := time.monotonic() - start) < seconds:
@@ -114,6 +133,10 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
         producer.poll(0.005)
     end_of_sending = time.monotonic()
     remaining = producer.flush(120)
+    seen = time.monotonic()
+    while time.monotonic() - seen < 0.6:  # one more statistics report, after the last delivery
+        producer.poll(0.1)
+    brokers = [b for b in (stats.get("brokers") or {}).values() if int(b.get("nodeid", -1)) >= 0]
     # A stall: a stretch with messages outstanding and no delivery report. Between two reports (or from
     # the start to the first) messages were always outstanding, since they are produced at a fixed rate.
     marks = [start, *sorted(reports)]
@@ -128,6 +151,9 @@ def produce(bootstrap: str, ca: str, topic: str, seconds: float, per_second: int
         "partitions": partitions,
         "max_stall_s": round(stall, 3),
         "max_wait_s": round(waited, 3),
+        "disconnects": sum(int(b.get("disconnects", 0)) for b in brokers),
+        "slowest": {"partition": slowest[1], "sent_at": round(slowest[2], 3), "wall_sent_at": round(
+            slowest[2] - start + wall_start, 3)},
         "stall_from": round(stall_from, 3),
         "start": round(start, 3),
         "seconds": round(end_of_sending - start, 2),
@@ -188,7 +214,7 @@ def throughput(bootstrap: str, ca: str, topic: str, count: int, size: int) -> di
     producer.produce(topic, value=b"warm-up", on_delivery=on_delivery)  # connect and fetch metadata first
     producer.flush(30)
     payload = b"x" * size
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         while True:
             try:
@@ -198,7 +224,7 @@ def throughput(bootstrap: str, ca: str, topic: str, count: int, size: int) -> di
                 producer.poll(0.005)
         producer.poll(0)
     left = producer.flush(120)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
         "count": count,
         "size": size,
@@ -207,6 +233,7 @@ def throughput(bootstrap: str, ca: str, topic: str, count: int, size: int) -> di
         "unflushed": left,
         "msgs_per_s": round(count / seconds, 1),
         "mb_per_s": round(count * size / seconds / 1e6, 3),
+        "cpu_s": round(cpu, 4),
     }
 
 
