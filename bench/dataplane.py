@@ -5,24 +5,32 @@
 Needs root, `ip`, `unshare`, haproxy, nft, dnsmasq, Java 17 with the Apache Kafka jars (scripts/dev
 bootstrap) and confluent-kafka; otherwise it prints `skipped: <reason>` and exits 0.
 
-Set-up (`transit_sandbox`, the pieces tests/dataplane uses): 3 Kafka brokers (KRaft, TLS, one per zone)
-behind per-zone private endpoints with Confluent's SNI proxy (`confluent_zones`); 2 VMSS instances
-(`NetnsExecutor`) running the operator's haproxy.cfg, applied with the operator's apply script; the
-serverless path (`client_path`): a client whose resolver answers the NCC rule's domain names (the
-operator's `rule_domain_names`) with the NCC endpoint IP, Private Link + Standard LB (the operator's
-planned LB body: probe interval, threshold) in front of the instances. The *direct* client sits in the
-customer VNet and resolves through the private DNS zone records the operator plans (`build_dns_records`):
-straight to the zones' private endpoints. Every producer is idempotent with acks=all; every run is read
-back by a consumer that checks each partition holds every message once and in order.
+Set-up: what `transit-operator sandbox --dataplane` builds, with the operator running throughout
+(`_operated.OperatedSandbox`): examples/01 (3 zones, a haproxy transit of 3 VMSS instances, the default
+`runCommandConcurrency` 5) applied and reconciled to Ready against the sandbox cloud, whose VMSS instances
+are network namespaces running real HAProxy (`NetnsExecutor`); then, from what the operator wrote into
+the cloud (`transit_sandbox.data_path`): 3 Apache Kafka brokers (KRaft, TLS, one per zone) behind the
+zones' private endpoints with Confluent's SNI proxy, and a serverless client whose resolver answers the
+NCC rule's domain names with the NCC endpoint IP, in front of Private Link + Standard LB (the operator's
+LB body: rules, probe, interval, threshold). The *direct* client sits in the customer VNet and resolves
+through the private DNS zone the operator wrote: straight to the zones' private endpoints. Every producer
+is idempotent with acks=all; every run under load is read back by a consumer that checks each partition
+holds every message once and in order.
 
-- throughput: N messages as fast as the producer goes, direct vs proxied, alternating, R rounds; the
-  ratio is the median of the per-round ratios; latency p50 of one message at a time
-- endpoint IP change: a producer at a fixed rate through the serverless path while a zone's endpoint
-  moves K times (new address added, the config applied on every instance, the old address removed);
-  the stall is the producer's longest time without a delivery report
-- instance loss: the same producer while one instance's HAProxy is killed, then (a new run) while one
-  instance's namespace disappears; the LB probe takes it out
-- lost or duplicated: over every run, (lost + duplicated) / sent
+- throughput: N messages as fast as the producer goes, direct and proxied interleaved (ABBA), R rounds;
+  the ratio is the median of the per-round ratios (the spread is printed); CPU is accounted per part of
+  the path for every run (client, transit HAProxy, endpoint SNI proxies, brokers, kernel softirq, and
+  what the rest of the machine used meanwhile); latency p50 of one message at a time
+- endpoint IP change, the operator's rollout: a producer at a fixed rate through the serverless path
+  while a zone's endpoint moves K times, out of band as Azure would do it (the endpoint's NIC gets a new
+  IP in the ARM emulator; the endpoint namespace answers on both addresses); the operator sees it at its
+  next drift check, re-renders haproxy.cfg and rolls it out with managed run commands (its default:
+  every instance at once); once every instance runs the new config, the old address disappears. The
+  stall is the longest any message waited for its delivery report
+- instance loss: the same producer while the HAProxy of the instance carrying most flows is killed, and
+  (a new run) while that instance's namespace disappears (the VM is gone; Standard LB keeps established
+  flows on it), once with librdkafka's defaults and once with the client settings docs/options.md gives
+- lost or duplicated: over every run under load, (lost + duplicated) / sent
 
 Every namespace is removed at the end, also on Ctrl-C or SIGTERM.
 """
@@ -32,41 +40,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
+import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import yaml
-
 from _bodies import div, ratio, table
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
-from transit_operator.plan.confluent import build_dns_records, owner_of_object
-from transit_operator.plan.haproxy_config import (
-    ZoneBackend,
-    parse_apply_result,
-    render_apply_script,
-    render_haproxy_config,
-)
-from transit_operator.plan.haproxy_transit import build_load_balancer
-from transit_operator.plan.ncc import rule_domain_names
+from _operated import OperatedSandbox, ready
+from transit_operator.plan.haproxy_config import parse_apply_result, render_apply_script
+from transit_operator.runtime.sandbox import accounts_of, kafka_clusters_of, load_documents
 from transit_sandbox import kafka_client
-from transit_sandbox.client_path import (
-    LoadBalancerSpec,
-    Resolver,
-    ServerlessPath,
-    client_path_unavailable_reason,
-    ncc_records,
-    private_zone_records,
-)
-from transit_sandbox.confluent_zones import ConfluentZones, kafka_unavailable_reason
+from transit_sandbox.client_path import client_path_unavailable_reason
+from transit_sandbox.confluent_zones import kafka_unavailable_reason
+from transit_sandbox.data_path import SANDBOX_VNET, CloudApi, SandboxDataPath, Transit
 from transit_sandbox.dataplane import (
     NetnsExecutor,
     VNet,
@@ -76,101 +69,93 @@ from transit_sandbox.dataplane import (
 )
 from transit_sandbox.executor import apply_parameters
 
-DOMAIN = "n1bench.westeurope.azure.confluent.cloud"
-SUBNET = "10.214.0.0/24"  # only ever exists inside the namespaces
-ENDPOINTS = {"az1": "10.214.0.201", "az2": "10.214.0.202", "az3": "10.214.0.203"}
-VMSS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/bench"
-INSTANCES = ("0", "1")
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples/01-three-zone-haproxy/transit.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = [ROOT / "examples/00-databricks-credentials-secret/secret.yaml",
+           ROOT / "examples/01-three-zone-haproxy/transit.yaml"]  # fmt: skip
+BOUNDED_CLIENT = kafka_client.LOST_INSTANCE_SETTINGS  # what docs/options.md tells users to set
 
 
 def unavailable() -> str | None:
     return dataplane_unavailable_reason() or client_path_unavailable_reason() or kafka_unavailable_reason()
 
 
-def example_models(zones: ConfluentZones) -> tuple[ConfluentPrivateLink, ServerlessTransit]:
-    """examples/01's objects, pointed at this sandbox's Confluent network and endpoint IPs."""
-    docs = {d["kind"]: d for d in yaml.safe_load_all(EXAMPLE.read_text())}
-    cpl = docs["ConfluentPrivateLink"]
-    cpl["spec"]["confluent"].update(dnsDomain=DOMAIN, bootstrapServer=zones.bootstrap())
-    cpl["status"] = {"zones": [{"name": z, "privateIp": ip, "connectionState": "Approved"}
-                               for z, ip in zones.endpoint_ips().items()]}  # fmt: skip
-    return ConfluentPrivateLink.model_validate(cpl), ServerlessTransit.model_validate(docs["ServerlessTransit"])
+def _documents() -> list[dict[str, Any]]:
+    documents = load_documents(EXAMPLE)
+    for doc in documents:
+        doc.pop("status", None)
+    return documents
 
 
-class Bench:
-    def __init__(self, vnet: VNet, zones: ConfluentZones, executor: NetnsExecutor, work: Path) -> None:
-        self.vnet, self.zones, self.executor, self.work = vnet, zones, executor, work
-        self.cpl, self.sxt = example_models(zones)
-        lb_body = build_load_balancer(self.sxt.spec, owner=owner_of_object(self.sxt, uid="bench")).body
-        self.lb = LoadBalancerSpec.from_body(lb_body)
-        for instance in INSTANCES:
-            executor.instance_created(VMSS, instance, None)
-            self.apply(instance)
-        self.path = ServerlessPath(vnet, self.lb)
-        self.path.set_backends(self.addresses())
-        names = rule_domain_names(self.cpl.spec.confluent, self.sxt.spec.databricks)
-        self.serverless = self.path.add_client(ncc_records(names, self.path.endpoint_ip))
-        self.path.wait_in_rotation(self.addresses(), timeout=15)
-        self.direct = vnet.add_member("direct")
-        self.direct_dns = Resolver(vnet, self.direct, work)
-        self.update_direct_dns()
+class World:
+    """The operated sandbox and the data path built from it (see the module docstring)."""
+
+    def __init__(self, vnet: VNet, executor: NetnsExecutor, op: OperatedSandbox, work: Path) -> None:
+        self.vnet, self.executor, self.op, self.work = vnet, executor, op, work
+        documents = op.documents
+        self.cpl = next(d for d in documents if d["kind"] == "ConfluentPrivateLink")
+        self.sxt = next(d for d in documents if d["kind"] == "ServerlessTransit")
+        cloud = op.cloud
+        api = CloudApi(cloud.arm_url, cloud.databricks_url, cloud.ca_bundle, cloud.token,
+                       [cloud.subscription_id, self.cpl["spec"]["azure"]["subscriptionId"]])  # fmt: skip
+        self.data = SandboxDataPath(api, executor, account_ids=accounts_of(documents),
+                                    clusters=kafka_clusters_of(documents))  # fmt: skip
+        self.lines = self.data.build()
+        self.transit: Transit = self.data.transits[0]
+        assert self.transit.zones is not None
+        self.zones = self.transit.zones
+        self.path = self.transit.path
+        self.serverless = self.transit.client
+        self.domain = self.cpl["spec"]["confluent"]["dnsDomain"].lower()
+        self.direct = self.data.vnet_client(self.domain)
         self.checks: list[dict[str, Any]] = []
-        self.details: set[str] = set()  # what the apply script did on IP changes
 
-    def addresses(self) -> list[str]:
-        return [self.executor.address(VMSS, i) for i in INSTANCES]
+    # -- the operator's objects ------------------------------------------------------------------------
+    def transit_object(self) -> dict[str, Any]:
+        meta = self.sxt["metadata"]
+        obj = self.op.get("ServerlessTransit", meta["name"], meta["namespace"])
+        assert obj is not None
+        return obj
 
-    def config(self) -> str:
-        return render_haproxy_config(
-            domain=DOMAIN,
-            bootstrap_host=self.zones.bootstrap_host,
-            zones=[ZoneBackend(z, ip) for z, ip in sorted(self.zones.endpoint_ips().items())],
-            ports=[9092],
-        )
+    def cpl_object(self) -> dict[str, Any]:
+        meta = self.cpl["metadata"]
+        obj = self.op.get("ConfluentPrivateLink", meta["name"], meta["namespace"])
+        assert obj is not None
+        return obj
 
-    def apply(self, instance: str) -> str:
-        _, out, err = self.executor.run_command(VMSS, instance, render_apply_script(), apply_parameters(self.config()))
-        result = parse_apply_result(f"[stdout]\n{out}\n[stderr]\n{err}"[-4096:])  # action run-command's 4 KB
-        if not result.ok:
-            raise SystemExit(f"apply on instance {instance}: {result}")
-        return result.detail
+    def instances(self) -> list[tuple[str, str]]:
+        return sorted(self.executor.instances(), key=lambda i: int(i[1]))
 
-    def update_direct_dns(self) -> None:
-        owner = owner_of_object(self.cpl, uid="bench")
-        sets = [{"name": r.id.rsplit("/", 1)[-1], "properties": r.body["properties"]}
-                for r in build_dns_records(self.cpl.spec, self.zones.endpoint_ips(), owner=owner)]  # fmt: skip
-        self.direct_dns.update(private_zone_records(DOMAIN, sets))
-
-    def kafka(self, ns: str, mode: str, *args: object, topic: str | None = None) -> dict[str, Any]:
+    # -- Kafka -------------------------------------------------------------------------------------------
+    def kafka(self, ns: str, mode: str, *args: object, topic: str | None = None,
+              client: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
         argv = kafka_client.argv(mode, self.zones.bootstrap(), str(self.zones.ca_file),
                                  topic or f"bench-{uuid.uuid4().hex[:8]}", *args)  # fmt: skip
-        proc = self.vnet.exec(ns, argv, timeout=600)
+        env = {**os.environ, "TRANSIT_KAFKA_CONFIG": json.dumps(client or {})}
+        proc = self.vnet.exec(ns, argv, timeout=600, env=env)
         if proc.returncode != 0:
             probe = [e for e in self.path.probe_events() if e.get("event") != "pool"][-6:]
             raise SystemExit(f"kafka {mode} failed: {proc.stdout[-1000:]}{proc.stderr[-1500:]}\nLB probe: {probe}")
         return dict(json.loads(proc.stdout.splitlines()[-1]))
 
-    def under_load(self, seconds: float, rate: int, events: list[tuple[float, Callable[[], object]]],
+    def under_load(self, seconds: float, rate: int, scenario: Callable[[float], object],
                    client: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-        """A producer through the serverless path (librdkafka defaults, or `client` on top); `events` run at
-        their offsets (s) after it starts. The topic is then read back and checked (kept in `checks`)."""
+        """A producer through the serverless path (librdkafka defaults, or `client` on top) while
+        `scenario(start)` runs in this thread (`start`: when the producer began, CLOCK_MONOTONIC). The topic
+        is then read back and checked (kept in `checks`)."""
         topic = f"load-{uuid.uuid4().hex[:8]}"
         log = self.work / f"{topic}.log"
         argv = kafka_client.argv("produce", self.zones.bootstrap(), str(self.zones.ca_file), topic, seconds, rate)
         env = {**os.environ, "TRANSIT_KAFKA_CONFIG": json.dumps(client or {})}
         producer = self.vnet.popen(self.serverless, argv, log=log, env=env)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 90
             while '"producing"' not in (log.read_text() if log.exists() else ""):
                 if time.monotonic() > deadline or producer.poll() is not None:
                     raise SystemExit(f"the producer did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.05)
             start = next(json.loads(line) for line in log.read_text().splitlines() if '"producing"' in line)["at"]
-            for offset, action in events:
-                time.sleep(max(0.0, start + offset - time.monotonic()))
-                action()
-            producer.wait(400)
+            scenario(start)
+            producer.wait(seconds + 300)
         finally:
             if producer.poll() is None:
                 producer.kill()
@@ -179,118 +164,243 @@ class Bench:
         self.checks.append({"sent": produced["sent"], **consumed})
         return {**produced, **{k: consumed[k] for k in ("lost", "duplicated", "out_of_order")}}
 
-    def lose_busiest(self, how: str) -> str:
-        """Lose the instance that carries most of the client's flows now: its HAProxy is killed, or its
-        whole namespace disappears (the VM is gone; its NIC stays in the pool until the probe says so)."""
+    # -- endpoint IP change, rolled out by the operator ----------------------------------------------------
+    def change_endpoint_ip(self, zone: str, timeout: float = 120) -> dict[str, Any]:
+        """Azure gives the zone's private endpoint a new IP (both addresses answer meanwhile); the operator
+        sees it, re-renders haproxy.cfg and rolls it out; then the old address goes away. What the rollout
+        did: seconds until every instance ran the new config, run commands started and how far apart,
+        what the apply script did on each instance."""
+        cloud = self.op.cloud
+        status = {z["name"]: z for z in self.cpl_object()["status"]["zones"]}
+        endpoint_id = status[zone]["privateEndpointId"]
+        new_ip = self.vnet.allocate()
+        puts_before = len(cloud.admin.requests("PUT", "/runCommands/"))
+        lists_before = len(cloud.admin.requests("GET", "/runCommands"))
+        old_ip = self.zones.change_endpoint_ip(zone, new_ip, keep_old=True)
+        changed = time.monotonic()
+        cloud.admin.set_private_endpoint_ip(endpoint_id, new_ip)
+
+        def rolled_out() -> bool:
+            obj = self.transit_object()
+            haproxy = (obj.get("status") or {}).get("haproxy") or {}
+            desired = haproxy.get("desiredConfigHash")
+            return bool(
+                ready(obj) and new_ip in (obj["status"].get("backendIps") or [])
+                and haproxy.get("instances")
+                and all(i.get("appliedConfigHash") == desired for i in haproxy["instances"])
+            )
+
+        self.op.wait(rolled_out, timeout, f"rollout of {zone}'s new endpoint IP {new_ip}")
+        took = time.monotonic() - changed
+        self.zones.remove_address(zone, old_ip)
+        puts = cloud.admin.requests("PUT", "/runCommands/")[puts_before:]
+        details = []
+        for record in cloud.admin.requests("GET", "/runCommands")[lists_before:]:
+            for item in (record.response or {}).get("value") or []:
+                output = ((item.get("properties") or {}).get("instanceView") or {}).get("output") or ""
+                result = parse_apply_result(output)
+                if result.result != "unknown":
+                    details.append(result.detail)
+        times = [r.time for r in puts]
+        return {"seconds": took, "commands": len(puts), "spread": (max(times) - min(times)) if times else 0.0,
+                "details": sorted(set(details))}  # fmt: skip
+
+    # -- instance loss --------------------------------------------------------------------------------------
+    def busiest_instance(self) -> tuple[str, str]:
+        """The instance that carries most of the client's Kafka flows now (conntrack's reply tuple)."""
         flows = [f for f in self.path.flows() if "dport=9092" in f and "ESTABLISHED" in f]
-        by_instance = {i: sum(f"src={self.executor.address(VMSS, i)} " in f for f in flows) for i in INSTANCES}
-        instance = max(by_instance, key=lambda i: by_instance[i])
-        if how == "haproxy":
-            kill_haproxy(self.executor, instance)
-        else:
-            self.vnet.remove_member(self.executor.namespace(VMSS, instance))
-        return instance
+        counts = {i: sum(f"src={self.executor.address(*i)} " in f for f in flows) for i in self.instances()}
+        return max(counts, key=lambda i: counts[i])
 
-    def replace_instance(self, instance: str) -> None:
-        self.executor.instance_deleted(VMSS, instance)
-        self.executor.instance_created(VMSS, instance, None)
-        self.apply(instance)
-        self.path.set_backends(self.addresses())
-        self.path.wait_in_rotation(self.addresses(), timeout=30)
+    def kill_haproxy(self, instance: tuple[str, str]) -> None:
+        """SIGKILL the instance's HAProxy master and workers (by pid: nothing else on the machine)."""
+        master = self.executor.haproxy_master_pid(*instance)
+        if master is None:
+            raise SystemExit(f"no HAProxy on instance {instance[1]}")
+        workers = self.executor.exec(*instance, ["pgrep", "-P", str(master)])[1].split()
+        for pid in [master, *(int(w) for w in workers)]:
+            os.kill(pid, signal.SIGKILL)
 
-    def change_endpoint_ip(self, zone: str, concurrency: int) -> None:
-        """Azure re-creates the zone's endpoint with a new IP; the operator applies on every instance,
-        `concurrency` at a time (`runCommandConcurrency`); the old address goes away."""
-        old = self.zones.change_endpoint_ip(zone, self.vnet.allocate(), keep_old=True)
-        with ThreadPoolExecutor(concurrency) as pool:
-            details = set(pool.map(self.apply, INSTANCES))
-        self.update_direct_dns()
-        self.zones.remove_address(zone, old)
-        self.details |= details
-
-
-def kill_haproxy(executor: NetnsExecutor, instance: str) -> None:
-    """SIGKILL the instance's HAProxy master and workers (by pid: nothing else on the machine)."""
-    master = executor.haproxy_master_pid(VMSS, instance)
-    if master is None:
-        raise SystemExit(f"no HAProxy on instance {instance}")
-    workers = executor.exec(VMSS, instance, ["pgrep", "-P", str(master)])[1].split()
-    for pid in [master, *(int(w) for w in workers)]:
-        os.kill(pid, signal.SIGKILL)
+    def restart(self, instance: tuple[str, str], *, new_vm: bool) -> None:
+        """HAProxy back on the instance with the config it had (the apply script starts it), or a new VM
+        in its place (`new_vm`: a new namespace and address, in the backend pool); in rotation again."""
+        config = self.executor.read_file(*instance, "/etc/haproxy/haproxy.cfg").decode()
+        if new_vm:
+            self.executor.instance_deleted(*instance)
+            self.executor.instance_created(*instance, None)
+        _, out, err = self.executor.run_command(*instance, render_apply_script(), apply_parameters(config))
+        result = parse_apply_result(f"[stdout]\n{out}\n[stderr]\n{err}")
+        if not result.ok:
+            raise SystemExit(f"restart of instance {instance[1]}: {result}")
+        addresses = [self.executor.address(*i) for i in self.instances()]
+        self.path.set_backends(addresses)
+        self.path.wait_in_rotation(addresses, timeout=60)
 
 
-def run(args: argparse.Namespace, bench: Bench) -> int:
+# --- CPU accounting ----------------------------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pids: list[str]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / _TICK
+
+
+def _machine() -> tuple[float, float]:
+    """(busy CPU seconds, softirq CPU seconds) of the whole machine so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = values[:7]
+    steal = values[7] if len(values) > 7 else 0
+    return (user + nice + system + irq + softirq + steal) / _TICK, softirq / _TICK
+
+
+class CpuMeter:
+    """CPU seconds used by each part of the data path over one run (the client's own CPU comes from
+    the client: `kafka_client` reports its process time)."""
+
+    def __init__(self, world: World) -> None:
+        vnet = world.vnet
+        inst = [world.executor.namespace(*i) for i in world.instances()]
+        self.groups = {
+            "transit": inst,
+            "sni": [world.zones.namespace(z) for z in world.zones.zones],
+            "brokers": [ns for ns in vnet._namespaces if "-kafka" in ns],
+        }
+
+    def _pids(self, namespaces: list[str]) -> list[str]:
+        pids: list[str] = []
+        for ns in namespaces:
+            pids += subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False).stdout.split()
+        return pids
+
+    def sample(self) -> dict[str, float]:
+        taken = {name: _cpu_of(self._pids(nss)) for name, nss in self.groups.items()}
+        taken["machine"], taken["softirq"] = _machine()
+        taken["self"] = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                            for who in (resource.RUSAGE_SELF,))  # fmt: skip
+        return taken
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: after[k] - before[k] for k in before}
+
+
+def run(args: argparse.Namespace, world: World) -> int:
     quick = args.quick
-    count, size, rounds, samples = (20000, 512, 2, 100) if quick else (100000, 512, 9, 500)
-    load_s, rate, changes = (8.0, 300, 2) if quick else (20.0, 500, 5)
+    count, size, rounds, samples = (20000, 512, 2, 100) if quick else (200000, 512, 8, 500)
+    rate, changes = (300, 1) if quick else (500, 3)
     loss_s = 8.0 if quick else 15.0
 
-    for ns in (bench.direct, bench.serverless):  # warm-up: the brokers' JIT, connections, topic metadata
-        bench.kafka(ns, "throughput", count // 2, size)
+    meter = CpuMeter(world)
+    for ns in (world.direct, world.serverless):  # warm-up: the brokers' JIT, connections, topic metadata
+        world.kafka(ns, "throughput", count // 2, size)
     rows: list[tuple[object, ...]] = []
+    cpu_rows: list[tuple[object, ...]] = []
     tput, lat = [], []
     for r in range(rounds):
         got: dict[str, dict[str, Any]] = {}
         for path in ("direct", "proxied") if r % 2 == 0 else ("proxied", "direct"):
-            ns = bench.direct if path == "direct" else bench.serverless
-            got[path] = bench.kafka(ns, "throughput", count, size)
-            got[path + "-lat"] = bench.kafka(ns, "latency", samples)
+            ns = world.direct if path == "direct" else world.serverless
+            before, wall = meter.sample(), time.monotonic()
+            got[path] = world.kafka(ns, "throughput", count, size)
+            used, wall = CpuMeter.delta(before, meter.sample()), time.monotonic() - wall
+            ours = used["transit"] + used["sni"] + used["brokers"] + got[path]["cpu_s"] + used["self"]
+            per_k = 1000 / count * 1000  # CPU ms per 1000 messages
+            cpu_rows.append((r + 1, path, got[path]["cpu_s"] * per_k, used["transit"] * per_k, used["sni"] * per_k,
+                             used["brokers"] * per_k, used["softirq"] * per_k,
+                             max(0.0, used["machine"] - used["softirq"] - ours) / wall))  # fmt: skip
+            got[path + "-lat"] = world.kafka(ns, "latency", samples)
         for path in ("direct", "proxied"):
             t, lt = got[path], got[path + "-lat"]
             rows.append((r + 1, path, t["msgs_per_s"], t["mb_per_s"], t["failed"], lt["p50_ms"], lt["p90_ms"]))
         tput.append(div(got["proxied"]["msgs_per_s"], got["direct"]["msgs_per_s"]))
         lat.append(got["proxied-lat"]["p50_ms"] - got["direct-lat"]["p50_ms"])
-    print(f"broker: Apache Kafka {bench.zones.version} (KRaft, {len(bench.zones.brokers)} brokers, TLS)\n")
+    print(f"broker: Apache Kafka {world.zones.version} (KRaft, {len(world.zones.brokers)} brokers, TLS)\n")
+    print("\n".join(world.lines) + "\n")
     print(f"throughput: {count} x {size} B per run, idempotent, acks=all; direct = customer-VNet client to the "
           f"private endpoints, proxied = serverless client via NCC endpoint, LB, HAProxy; latency: {samples} "
           "messages one at a time\n")  # fmt: skip
     table(("round", "path", "msgs/s", "MB/s", "failed", "p50 ms", "p90 ms"), rows)
+    print("\nCPU ms per 1000 messages, by part of the path; others: CPUs the rest of the machine kept busy "
+          "meanwhile (of 2)")
+    table(("round", "path", "client", "transit", "SNI proxies", "brokers", "softirq", "others"), cpu_rows)
 
-    control = bench.under_load(load_s, rate, [])  # the same producer with nothing happening: the noise floor
-    gap = (load_s - 4) / changes
-    ip = bench.under_load(load_s, rate, [(2 + i * gap, lambda: bench.change_endpoint_ip("az2", 1)) for i in range(changes)])
-    ip_all = bench.under_load(
-        load_s, rate, [(2 + i * gap, lambda: bench.change_endpoint_ip("az2", len(INSTANCES))) for i in range(changes)]
-    )
+    control = world.under_load(10 if quick else 20, rate, lambda start: None)  # the noise floor
+    rollouts: list[dict[str, Any]] = []
 
-    lost: list[str] = []
-    kill = bench.under_load(loss_s, rate, [(3, lambda: lost.append(bench.lose_busiest("haproxy")))])
-    down_kill = [e for e in bench.path.probe_events() if e.get("event") == "down"]
-    bench.replace_instance(lost[-1])  # a new VM in its place
-    gone = bench.under_load(loss_s, rate, [(3, lambda: lost.append(bench.lose_busiest("namespace")))])
+    def move_az2(start: float) -> None:
+        for _ in range(changes):
+            time.sleep(2)
+            rollouts.append(world.change_endpoint_ip("az2"))
 
-    print(f"\nunder load: {rate} msg/s through the serverless path; probe every {bench.lb.probe_interval_s:g} s, "
-          f"threshold {bench.lb.probe_threshold} (the planned LB body)")  # fmt: skip
+    ip = world.under_load(8 + changes * 12, rate, move_az2)
+
+    instance_box: list[tuple[str, str]] = []
+
+    def lose(how: str) -> Callable[[float], None]:
+        def scenario(start: float) -> None:
+            time.sleep(max(0.0, start + 3 - time.monotonic()))
+            instance = world.busiest_instance()
+            instance_box.append(instance)
+            if how == "haproxy":
+                world.kill_haproxy(instance)
+            else:
+                world.vnet.remove_member(world.executor.namespace(*instance), silently=True)
+        return scenario
+
+    kill = world.under_load(loss_s, rate, lose("haproxy"))
+    down_kill = [e for e in world.path.probe_events() if e.get("event") == "down"]
+    world.restart(instance_box[-1], new_vm=False)
+    gone = world.under_load(loss_s, rate, lose("namespace"))
+    world.restart(instance_box[-1], new_vm=True)
+    bounded = world.under_load(loss_s, rate, lose("namespace"), client=BOUNDED_CLIENT)
+
+    print(f"\nunder load: {rate} msg/s through the serverless path; probe every {world.path.lb.probe_interval_s:g} s, "
+          f"threshold {world.path.lb.probe_threshold} (the operator's LB body)")  # fmt: skip
+    rollout_note = "; ".join(
+        f"{r['seconds']:.1f} s to roll out, {r['commands']} run commands {r['spread']:.2f} s apart, apply: "
+        + ",".join(r["details"]) for r in rollouts
+    )  # fmt: skip
     runs = [
         ("control: no change", control, "the machine's own noise"),
-        (f"endpoint IP change x{changes}, 1 instance at a time", ip, "apply: " + ",".join(sorted(bench.details))),
-        (f"endpoint IP change x{changes}, all instances at once", ip_all, "clients may reconnect twice"),
-        (f"HAProxy killed on instance {lost[0]}", kill, f"probe down events: {len(down_kill)}"),
-        (f"instance {lost[1]} gone", gone, "its flows wait for the client's request timeout"),
+        (f"endpoint IP change x{changes}, the operator's rollout", ip, rollout_note),
+        (f"HAProxy killed on instance {instance_box[0][1]}", kill, f"probe down events: {len(down_kill)}"),
+        (f"instance {instance_box[1][1]} gone, librdkafka defaults", gone, "its flows wait for a client timeout"),
+        (f"instance {instance_box[2][1]} gone, client timeouts 10 s", bounded, json.dumps(BOUNDED_CLIENT)),
     ]
     table(
-        ("run", "sent", "failed", "max wait s", "max gap s", "lost", "duplicated", "out of order", "note"),
-        [(name, r["sent"], r["failed"], r["max_wait_s"], r["max_stall_s"], r["lost"], r["duplicated"],
-          r["out_of_order"], note) for name, r, note in runs],
+        ("run", "sent", "failed", "max wait s", "max gap s", "reconnects", "lost", "duplicated", "out of order", "note"),
+        [(name, r["sent"], r["failed"], r["max_wait_s"], r["max_stall_s"], r["disconnects"], r["lost"],
+          r["duplicated"], r["out_of_order"], note) for name, r, note in runs],
     )  # fmt: skip
     print("max wait: the longest any message waited for its delivery report; max gap: the longest time "
-          "without any delivery report")
-    bound = bench.lb.probe_interval_s * bench.lb.probe_threshold + 1
-    sent = sum(c["sent"] for c in bench.checks)
-    bad = sum(c["lost"] + c["duplicated"] for c in bench.checks)
+          "without any delivery report; reconnects: broker connections the producer lost")
+    bound = world.path.lb.probe_interval_s * world.path.lb.probe_threshold + 1
+    sent = sum(c["sent"] for c in world.checks)
+    bad = sum(c["lost"] + c["duplicated"] for c in world.checks)
+    spread = sorted(tput)
     print()
-    ratio("throughput proxied/direct", statistics.median(tput), "per-round: " + ", ".join(f"{x:.3g}" for x in tput))
+    ratio("throughput proxied/direct", statistics.median(tput),
+          f"median of {rounds} interleaved rounds; min {spread[0]:.3g}, max {spread[-1]:.3g}; "
+          + "per round: " + ", ".join(f"{x:.3g}" for x in tput))  # fmt: skip
     ratio("added latency p50 ms (proxied - direct)", statistics.median(lat))
     ratio("max stall s on endpoint IP change", ip["max_wait_s"],
-          f"{changes} changes applied one instance at a time, old address removed each time; "
-          f"{control['max_wait_s']:.3g} s with no change")  # fmt: skip
-    ratio("max stall s on endpoint IP change, all instances at once", ip_all["max_wait_s"])
-    ratio("failed deliveries per IP change", (ip["failed"] + ip_all["failed"]) / (2 * changes),
-          f"{ip['failed'] + ip_all['failed']} failed of {ip['sent'] + ip_all['sent']} sent")  # fmt: skip
+          f"{changes} changes rolled out by the operator (runCommandConcurrency 5: every instance at once), old "
+          f"address removed each time; {ip['disconnects']} reconnects; {control['max_wait_s']:.3g} s with no change")  # fmt: skip
+    ratio("failed deliveries per IP change", ip["failed"] / changes, f"{ip['failed']} failed of {ip['sent']} sent")
     ratio("max stall s on instance loss", max(kill["max_wait_s"], gone["max_wait_s"]),
           f"librdkafka defaults: HAProxy killed {kill['max_wait_s']:.3g} s, instance gone {gone['max_wait_s']:.3g} s; "
           f"probe interval x threshold + 1 = {bound:g} s")  # fmt: skip
-    ratio("lost or duplicated messages", div(bad, sent), f"{bad} of {sent} sent, {len(bench.checks)} runs read back")
+    ratio("max stall s on instance loss with client timeouts", bounded["max_wait_s"],
+          "instance gone; " + ", ".join(f"{k}={v}" for k, v in BOUNDED_CLIENT.items()))
+    ratio("lost or duplicated messages", div(bad, sent), f"{bad} of {sent} sent, {len(world.checks)} runs read back")
     return 0
 
 
@@ -308,23 +418,20 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     remove_stale_namespaces()
-    vnet = VNet(SUBNET)
-    parts: list[Any] = []
+    vnet = VNet(SANDBOX_VNET)
+    executor = NetnsExecutor(vnet, owns_vnet=False)
+    world: World | None = None
     try:
-        zones = ConfluentZones(vnet, domain=DOMAIN, endpoint_ips=ENDPOINTS)
-        parts.append(zones)
-        executor = NetnsExecutor(vnet)
-        parts.append(executor)
-        with tempfile.TemporaryDirectory(prefix=f"{vnet.prefix}-bench-") as work:
-            bench = Bench(vnet, zones, executor, Path(work))
-            parts.append(bench.path)
-            try:
-                return run(args, bench)
-            finally:
-                bench.direct_dns.stop()
+        with OperatedSandbox(_documents(), executor, drift_seconds=1.0) as op:
+            op.wait(op.all_ready, 300, "every example object Ready")
+            work = Path(op.cloud.dir) / "bench"
+            work.mkdir(exist_ok=True)
+            world = World(vnet, executor, op, work)
+            return run(args, world)
     finally:
-        for part in reversed(parts):
-            part.close()
+        if world is not None:
+            world.data.close()
+        executor.close()
         vnet.close()
         left = list(iter_prefixed_namespaces(vnet.prefix + "-"))
         if left:

@@ -11,20 +11,31 @@ Reads the emulated clouds over their HTTPS APIs with the sandbox token, like any
   domain names with the NCC endpoint IP (`client_path.ServerlessPath`).
 
 `check()` then runs a Kafka producer and a checking consumer through every serverless path. The VNet of
-the executor must hold the endpoint IPs the ARM emulator hands out (`SANDBOX_VNET`).
+the executor must hold the endpoint IPs the ARM emulator hands out (`SANDBOX_VNET`). `vnet_client(domain)`
+adds a client in the customer VNet that resolves through the private DNS zone as the operator wrote it
+(straight to the private endpoints: the benchmarks' direct path).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import ssl
+import tempfile
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from transit_sandbox import kafka_client
-from transit_sandbox.client_path import LoadBalancerSpec, ServerlessPath, ncc_records
+from transit_sandbox.client_path import (
+    LoadBalancerSpec,
+    Resolver,
+    ServerlessPath,
+    ncc_records,
+    private_zone_records,
+)
 from transit_sandbox.confluent_zones import ConfluentZones
 from transit_sandbox.dataplane import DataplaneError, NetnsExecutor
 
@@ -89,6 +100,9 @@ class SandboxDataPath:
         self.clusters = dict(clusters or {})
         self.networks: dict[str, ConfluentZones] = {}
         self.transits: list[Transit] = []
+        self._zone_ids: dict[str, str] = {}  # DNS domain -> private DNS zone id
+        self._vnet_clients: dict[str, tuple[str, Resolver]] = {}  # DNS domain -> (namespace, resolver)
+        self._work: Path | None = None
 
     def build(self) -> list[str]:
         """Bring everything up; one line per part, for the user."""
@@ -125,6 +139,7 @@ class SandboxDataPath:
                     endpoints[label] = ips[0]
             if endpoints:
                 found[str(zone["name"]).lower()] = endpoints
+                self._zone_ids[str(zone["name"]).lower()] = str(zone["id"])
         return found
 
     def _transits(self) -> list[Transit]:
@@ -176,7 +191,28 @@ class SandboxDataPath:
                 raise DataplaneError(lines[-1])
         return lines
 
+    def vnet_client(self, domain: str) -> str:
+        """A client namespace in the customer VNet resolving through the private DNS zone `domain` (A or
+        CNAME records as the operator wrote them); `update_vnet_client` re-reads the zone."""
+        if domain not in self._vnet_clients:
+            if self._work is None:
+                self._work = Path(tempfile.mkdtemp(prefix=f"{self.executor.vnet.prefix}-datapath-"))
+            ns = self.executor.vnet.add_member("direct")
+            self._vnet_clients[domain] = (ns, Resolver(self.executor.vnet, ns, self._work))
+        self.update_vnet_client(domain)
+        return self._vnet_clients[domain][0]
+
+    def update_vnet_client(self, domain: str) -> None:
+        sets = self.api.arm(f"{self._zone_ids[domain]}/ALL", _PRIVATE_DNS)["value"]
+        self._vnet_clients[domain][1].update(private_zone_records(domain, sets))
+
     def close(self) -> None:
+        for ns, resolver in self._vnet_clients.values():
+            resolver.stop()
+            self.executor.vnet.remove_member(ns)
+        self._vnet_clients.clear()
+        if self._work is not None:
+            shutil.rmtree(self._work, ignore_errors=True)
         for transit in self.transits:
             transit.path.close()
         self.transits.clear()
