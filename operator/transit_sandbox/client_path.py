@@ -14,11 +14,12 @@
   unhealthy: Standard LB keeps established flows ("All probes down, all TCP flows continue"; Azure LB
   health probe docs) and only sends new flows elsewhere. No healthy instance: new flows are dropped
   (`noHealthyBackendsBehavior` AllProbedDown, the default).
-- The health probe (`python -m transit_sandbox.client_path probe SPEC`, run inside that namespace) is the
-  LB body's probe: HTTP GET `requestPath` on `port` every `intervalInSeconds`; `probeThreshold`
-  consecutive failures take an instance out, as many successes put it back (the probe's REST doc). At
-  start every instance is probed once and the answering ones are in rotation at once. It rewrites the
-  nftables chain atomically and logs each change as a JSON line (`probe_events()`).
+- The health probes (`python -m transit_sandbox.client_path probe SPEC`, run inside that namespace) are
+  the LB body's probes, each for the rules that name it: HTTP GET `requestPath` (or a TCP connect) on
+  `port` every `intervalInSeconds`; `probeThreshold` consecutive failures take an instance out of that
+  probe's rules, as many successes put it back (the probe's REST doc). At start every instance is probed
+  once and the answering ones are in rotation at once. It rewrites the nftables chain atomically and
+  logs each change as a JSON line (`probe_events()`).
 - Private Link's idle timeout: a flow idle longer than `idle_timeout_s` is forgotten (conntrack's
   established timeout in that namespace) and its later packets are dropped silently (`ct state invalid
   drop`, no loose pick-up), as Azure drops idle PLS flows after ~4-5 minutes (Private Link service
@@ -38,6 +39,7 @@ import http.client
 import ipaddress
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,7 @@ from transit_sandbox.dataplane import DataplaneError, VNet, _Bridge
 __all__ = [
     "DnsRecords",
     "LoadBalancerSpec",
+    "ProbeSpec",
     "Resolver",
     "ServerlessPath",
     "client_path_unavailable_reason",
@@ -76,29 +79,60 @@ def client_path_unavailable_reason() -> str | None:
 
 
 @dataclass(frozen=True)
+class ProbeSpec:
+    """One health probe of the LB body: HTTP GET `path` (or a TCP connect) on `port`."""
+
+    name: str
+    protocol: str  # "Http", "Https" (probed as HTTP here) or "Tcp"
+    port: int
+    path: str
+    interval_s: float
+    threshold: int
+
+
+@dataclass(frozen=True)
 class LoadBalancerSpec:
     """What the emulated Standard LB takes from the ARM body the operator planned."""
 
     ports: tuple[tuple[int, int], ...]  # (frontendPort, backendPort) per TCP rule
-    probe_port: int
-    probe_path: str
-    probe_interval_s: float
-    probe_threshold: int
+    rule_probes: tuple[str, ...]  # the probe (name) of each rule, in the order of `ports`
+    probes: tuple[ProbeSpec, ...]
     idle_timeout_s: float  # the LB rule's idleTimeoutInMinutes (the PLS hop's own is shorter)
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> LoadBalancerSpec:
         props = body["properties"]
-        probe = props["probes"][0]["properties"]
-        rules = [r["properties"] for r in props["loadBalancingRules"]]
-        return cls(
-            ports=tuple(sorted((int(r["frontendPort"]), int(r["backendPort"])) for r in rules)),
-            probe_port=int(probe["port"]),
-            probe_path=str(probe.get("requestPath") or "/"),
-            probe_interval_s=float(probe.get("intervalInSeconds", 5)),
-            probe_threshold=int(probe.get("probeThreshold") or probe.get("numberOfProbes") or 1),
-            idle_timeout_s=60.0 * min(int(r.get("idleTimeoutInMinutes", 4)) for r in rules),
+        probes = tuple(
+            ProbeSpec(
+                name=str(p["name"]),
+                protocol=str(p["properties"].get("protocol", "Tcp")),
+                port=int(p["properties"]["port"]),
+                path=str(p["properties"].get("requestPath") or "/"),
+                interval_s=float(p["properties"].get("intervalInSeconds", 5)),
+                threshold=int(p["properties"].get("probeThreshold") or p["properties"].get("numberOfProbes") or 1),
+            )
+            for p in props["probes"]
         )
+        rules = sorted((int(r["properties"]["frontendPort"]), int(r["properties"]["backendPort"]),
+                        str(r["properties"]["probe"]["id"]).rsplit("/", 1)[-1]) for r in props["loadBalancingRules"])  # fmt: skip
+        return cls(
+            ports=tuple((front, back) for front, back, _ in rules),
+            rule_probes=tuple(probe for _, _, probe in rules),
+            probes=probes,
+            idle_timeout_s=60.0 * min(int(r["properties"].get("idleTimeoutInMinutes", 4)) for r in props["loadBalancingRules"]),
+        )
+
+    def probe(self, name: str | None = None) -> ProbeSpec:
+        """The probe called `name`; by default the body's first (the operator's: the Kafka rules' `/healthz`)."""
+        return next(p for p in self.probes if p.name == (name or self.probes[0].name))
+
+    @property
+    def probe_interval_s(self) -> float:
+        return self.probe().interval_s
+
+    @property
+    def probe_threshold(self) -> int:
+        return self.probe().threshold
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -271,7 +305,7 @@ class ServerlessPath:
             self._sysctl("net.netfilter.nf_conntrack_tcp_loose=0")
             self._backends_file = self._work / "backends.json"
             self._backends_file.write_text("[]")
-            self._nft(self._ruleset([]))
+            self._nft(self._ruleset({}))
             self._start_prober()
         except BaseException:
             self.close()
@@ -314,12 +348,14 @@ class ServerlessPath:
                 events.append(json.loads(line))
         return events
 
-    def in_rotation(self) -> list[str]:
-        """The instances that get new flows now (from the probe's log)."""
+    def in_rotation(self, probe: str | None = None) -> list[str]:
+        """The instances that get new flows now (from the probe's log) on the rules of `probe` (by
+        default the first rule's: the Kafka ports)."""
+        name = self.lb.probe(probe).name
         healthy: list[str] = []
         for event in self.probe_events():
             if "healthy" in event:
-                healthy = list(event["healthy"])
+                healthy = list(event["healthy"].get(name, []))
         return healthy
 
     def wait_in_rotation(self, addresses: Iterable[str], timeout: float) -> None:
@@ -330,8 +366,11 @@ class ServerlessPath:
         """conntrack's flows through the Private Link hop (for failure messages)."""
         return self.vnet.exec(self.ns, ["conntrack", "-L", "-p", "tcp"]).stdout.splitlines()
 
-    def _ruleset(self, healthy: Sequence[str]) -> str:
-        return render_ruleset(self.endpoint_ip, self.lb.ports, healthy)
+    def _ruleset(self, healthy: Mapping[str, Sequence[str]]) -> str:
+        return render_ruleset(self.endpoint_ip, self._rules(), healthy)
+
+    def _rules(self) -> list[tuple[int, int, str]]:
+        return [(front, back, probe) for (front, back), probe in zip(self.lb.ports, self.lb.rule_probes, strict=True)]
 
     def _nft(self, ruleset: str) -> None:
         proc = subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-f", "-"], input=ruleset,
@@ -347,11 +386,8 @@ class ServerlessPath:
     def _start_prober(self) -> None:
         spec = {
             "endpoint_ip": self.endpoint_ip,
-            "ports": self.lb.ports,
-            "probe_port": self.lb.probe_port,
-            "probe_path": self.lb.probe_path,
-            "interval_s": self.lb.probe_interval_s,
-            "threshold": self.lb.probe_threshold,
+            "rules": self._rules(),
+            "probes": [vars(p) for p in self.lb.probes if p.name in self.lb.rule_probes],
             "backends_file": str(self._backends_file),
         }
         spec_file = self._work / "probe.json"
@@ -378,8 +414,11 @@ class ServerlessPath:
         shutil.rmtree(self._work, ignore_errors=True)
 
 
-def render_ruleset(endpoint_ip: str, ports: Sequence[Sequence[int]], healthy: Sequence[str]) -> str:
-    """The nftables table of the Private Link + LB namespace for the instances in rotation."""
+def render_ruleset(
+    endpoint_ip: str, rules: Sequence[tuple[int, int, str]], healthy: Mapping[str, Sequence[str]]
+) -> str:
+    """The nftables table of the Private Link + LB namespace: each rule `(frontend port, backend port,
+    probe)` spreads new flows over the instances its probe has in rotation (`healthy[probe]`)."""
     lines = [
         f"table ip {_NFT_TABLE}",
         f"delete table ip {_NFT_TABLE}",
@@ -389,8 +428,8 @@ def render_ruleset(endpoint_ip: str, ports: Sequence[Sequence[int]], healthy: Se
         "  chain pre_nat {",
         "    type nat hook prerouting priority dstnat; policy accept;",
     ]
-    backends = sorted(healthy, key=lambda a: ipaddress.IPv4Address(a))
-    for frontend, backend in ports:
+    for frontend, backend, probe in rules:
+        backends = sorted(healthy.get(probe, ()), key=lambda a: ipaddress.IPv4Address(a))
         match = f"ip daddr {endpoint_ip} tcp dport {frontend}"
         if not backends:
             lines.append(f"    {match} drop")  # AllProbedDown: no new flows
@@ -413,10 +452,16 @@ def render_ruleset(endpoint_ip: str, ports: Sequence[Sequence[int]], healthy: Se
 # The health probe (a process inside the Private Link namespace)
 
 
-def _probe_once(address: str, port: int, path: str, timeout: float) -> bool:
-    conn = http.client.HTTPConnection(address, port, timeout=timeout)
+def _probe_once(address: str, probe: Mapping[str, Any], timeout: float) -> bool:
+    if probe["protocol"].lower() == "tcp":
+        try:
+            socket.create_connection((address, int(probe["port"])), timeout=timeout).close()
+            return True
+        except OSError:
+            return False
+    conn = http.client.HTTPConnection(address, int(probe["port"]), timeout=timeout)
     try:
-        conn.request("GET", path, headers={"User-Agent": "Load Balancer Agent"})
+        conn.request("GET", str(probe["path"]), headers={"User-Agent": "Load Balancer Agent"})
         return conn.getresponse().status == 200
     except (OSError, http.client.HTTPException):
         return False
@@ -426,12 +471,13 @@ def _probe_once(address: str, port: int, path: str, timeout: float) -> bool:
 
 def run_probe(spec_file: str) -> None:
     spec = json.loads(Path(spec_file).read_text())
-    interval, threshold = float(spec["interval_s"]), int(spec["threshold"])
-    ports = [tuple(p) for p in spec["ports"]]
+    probes = {p["name"]: p for p in spec["probes"]}
+    interval = min(float(p["interval_s"]) for p in probes.values())
+    rules = [tuple(r) for r in spec["rules"]]
     backends_file = Path(spec["backends_file"])
-    state: dict[str, bool] = {}
-    streak: dict[str, int] = {}  # consecutive results against the current state
-    applied: list[str] | None = None
+    state: dict[tuple[str, str], bool] = {}  # (probe, backend) -> up
+    streak: dict[tuple[str, str], int] = {}  # consecutive results against the current state
+    applied: dict[str, list[str]] | None = None
 
     def log(**event: Any) -> None:
         print(json.dumps({**event, "at": round(time.monotonic(), 3)}), flush=True)
@@ -441,28 +487,30 @@ def run_probe(spec_file: str) -> None:
         try:
             pool = sorted(json.loads(backends_file.read_text()))
         except (OSError, ValueError):
-            pool = sorted(state)
-        for address in list(state):
-            if address not in pool:
-                del state[address]
-                streak.pop(address, None)
-                log(event="pool", backend=address, member=False)
-        for address in pool:
-            ok = _probe_once(address, int(spec["probe_port"]), str(spec["probe_path"]), min(interval, 3.0))
-            if address not in state:
-                state[address], streak[address] = ok, 0  # first probe of a pool member decides at once
-                log(event="up" if ok else "down", backend=address, first=True)
-                continue
-            if ok == state[address]:
-                streak[address] = 0
-                continue
-            streak[address] += 1
-            if streak[address] >= threshold:
-                state[address], streak[address] = ok, 0
-                log(event="up" if ok else "down", backend=address)
-        healthy = [a for a in pool if state.get(a)]
+            pool = sorted({address for _, address in state})
+        for key in [k for k in state if k[1] not in pool]:
+            del state[key]
+            streak.pop(key, None)
+            if key[0] == next(iter(probes)):
+                log(event="pool", backend=key[1], member=False)
+        for name, probe in probes.items():
+            for address in pool:
+                key = (name, address)
+                ok = _probe_once(address, probe, min(float(probe["interval_s"]), 3.0))
+                if key not in state:
+                    state[key], streak[key] = ok, 0  # first probe of a pool member decides at once
+                    log(event="up" if ok else "down", backend=address, probe=name, first=True)
+                    continue
+                if ok == state[key]:
+                    streak[key] = 0
+                    continue
+                streak[key] += 1
+                if streak[key] >= int(probe["threshold"]):
+                    state[key], streak[key] = ok, 0
+                    log(event="up" if ok else "down", backend=address, probe=name)
+        healthy = {name: [a for a in pool if state.get((name, a))] for name in probes}
         if healthy != applied:
-            proc = subprocess.run(["nft", "-f", "-"], input=render_ruleset(spec["endpoint_ip"], ports, healthy),
+            proc = subprocess.run(["nft", "-f", "-"], input=render_ruleset(spec["endpoint_ip"], rules, healthy),
                                   capture_output=True, text=True, check=False)  # fmt: skip
             log(event="rotation", healthy=healthy, rc=proc.returncode, error=proc.stderr.strip()[-300:])
             applied = healthy

@@ -12,7 +12,8 @@ Pieces (all need root, `ip` and `haproxy`; nothing is created in the host's own 
   member running the cloud-init subset the operator uses (`write_files`, `runcmd`); `run_command` runs the
   script with bash inside the instance, parameters as environment variables, like Azure's `RunShellScript`.
   Each instance sees its own `/etc/haproxy`, `/run` and `/usr/local/sbin` (a private mount namespace with
-  bind mounts of per-instance directories), so the operator's script uses the real Azure paths.
+  bind mounts of per-instance directories), so the operator's script uses the real Azure paths, and its own
+  host name (a UTS namespace: `<scale set>-<instance id>`).
 - Confluent Cloud behind its private endpoints is `confluent_zones.ConfluentZones`; the Databricks
   Serverless client path (DNS, NCC endpoint, Private Link, load balancer) is `client_path`. `VNet.exec`
   runs any command inside a member.
@@ -321,7 +322,7 @@ class VNet:
 # (binaries, /etc/passwd, ...) is the host's, as if every VM ran the same image.
 _VIEW_DIRS = ("/etc/haproxy", "/run", "/usr/local/sbin")
 _VIEW_SHELL = (
-    'set -e; root=$1; shift; for d in "$@"; do [ "$d" = -- ] && break; '
+    'set -e; root=$1; hostname "$2"; shift 2; for d in "$@"; do [ "$d" = -- ] && break; '
     'mount --bind "$root$d" "$d"; shift; done; shift; exec "$@"'
 )
 
@@ -335,6 +336,11 @@ class _Instance:
     root: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
     boot_log: list[str] = field(default_factory=list)
+
+    @property
+    def hostname(self) -> str:
+        """The VM's host name as its processes see it (its own UTS namespace): `<scale set>-<instance id>`."""
+        return f"{self.vmss_id.rsplit('/', 1)[-1][:50]}-{self.instance_id}".lower()
 
 
 class NetnsExecutor:
@@ -417,6 +423,10 @@ class NetnsExecutor:
     def namespace(self, vmss_id: str, instance_id: str) -> str:
         return self._get(vmss_id, instance_id).ns
 
+    def hostname(self, vmss_id: str, instance_id: str) -> str:
+        """The instance's host name (what HAProxy's `hostname` says on it)."""
+        return self._get(vmss_id, instance_id).hostname
+
     def instances(self) -> list[tuple[str, str]]:
         with self._lock:
             return [(i.vmss_id, i.instance_id) for i in self._instances.values()]
@@ -472,8 +482,9 @@ class NetnsExecutor:
     def _in_view(
         self, inst: _Instance, argv: Sequence[str], *, env: Mapping[str, str], timeout: float
     ) -> subprocess.CompletedProcess[str]:
-        wrapper = ["ip", "netns", "exec", inst.ns, "unshare", "--mount", "--propagation", "private", "--",
-                   "/bin/bash", "-c", _VIEW_SHELL, "view", str(inst.root), *_VIEW_DIRS, "--", *argv]  # fmt: skip
+        wrapper = ["ip", "netns", "exec", inst.ns, "unshare", "--mount", "--uts", "--propagation", "private", "--",
+                   "/bin/bash", "-c", _VIEW_SHELL, "view", str(inst.root), inst.hostname, *_VIEW_DIRS, "--",
+                   *argv]  # fmt: skip
         try:
             return subprocess.run(
                 wrapper,

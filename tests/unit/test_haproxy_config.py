@@ -15,11 +15,16 @@ import yaml
 from transit_operator.plan.haproxy_config import (
     APPLY_SCRIPT_PATH,
     CONFIG_PATH,
+    STATUS_MAP,
     ApplyResult,
+    BackendHealth,
+    ServerHealth,
     ZoneBackend,
     config_hash,
     parse_apply_result,
+    parse_backend_health,
     render_apply_script,
+    render_backend_health_script,
     render_cloud_init,
     render_haproxy_config,
 )
@@ -62,6 +67,8 @@ CASES = [
     pytest.param({"bootstrap_host": None}, id="no-bootstrap"),
     pytest.param({"bootstrap_host": "bootstrap.other.example.com"}, id="bootstrap-outside-domain"),
     pytest.param({"ports": [9092, 9093], "health_port": 10000}, id="two-ports"),
+    pytest.param({"status_port": 8080}, id="status-endpoint"),
+    pytest.param({"ports": [9092, 9093], "status_port": 8080}, id="status-endpoint-two-ports"),
 ]
 
 
@@ -69,7 +76,8 @@ CASES = [
 @pytest.mark.parametrize("overrides", CASES)
 def test_rendered_config_passes_haproxy_check(overrides: dict[str, object], tmp_path: Path) -> None:
     cfg = tmp_path / "haproxy.cfg"
-    cfg.write_text(render(**overrides))
+    (tmp_path / "status.map").write_text("configHash -\n")  # the apply script keeps it on an instance
+    cfg.write_text(render(**overrides).replace(STATUS_MAP, str(tmp_path / "status.map")))
     proc = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=20)  # type: ignore[list-item]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARNING" not in proc.stdout + proc.stderr
@@ -87,9 +95,49 @@ def test_zone_backend_has_its_endpoint_first_and_the_others_as_backups(
     zone: str, primary: str, backups: list[str]
 ) -> None:
     lines = backend(render(), f"bk_{zone}_9092")
-    assert lines[0].startswith(primary) and "backup" not in lines[0] and " check" in lines[0]
+    assert lines[0] == f"{primary} track bk_all_9092/{zone} on-marked-down shutdown-sessions"
     assert [line.split()[1] for line in lines[1:]] == backups
-    assert all(line.endswith("backup") for line in lines[1:])
+    assert all(line.endswith("backup") and "track bk_all_9092/" in line for line in lines[1:])
+
+
+def test_each_endpoint_is_checked_once_per_port_with_a_tls_hello_and_every_other_server_tracks_it() -> None:
+    config = render(ports=[9092, 9093])
+    checks = [line.strip() for line in config.splitlines() if line.startswith("    server ") and " check " in line]
+    assert len(checks) == 3 * 2  # zones x ports, on each instance
+    assert all(line.startswith("server az") for line in checks)
+    assert backend(config, "bk_all_9093")[1:] == [
+        f"server az{i} 10.0.{i}.4:9093 check check-ssl check-sni {BOOTSTRAP} verify none "
+        "inter 5s fastinter 1s downinter 5s fall 2 rise 2 on-marked-down shutdown-sessions"
+        for i in (1, 2, 3)
+    ]
+    servers = [line.strip() for line in config.splitlines() if line.startswith("    server ")]
+    assert all(" check " in line or " track bk_all_" in line for line in servers)
+
+
+def test_without_a_bootstrap_name_the_check_is_a_tcp_connect() -> None:
+    assert backend(render(bootstrap_host=None), "bk_all_9092")[1] == (
+        "server az1 10.0.1.4:9092 check inter 5s fastinter 1s downinter 5s fall 2 rise 2 "
+        "on-marked-down shutdown-sessions"
+    )
+
+
+def test_status_endpoint_answers_json_from_haproxys_own_view_only_when_asked() -> None:
+    assert "frontend transit_status" not in render()
+    config = render(ports=[9092, 9093], status_port=8080)
+    status = backend_of(config, "frontend transit_status")
+    assert "bind :8080" in status and "mode http" in status
+    body = next(line for line in status if " if { path /status } METH_GET" in line)
+    text = body.split('lf-string "', 1)[1].rsplit('" if', 1)[0].replace('\\"', '"')
+    assert text.startswith('{"instance":"%[hostname]","configHash":"%[str(configHash),map(/etc/haproxy/')
+    for zone in ("az1", "az2", "az3"):
+        for port in (9092, 9093):
+            assert f'"{port}":"%[srv_is_up(bk_all_{port}/{zone}),iif(UP,DOWN)]"' in text
+
+
+def backend_of(config: str, header: str) -> list[str]:
+    lines = config.splitlines()
+    start = lines.index(header)
+    return [line.strip() for line in lines[start + 1 :] if line.startswith("    ")][: len(lines)]
 
 
 def test_sni_routing_rules() -> None:
@@ -106,8 +154,8 @@ def test_sni_routing_rules() -> None:
     assert "use_backend bk_all_9092 if sni_in_domain or sni_glb" in config
     # zonal rules come before the catch-all of the domain
     assert config.index("use_backend bk_az3_9092") < config.index("use_backend bk_all_9092")
-    assert backend(config, "bk_all_9092")[1:] == [
-        f"server az{i} 10.0.{i}.4:9092 check inter 2s fall 3 rise 2" for i in (1, 2, 3)
+    assert [line.split()[:3] for line in backend(config, "bk_all_9092")[1:]] == [
+        ["server", f"az{i}", f"10.0.{i}.4:9092"] for i in (1, 2, 3)
     ]
 
 
@@ -196,6 +244,9 @@ def test_domain_is_lowercased() -> None:
         pytest.param({"ports": [9092, 9092]}, "ports", id="port-twice"),
         pytest.param({"health_port": 9092}, "health_port", id="health-port-clash"),
         pytest.param({"health_port": -1}, "health_port", id="health-port-range"),
+        pytest.param({"status_port": 9092}, "status_port", id="status-port-kafka"),
+        pytest.param({"status_port": 8404}, "status_port", id="status-port-health"),
+        pytest.param({"status_port": 0}, "status_port", id="status-port-range"),
     ],
 )
 def test_invalid_input_names_the_field(overrides: dict[str, object], field: str) -> None:
@@ -349,3 +400,61 @@ def test_cloud_init_is_the_same_bytes_with_or_without_libyaml(
     monkeypatch.setattr(haproxy_config, "_YAML_DUMPER", yaml.SafeDumper)
     slow = render_cloud_init(config=config, apply_script=render_apply_script())
     assert fast == slow
+
+
+HEALTH_OUTPUT = """TRANSIT_SERVER zone=az1 port=9092 addr=10.0.1.4:9092 state=UP check=L6OK check_ms=3 since_s=120
+TRANSIT_SERVER zone=az2 port=9092 addr=10.0.2.4:9092 state=DOWN check=L4TOUT check_ms=1001 since_s=7
+TRANSIT_HEALTH result=degraded hash=0123456789abcdef instance=transit-1 up=1 down=1 mismatched=0 detail=-
+"""
+DEGRADED = BackendHealth(
+    "degraded", "0123456789abcdef", "transit-1",
+    (ServerHealth("az1", 9092, "10.0.1.4:9092", "UP", "L6OK", 3, 120),
+     ServerHealth("az2", 9092, "10.0.2.4:9092", "DOWN", "L4TOUT", 1001, 7)),
+    0, "-",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        pytest.param(HEALTH_OUTPUT, DEGRADED, id="plain-stdout"),
+        pytest.param(f"Enable succeeded: \n[stdout]\n{HEALTH_OUTPUT}\n[stderr]\nnoise\n", DEGRADED, id="azure-message"),
+        pytest.param(
+            "TRANSIT_SERVER zone=az9 port=1 addr=x state=UP check=L6OK check_ms=1 since_s=1\n" + HEALTH_OUTPUT
+            .replace("TRANSIT_SERVER", "TRANSIT_SERVER", 2),
+            BackendHealth(DEGRADED.result, DEGRADED.config_hash, DEGRADED.instance,
+                          (ServerHealth("az9", 1, "x", "UP", "L6OK", 1, 1), *DEGRADED.servers), 0, "-"),
+            id="every-server-line-before-the-result",
+        ),
+        pytest.param(
+            "TRANSIT_HEALTH result=unknown hash=- instance=vm-0 up=0 down=0 mismatched=0 "
+            "detail=haproxy-not-answering:FileNotFoundError\n",
+            BackendHealth("unknown", None, "vm-0", (), 0, "haproxy-not-answering:FileNotFoundError"),
+            id="haproxy-not-running",
+        ),
+        pytest.param(
+            "[stdout]\nsomething\n[stderr]\nTRANSIT_HEALTH result=healthy hash=- instance=x up=1 down=0 "
+            "mismatched=0 detail=-\n",
+            BackendHealth("unknown", None, None, (), 0, "no TRANSIT_HEALTH line in output: something"),
+            id="stderr-cannot-fake-a-result",
+        ),
+    ],
+)
+def test_parse_backend_health(output: str, expected: BackendHealth) -> None:
+    assert parse_backend_health(output) == expected
+
+
+def test_parsed_backend_health_says_which_endpoints_are_down() -> None:
+    assert [s.zone for s in parse_backend_health(HEALTH_OUTPUT).down] == ["az2"]
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_backend_health_script_is_valid_bash_and_read_only() -> None:
+    script = "\n".join(render_backend_health_script())
+    proc = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    # read-only: sends HAProxy `show stat` and nothing else; the shell writes no file
+    assert re.findall(r"sendall\((.*?)\)", script) == ['b"show stat\\n"']
+    shell = re.sub(r"SUMMARY='.*?'\n|^#[^\n]*\n", "", script, flags=re.S | re.M)
+    assert ">" not in re.sub(r"[0-9]?>/dev/null|2>&1", "", shell), shell
+    assert not re.search(r"\b(mv|rm|cp|tee|kill)\b", shell)
