@@ -32,7 +32,7 @@ from transit_operator.plan.haproxy_config import (
     render_haproxy_config,
 )
 from transit_operator.plan.haproxy_transit import build_load_balancer
-from transit_operator.plan.ncc import derive_domain_names
+from transit_operator.plan.ncc import rule_domain_names
 from transit_sandbox import kafka_client
 from transit_sandbox.client_path import LoadBalancerSpec
 from transit_sandbox.confluent_zones import ConfluentZones, kafka_unavailable_reason
@@ -89,36 +89,45 @@ def executor(vnet: VNet) -> Iterator[NetnsExecutor]:
         yield ex
 
 
-def render(zones: ConfluentZones, *, drop: tuple[str, ...] = (), keepalive_idle_s: int = KEEPALIVE_IDLE_S) -> str:
+def render(zones: ConfluentZones, *, drop: tuple[str, ...] = (), keepalive_idle_s: int = KEEPALIVE_IDLE_S,
+           status_port: int | None = None) -> str:  # fmt: skip
     return render_haproxy_config(
         domain=DOMAIN,
         bootstrap_host=zones.bootstrap_host,
         zones=[ZoneBackend(z, None if z in drop else zones.endpoint_ip(z)) for z in zones.zones],
         ports=[9092],
         keepalive_idle_s=keepalive_idle_s,
+        status_port=status_port,
     )
 
 
-def example_transit() -> ServerlessTransit:
-    """The ServerlessTransit of examples/01-three-zone-haproxy (the load balancer body comes from it)."""
+def example_transit(status_endpoint: dict[str, Any] | None = None) -> ServerlessTransit:
+    """The ServerlessTransit of examples/01-three-zone-haproxy (the load balancer body comes from it), with
+    `spec.haproxy.statusEndpoint` when given."""
     docs = yaml.safe_load_all((HERE.parents[1] / "examples/01-three-zone-haproxy/transit.yaml").read_text())
-    return ServerlessTransit.model_validate(next(d for d in docs if d["kind"] == "ServerlessTransit"))
+    doc = next(d for d in docs if d["kind"] == "ServerlessTransit")
+    if status_endpoint is not None:
+        doc["spec"]["haproxy"]["statusEndpoint"] = status_endpoint
+    return ServerlessTransit.model_validate(doc)
 
 
-def planned_load_balancer() -> LoadBalancerSpec:
-    """What the operator plans for the Standard LB in front of the instances (probe, interval, threshold)."""
-    sxt = example_transit()
+def planned_load_balancer(status_endpoint: dict[str, Any] | None = None) -> LoadBalancerSpec:
+    """What the operator plans for the Standard LB in front of the instances (probe, interval, threshold;
+    the status endpoint's rule when given)."""
+    sxt = example_transit(status_endpoint)
     return LoadBalancerSpec.from_body(build_load_balancer(sxt.spec, owner=owner_of_object(sxt, uid="u")).body)
 
 
-def ncc_domain_names(zones: ConfluentZones, *, glb: bool = False) -> list[str]:
-    """The NCC rule's domain names the operator derives for this Confluent network."""
+def ncc_domain_names(zones: ConfluentZones, *, glb: bool = False, status_name: str | None = None) -> list[str]:
+    """The NCC rule's domain names the operator puts on the rule for this Confluent network (and a status
+    endpoint's name)."""
     network = ConfluentNetwork.model_validate({
         "networkId": "n-sandbox", "dnsDomain": DOMAIN, "bootstrapServer": zones.bootstrap(glb=glb),
         "zones": [{"name": z, "privateLinkServiceAlias": f"s-{z}.0a0a0a0a-1111-4111-8111-00000000000{z[-1]}.westeurope.azure.privatelinkservice"}
                   for z in zones.zones],
     })  # fmt: skip
-    return derive_domain_names(network)
+    databricks = example_transit().spec.databricks
+    return rule_domain_names(network, databricks, status_name=status_name)
 
 
 def apply(

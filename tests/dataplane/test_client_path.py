@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from transit_operator.plan.haproxy_config import config_hash
 from transit_sandbox import kafka_client
 from transit_sandbox.client_path import ServerlessPath, client_path_unavailable_reason, ncc_records
 from transit_sandbox.confluent_zones import ConfluentZones
@@ -36,7 +39,7 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"client path: {_REA
 INSTANCES = ("0", "1")
 
 
-def start_instances(executor: NetnsExecutor, zones: ConfluentZones, **render_args: int) -> list[str]:
+def start_instances(executor: NetnsExecutor, zones: ConfluentZones, **render_args: Any) -> list[str]:
     for instance in INSTANCES:
         executor.instance_created(VMSS, instance, None)
         assert apply(executor, instance, render(zones, **render_args))[1].result == "applied"
@@ -125,7 +128,8 @@ def test_instance_loss_under_load_loses_no_message(
         finally:
             if producer.poll() is None:
                 producer.kill()
-        down = [e for e in path.probe_events() if e.get("event") == "down" and e.get("backend") == lost]
+        down = [e for e in path.probe_events() if e.get("event") == "down" and e.get("backend") == lost
+                and e.get("probe") == path.lb.probe().name]  # fmt: skip
         assert down, path.probe_events()
         produced = json.loads(log.read_text().splitlines()[-1])
         assert produced["failed"] == 0 and produced["delivered"] == produced["sent"] > 1000, produced
@@ -149,3 +153,53 @@ def test_idle_connection_survives_the_private_link_idle_timeout_only_with_keepal
         proc = vnet.exec(client, argv, timeout=40)
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout) == {"first": "answered", "after_idle": after_idle}, path.flows()
+
+
+STATUS = {"domainName": "transit-status.data-platform.example.com", "port": 8080}
+NEEDS_CURL = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (scripts/dev bootstrap installs it)")
+
+
+def curl_status(vnet: VNet, client: str) -> dict[str, Any]:
+    """What a notebook's `%sh curl` gets: the name resolved by the client's resolver (the NCC rule's
+    names), the connection through the NCC endpoint, Private Link and the LB to some instance."""
+    url = f"http://{STATUS['domainName']}:{STATUS['port']}/status"
+    proc = vnet.exec(client, ["curl", "-sS", "--max-time", "5", url], timeout=15)
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout))
+
+
+@NEEDS_CURL
+def test_status_endpoint_answers_a_notebook_through_the_ncc_endpoint_even_when_every_zone_is_down(
+    vnet: VNet, zones: ConfluentZones, executor: NetnsExecutor
+) -> None:
+    backends = start_instances(executor, zones, status_port=STATUS["port"])
+    config = render(zones, status_port=STATUS["port"])
+    path = ServerlessPath(vnet, planned_load_balancer(STATUS))
+    with path:
+        path.set_backends(backends)
+        names = ncc_domain_names(zones, status_name=STATUS["domainName"])
+        assert STATUS["domainName"] in names  # the operator put it on the NCC rule
+        client = path.add_client(ncc_records(names, path.endpoint_ip))
+        path.wait_in_rotation(backends, timeout=15)
+        assert path.resolver(client).resolve(STATUS["domainName"]) == [path.endpoint_ip]
+
+        hostnames = {executor.hostname(VMSS, i) for i in INSTANCES}
+        answers = eventually(lambda: (a := [curl_status(vnet, client) for _ in range(8)])
+                             and all(set(z.values()) == {"UP"} for s in a for z in s["zones"].values()) and a,
+                             timeout=20)  # fmt: skip
+        assert isinstance(answers, list)
+        assert {a["instance"] for a in answers} == hostnames  # new connections are spread over both instances
+        assert {a["configHash"] for a in answers} == {config_hash(config)}
+        assert answers[0]["zones"] == {zone: {"9092": "UP"} for zone in zones.zones}
+
+        for zone in zones.zones:  # Confluent unreachable: every Kafka rule loses every instance (/healthz 503)
+            zones.stop_zone(zone)
+        try:
+            eventually(lambda: path.in_rotation() == [], timeout=30)
+            down = eventually(lambda: (a := curl_status(vnet, client))["zones"] == {
+                zone: {"9092": "DOWN"} for zone in zones.zones} and a, timeout=30)  # fmt: skip
+            assert isinstance(down, dict) and down["instance"] in hostnames
+            assert sorted(path.in_rotation("haproxy-status")) == sorted(backends)  # its own TCP probe
+        finally:
+            for zone in zones.zones:
+                zones.start_zone(zone)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from test_plan_confluent import ALL_APPROVED, DOMAIN, NET, SUB, cpl_doc, with_status
 
+from transit_operator.api.errors import InvalidSpec
 from transit_operator.api.v1alpha1 import ConfluentNetwork, ConfluentPrivateLink, ServerlessTransit
 from transit_operator.plan import build_plan, ids
 from transit_operator.plan.haproxy_transit import health_port_for
@@ -300,3 +301,85 @@ def test_transit_plan_is_deterministic():
         plan_of(sxt_doc(), cpl).model_dump()
         == plan_of(copy.deepcopy(sxt_doc()), copy.deepcopy(cpl)).model_dump()
     )
+
+
+def with_status_endpoint(name: str, port: int = 8080, **databricks: Any) -> dict[str, Any]:
+    sxt = sxt_doc()
+    sxt["spec"]["haproxy"]["statusEndpoint"] = {"domainName": name, "port": port}
+    sxt["spec"]["databricks"].update(databricks)
+    return sxt
+
+
+def test_status_endpoint_gets_an_lb_rule_with_its_own_tcp_probe_nsg_rules_and_a_frontend():
+    plan = plan_of(with_status_endpoint("transit-status.contoso.com"), with_status(cpl_doc(3), *ALL_APPROVED))
+    lb = one(plan, ids.LOAD_BALANCERS)["properties"]
+    rules = {r["name"]: r["properties"] for r in lb["loadBalancingRules"]}
+    probes = {p["name"]: p["properties"] for p in lb["probes"]}
+    assert rules["status"]["frontendPort"] == rules["status"]["backendPort"] == 8080
+    assert rules["status"]["probe"]["id"].endswith("/probes/haproxy-status")
+    assert probes["haproxy-status"] == {"protocol": "Tcp", "port": 8080, "intervalInSeconds": 5, "probeThreshold": 2}
+    assert rules["tcp-9092"]["probe"]["id"].endswith("/probes/haproxy-health")  # Kafka keeps the /healthz probe
+    nsg = {r["name"]: r["properties"] for r in one(plan, ids.NETWORK_SECURITY_GROUPS)["properties"]["securityRules"]}
+    assert nsg["allow-vnet-status"]["destinationPortRanges"] == ["8080"]
+    assert nsg["allow-vnet-status"]["sourceAddressPrefix"] == "VirtualNetwork"
+    assert nsg["allow-lb-probe"]["destinationPortRanges"] == ["8404", "8080"]
+    assert "frontend transit_status" in plan.files["haproxy.cfg"] and "bind :8080" in plan.files["haproxy.cfg"]
+
+
+def test_without_a_status_endpoint_nothing_of_it_is_planned(plan3):
+    lb = one(plan3, ids.LOAD_BALANCERS)["properties"]
+    assert [r["name"] for r in lb["loadBalancingRules"]] == ["tcp-9092"]
+    assert [p["name"] for p in lb["probes"]] == ["haproxy-health"]
+    assert "transit_status" not in plan3.files["haproxy.cfg"]
+
+
+def rule_names(plan: Plan) -> list[str]:
+    return next(a.body["domain_names"] for a in plan.databricks if a.type == "privateEndpointRule")
+
+
+@pytest.mark.parametrize(
+    ("name", "databricks", "added"),
+    [
+        pytest.param("transit-status.contoso.com", {}, True, id="own-name-added"),
+        pytest.param(f"transit-status.{DOMAIN}", {}, False, id="covered-by-the-domain-wildcard"),
+        pytest.param(f"x.az2.{DOMAIN}", {}, False, id="covered-by-a-zone-wildcard"),
+        pytest.param("transit-status.contoso.com", {"domainNames": [f"lkc-1.{DOMAIN}", f"*.{DOMAIN}"]}, True,
+                     id="added-to-exact-domain-names"),
+    ],
+)  # fmt: skip
+def test_status_endpoint_name_goes_on_the_ncc_rule_unless_a_wildcard_covers_it(name, databricks, added):
+    cpl = with_status(cpl_doc(3), *ALL_APPROVED)
+    without = rule_names(plan_of(sxt_doc(databricks={**sxt_doc()["spec"]["databricks"], **databricks}), cpl))
+    names = rule_names(plan_of(with_status_endpoint(name, **databricks), cpl))
+    assert names == (sorted([*without, name]) if added else without)
+
+
+def test_status_endpoint_name_over_the_ten_name_limit_is_refused_naming_its_field():
+    exact = [f"b{i}.{DOMAIN}" for i in range(10)]
+    sxt = ServerlessTransit.model_validate(with_status_endpoint("transit-status.contoso.com", domainNames=exact))
+    cpl = ConfluentPrivateLink.model_validate(with_status(cpl_doc(3), *ALL_APPROVED))
+    with pytest.raises(InvalidSpec, match="status endpoint's domain name would be the 11th") as err:
+        build_plan(sxt, related={"confluentPrivateLink": cpl})
+    assert err.value.field == "spec.haproxy.statusEndpoint.domainName"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [
+        pytest.param({"domainName": "transit-status.contoso.com", "port": 9092}, "also a Kafka port", id="kafka-port"),
+        pytest.param({"domainName": "*.contoso.com"}, "domainName", id="wildcard"),
+        pytest.param({"domainName": "status.transit.internal"}, "reserved", id="reserved-tld"),
+        pytest.param({"domainName": "transit-status.contoso.com", "port": 0}, "port", id="port-range"),
+    ],
+)
+def test_status_endpoint_bad_input_is_refused(endpoint, message):
+    sxt = sxt_doc()
+    sxt["spec"]["haproxy"]["statusEndpoint"] = endpoint
+    with pytest.raises(ValueError, match=message):
+        ServerlessTransit.model_validate(sxt)
+
+
+def test_health_port_moves_when_the_status_port_takes_it():
+    plan = plan_of(with_status_endpoint("transit-status.contoso.com", port=8404), with_status(cpl_doc(3), *ALL_APPROVED))
+    probes = {p["name"]: p["properties"] for p in one(plan, ids.LOAD_BALANCERS)["properties"]["probes"]}
+    assert probes["haproxy-health"]["port"] == 8405 and probes["haproxy-status"]["port"] == 8404

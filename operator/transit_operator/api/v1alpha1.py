@@ -424,6 +424,24 @@ class VmImage(ApiModel):
     version: ImageField = Field(default="latest", description="Image version.")
 
 
+class StatusEndpointSpec(ApiModel):
+    """An HTTP status endpoint on every HAProxy instance, for troubleshooting from a Databricks notebook.
+
+    `GET http://<domainName>:<port>/status` from serverless compute answers small JSON: the instance that
+    answered, the config hash it runs and each zone's server state as HAProxy's health checks see it. The
+    operator puts `domainName` on the NCC rule (unless a wildcard there covers it already: mind the rule's
+    10 names) and gives the load balancer a rule and the NSG a rule for `port`.
+    """
+
+    domain_name: DnsName = Field(
+        description=(
+            "Name the notebook uses, resolved by Databricks to the NCC endpoint (e.g. "
+            "`transit-status.data-platform.example.com`; no wildcard, no reserved top-level domain)."
+        )
+    )
+    port: Port = Field(default=8080, description="TCP port of the status endpoint (not a Kafka port).")
+
+
 class HAProxySpec(ApiModel):
     """Option B: Standard Load Balancer + Private Link Service in front of a VMSS running HAProxy."""
 
@@ -455,6 +473,13 @@ class HAProxySpec(ApiModel):
     )
     run_command_concurrency: int = Field(
         default=5, ge=1, le=50, description="Instances re-configured at once when the backend IPs change."
+    )
+    status_endpoint: StatusEndpointSpec | None = Field(
+        default=None,
+        description=(
+            "Optional HTTP status endpoint reachable from Databricks serverless (off when absent): "
+            "`GET /status` answers the instance, its config hash and each zone's backend state."
+        ),
     )
 
     @field_validator("admin_username")
@@ -617,7 +642,16 @@ class ServerlessTransitSpec(ApiModel):
                 raise ValueError("`haproxy` must not be set when option is 'applicationGateway'")
         if self.network.frontend_subnet_id.lower() == self.network.private_link_subnet_id.lower():
             raise ValueError("network.privateLinkSubnetId must differ from network.frontendSubnetId")
+        status = self.haproxy.status_endpoint if self.haproxy is not None else None
+        if status is not None and status.port in self.ports:
+            raise ValueError(f"haproxy.statusEndpoint.port {status.port} is also a Kafka port (`ports`)")
         return self
+
+    @property
+    def status_domain_name(self) -> str | None:
+        """The haproxy status endpoint's domain name, when there is one (it goes on the NCC rule)."""
+        status = self.haproxy.status_endpoint if self.haproxy is not None else None
+        return status.domain_name if status is not None else None
 
 
 class NccStatus(ApiModel):

@@ -70,11 +70,21 @@ _MAX_CUSTOM_DATA = 65535
 
 
 def health_port_for(ports: list[int]) -> int:
-    """HAProxy's `/healthz` port: 8404, or the next free one when a Kafka port takes it."""
+    """HAProxy's `/healthz` port: 8404, or the next free one when a Kafka (or the status) port takes it."""
     port = _DEFAULT_HEALTH_PORT
     while port in ports:
         port += 1
     return port
+
+
+def _status_port(spec: ServerlessTransitSpec) -> int | None:
+    status = spec.haproxy.status_endpoint if spec.haproxy is not None else None
+    return status.port if status is not None else None
+
+
+def _health_port(spec: ServerlessTransitSpec) -> int:
+    status = _status_port(spec)
+    return health_port_for(sorted(spec.ports) + ([status] if status is not None else []))
 
 
 class TransitIds:
@@ -96,6 +106,7 @@ class TransitIds:
         )
         self.backend_pool = ids.child_id(self.load_balancer, "backendAddressPools", naming.BACKEND_POOL_NAME)
         self.probe = ids.child_id(self.load_balancer, "probes", naming.HEALTH_PROBE_NAME)
+        self.status_probe = ids.child_id(self.load_balancer, "probes", naming.STATUS_PROBE_NAME)
 
     def rule(self, port: int) -> str:
         return ids.child_id(self.load_balancer, "loadBalancingRules", naming.lb_rule_name(port))
@@ -116,23 +127,29 @@ def _haproxy(spec: ServerlessTransitSpec) -> HAProxySpec:
 
 
 def build_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
-    """NSG on the instances' NICs: LB probes to the health port, the VNet (PLS NAT IPs) to the Kafka ports,
-    nothing from the Internet. Outbound stays at Azure's defaults (the instances install packages and
+    """NSG on the instances' NICs: LB probes to the health port (and the status port), the VNet (PLS NAT
+    IPs) to the Kafka ports (and the status port), nothing from the Internet. Outbound stays at Azure's defaults (the instances install packages and
     report run-command results over 443)."""
     ports = sorted(spec.ports)
-    health = health_port_for(ports)
+    health = _health_port(spec)
+    status = _status_port(spec)
 
     rules = [
         build_security_rule(
-            "allow-lb-probe", 100, "Allow", protocol="Tcp", source="AzureLoadBalancer", ports=[str(health)]
+            "allow-lb-probe", 100, "Allow", protocol="Tcp", source="AzureLoadBalancer",
+            ports=[str(health)] + ([str(status)] if status is not None else []),
         ),
         build_security_rule(
             "allow-vnet-kafka", 110, "Allow", protocol="Tcp", source="VirtualNetwork", ports=[str(p) for p in ports]
         ),
-        build_security_rule(
-            "deny-internet-inbound", 4000, "Deny", protocol="*", source="Internet", ports=["0-65535"]
-        ),
     ]
+    if status is not None:  # the status endpoint, from the PLS NAT IPs like Kafka
+        rules.append(build_security_rule(
+            "allow-vnet-status", 120, "Allow", protocol="Tcp", source="VirtualNetwork", ports=[str(status)]
+        ))
+    rules.append(build_security_rule(
+        "deny-internet-inbound", 4000, "Deny", protocol="*", source="Internet", ports=["0-65535"]
+    ))
     return AzureResource(
         type=ids.NETWORK_SECURITY_GROUPS,
         id=transit_ids(spec, owner).nsg,
@@ -144,16 +161,18 @@ def build_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
 
 def build_load_balancer(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
     """Internal Standard LB: one frontend (Dynamic IP), a NIC-based pool (no addresses: the VMSS NICs join it
-    by reference), an HTTP probe on HAProxy's `/healthz`, one TCP rule per port."""
+    by reference), an HTTP probe on HAProxy's `/healthz`, one TCP rule per port; with a status endpoint
+    (`spec.haproxy.statusEndpoint`) one more rule for its port, with a TCP probe of its own."""
     tid = transit_ids(spec, owner)
     ports = sorted(spec.ports)
-    rules = [
-        {
-            "name": naming.lb_rule_name(port),
+
+    def rule(name: str, port: int, probe: str) -> dict[str, Any]:
+        return {
+            "name": name,
             "properties": {
                 "frontendIPConfiguration": {"id": tid.frontend},
                 "backendAddressPool": {"id": tid.backend_pool},
-                "probe": {"id": tid.probe},
+                "probe": {"id": probe},
                 "protocol": "Tcp",
                 "frontendPort": port,
                 "backendPort": port,
@@ -164,8 +183,36 @@ def build_load_balancer(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureRe
                 "loadDistribution": "Default",
             },
         }
-        for port in ports
+
+    rules = [rule(naming.lb_rule_name(port), port, tid.probe) for port in ports]
+    probes: list[dict[str, Any]] = [
+        {
+            "name": naming.HEALTH_PROBE_NAME,
+            "properties": {
+                # HTTP, not TCP: HAProxy answers 503 on /healthz when no endpoint is healthy, so
+                # an instance that cannot reach Confluent leaves the pool.
+                "protocol": "Http",
+                "port": _health_port(spec),
+                "requestPath": HEALTH_URI,
+                "intervalInSeconds": _PROBE_INTERVAL_SECONDS,
+                "probeThreshold": _PROBE_THRESHOLD,
+            },
+        }
     ]
+    status = _status_port(spec)
+    if status is not None:
+        # The status endpoint must answer precisely when every endpoint is down (the Kafka rules' probe
+        # then takes every instance out): its rule has a TCP probe of its own, on its own port.
+        rules.append(rule(naming.STATUS_RULE_NAME, status, tid.status_probe))
+        probes.append({
+            "name": naming.STATUS_PROBE_NAME,
+            "properties": {
+                "protocol": "Tcp",
+                "port": status,
+                "intervalInSeconds": _PROBE_INTERVAL_SECONDS,
+                "probeThreshold": _PROBE_THRESHOLD,
+            },
+        })
     body = {
         "location": spec.azure.location,
         "tags": _tags(owner),
@@ -182,20 +229,7 @@ def build_load_balancer(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureRe
                 }
             ],
             "backendAddressPools": [{"name": naming.BACKEND_POOL_NAME}],
-            "probes": [
-                {
-                    "name": naming.HEALTH_PROBE_NAME,
-                    "properties": {
-                        # HTTP, not TCP: HAProxy answers 503 on /healthz when no endpoint is healthy, so
-                        # an instance that cannot reach Confluent leaves the pool.
-                        "protocol": "Http",
-                        "port": health_port_for(ports),
-                        "requestPath": HEALTH_URI,
-                        "intervalInSeconds": _PROBE_INTERVAL_SECONDS,
-                        "probeThreshold": _PROBE_THRESHOLD,
-                    },
-                }
-            ],
+            "probes": probes,
             "loadBalancingRules": rules,
         },
     }
@@ -351,7 +385,8 @@ def build_haproxy_files(spec: ServerlessTransitSpec, cpl: ConfluentPrivateLink) 
         bootstrap_host=cpl.spec.confluent.bootstrap_host,
         zones=zones,
         ports=list(spec.ports),
-        health_port=health_port_for(list(spec.ports)),
+        health_port=_health_port(spec),
+        status_port=_status_port(spec),
     )
     script = render_apply_script()
     return {
@@ -381,7 +416,7 @@ def build_haproxy_transit_plan(
     if cpl is not None:
         files = build_haproxy_files(spec, cpl)
         cloud_init = files[CLOUD_INIT_FILE]
-        domains = rule_domain_names(cpl.spec.confluent, spec.databricks)
+        domains = rule_domain_names(cpl.spec.confluent, spec.databricks, status_name=spec.status_domain_name)
         rule = build_private_endpoint_rule_body(tid.private_link_service, domain_names=domains)
     azure = [
         build_nsg(spec, owner=owner),

@@ -29,6 +29,8 @@ __all__ = [
     "IP_CONFIG_NAME",
     "NIC_CONFIG_NAME",
     "PLS_NAT_IP_CONFIG_NAME",
+    "STATUS_PROBE_NAME",
+    "STATUS_RULE_NAME",
     "build_computer_name_prefix",
     "build_load_balancer_name",
     "build_nsg_name",
@@ -47,6 +49,8 @@ __all__ = [
 FRONTEND_IP_CONFIG_NAME = "frontend"
 BACKEND_POOL_NAME = "haproxy"
 HEALTH_PROBE_NAME = "haproxy-health"
+STATUS_PROBE_NAME = "haproxy-status"
+STATUS_RULE_NAME = "status"
 PLS_NAT_IP_CONFIG_NAME = "nat-1"
 NIC_CONFIG_NAME = "nic"
 IP_CONFIG_NAME = "ipconfig"

@@ -39,6 +39,7 @@ __all__ = [
     "build_ncc_body",
     "build_private_endpoint_rule_body",
     "build_workspace_binding_body",
+    "covered",
     "derive_domain_names",
     "ncc_region",
     "rule_domain_names",
@@ -75,23 +76,47 @@ def derive_domain_names(confluent: ConfluentNetwork, extra: Iterable[str] = ()) 
     return sorted({_checked(n) for n in names})
 
 
-def rule_domain_names(confluent: ConfluentNetwork, databricks: DatabricksSpec) -> list[str]:
-    """The rule's domain names: `domainNames` as given, else the derived ones plus `extraDomainNames`.
+_STATUS_FIELD = "spec.haproxy.statusEndpoint.domainName"
+
+
+def covered(name: str, names: Sequence[str]) -> bool:
+    """`name` is on the list, or a wildcard on it covers `name` (one label: `*.x` covers `a.x`)."""
+    return name in names or ("." in name and "*." + name.split(".", 1)[1] in names)
+
+
+def rule_domain_names(
+    confluent: ConfluentNetwork, databricks: DatabricksSpec, *, status_name: str | None = None
+) -> list[str]:
+    """The rule's domain names: `domainNames` as given, else the derived ones plus `extraDomainNames`; plus
+    `status_name` (the haproxy status endpoint's) unless a wildcard on the list covers it already.
 
     Raises InvalidSpec naming the field when they are more than a rule holds (10).
     """
     if databricks.domain_names is not None:
-        return sorted({_checked(n, "spec.databricks.domainNames") for n in databricks.domain_names})
-    names = derive_domain_names(confluent, databricks.extra_domain_names)
-    if len(names) > NCC_RULE_MAX_DOMAIN_NAMES:
-        derived = len(derive_domain_names(confluent))
+        names = sorted({_checked(n, "spec.databricks.domainNames") for n in databricks.domain_names})
+        source = "spec.databricks.domainNames"
+    else:
+        names = derive_domain_names(confluent, databricks.extra_domain_names)
+        source = "the derived names and spec.databricks.extraDomainNames"
+        if len(names) > NCC_RULE_MAX_DOMAIN_NAMES:
+            derived = len(derive_domain_names(confluent))
+            raise InvalidSpec(
+                f"{len(names)} domain names with the {derived} derived ones ({', '.join(names)}); a Databricks "
+                f"NCC private endpoint rule holds at most {NCC_RULE_MAX_DOMAIN_NAMES}: drop some, or list the "
+                "exact names in spec.databricks.domainNames",
+                field="spec.databricks.extraDomainNames",
+            )
+    if status_name is None or covered(status_name.lower(), names):
+        return names
+    with_status = sorted({*names, _checked(status_name, _STATUS_FIELD)})
+    if len(with_status) > NCC_RULE_MAX_DOMAIN_NAMES:
         raise InvalidSpec(
-            f"{len(names)} domain names with the {derived} derived ones ({', '.join(names)}); a Databricks NCC "
-            f"private endpoint rule holds at most {NCC_RULE_MAX_DOMAIN_NAMES}: drop some, or list the exact "
-            "names in spec.databricks.domainNames",
-            field="spec.databricks.extraDomainNames",
+            f"the status endpoint's domain name would be the {len(with_status)}th on the NCC rule ({source}: "
+            f"{len(names)}); a rule holds at most {NCC_RULE_MAX_DOMAIN_NAMES}: drop a name there, or pick a "
+            "status name a wildcard on the rule covers (e.g. transit-status.<dnsDomain>)",
+            field=_STATUS_FIELD,
         )
-    return names
+    return with_status
 
 
 def ncc_region(databricks: DatabricksSpec, default_region: str) -> str:

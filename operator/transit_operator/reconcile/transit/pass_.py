@@ -102,7 +102,7 @@ def _reconcile_option(option: TransitOption, inputs: TransitInput) -> Outcome:
     # 2. plan (pure) and the Databricks preflight (reads only): nothing is written before both pass.
     try:
         option_pass = option.start(inputs)
-        domain_names = rule_domain_names(inputs.cpl.spec.confluent, spec.databricks)
+        domain_names = rule_domain_names(inputs.cpl.spec.confluent, spec.databricks, status_name=spec.status_domain_name)
     except InvalidSpec as exc:
         message = str(exc) if exc.field else f"spec: {exc}"
         return outcome_with(inputs, cond.stalled(Reason.INVALID_SPEC, message, generation))
