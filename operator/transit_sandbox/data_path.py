@@ -23,7 +23,7 @@ import shutil
 import ssl
 import tempfile
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,14 @@ from transit_sandbox.client_path import (
 )
 from transit_sandbox.confluent_zones import ConfluentZones
 from transit_sandbox.dataplane import DataplaneError, NetnsExecutor
+
+# What the operator names the status endpoint's LB rule (transit_operator.plan.naming.STATUS_RULE_NAME; the
+# sandbox never imports the operator) and how a wildcard on an NCC rule covers a name (one label).
+STATUS_RULE_NAME = "status"
+
+
+def covered(name: str, names: Sequence[str]) -> bool:
+    return name in names or ("." in name and "*." + name.split(".", 1)[1] in names)
 
 __all__ = ["SANDBOX_VNET", "CloudApi", "SandboxDataPath", "Transit"]
 
@@ -89,15 +97,17 @@ class Transit:
     client: str
     domain_names: list[str]
     zones: ConfluentZones | None
+    status_url: str | None = None  # the status endpoint, as a notebook reaches it (when the LB has its rule)
 
 
 class SandboxDataPath:
     """Kafka behind every Confluent network and a serverless path to every haproxy transit (see above)."""
 
     def __init__(self, api: CloudApi, executor: NetnsExecutor, *, account_ids: list[str],
-                 clusters: Mapping[str, str] | None = None) -> None:  # fmt: skip
+                 clusters: Mapping[str, str] | None = None, status_names: Sequence[str] = ()) -> None:  # fmt: skip
         self.api, self.executor, self.account_ids = api, executor, account_ids
         self.clusters = dict(clusters or {})
+        self.status_names = [n.lower() for n in status_names]  # the CRs' spec.haproxy.statusEndpoint.domainName
         self.networks: dict[str, ConfluentZones] = {}
         self.transits: list[Transit] = []
         self._zone_ids: dict[str, str] = {}  # DNS domain -> private DNS zone id
@@ -163,7 +173,11 @@ class SandboxDataPath:
                 client = path.add_client(ncc_records(names, path.endpoint_ip))
                 path.wait_in_rotation(addresses, timeout=30)
                 zones = next((z for d, z in self.networks.items() if f"*.{d}" in names or any(n.endswith(d) for n in names)), None)
-                transits.append(Transit(pls["id"], path, client, names, zones))
+                status = [r["properties"]["frontendPort"] for r in lb["properties"]["loadBalancingRules"]
+                          if r["name"] == STATUS_RULE_NAME]  # fmt: skip
+                name = next((n for n in self.status_names if covered(n, names)), None)
+                url = f"http://{name}:{status[0]}/status" if status and name else None
+                transits.append(Transit(pls["id"], path, client, names, zones, url))
         return transits
 
     def check(self, seconds: float = 2, rate: int = 200) -> list[str]:
@@ -189,7 +203,19 @@ class SandboxDataPath:
                          f"{consumed['out_of_order']} out of order")  # fmt: skip
             if bad:
                 raise DataplaneError(lines[-1])
+            if transit.status_url is not None:
+                lines.append(f"curl {transit.status_url} -> {json.dumps(self.status(transit))}")
         return lines
+
+    def status(self, transit: Transit) -> dict[str, Any]:
+        """The transit's status endpoint as a notebook's `%sh curl` sees it (through the client's resolver,
+        the NCC endpoint, Private Link and the LB)."""
+        if transit.status_url is None:
+            raise DataplaneError(f"{transit.private_link_service} has no status endpoint")
+        proc = self.executor.vnet.exec(transit.client, ["curl", "-sS", "--max-time", "5", transit.status_url], timeout=15)
+        if proc.returncode != 0:
+            raise DataplaneError(f"curl {transit.status_url}: {proc.stderr.strip()}")
+        return dict(json.loads(proc.stdout))
 
     def vnet_client(self, domain: str) -> str:
         """A client namespace in the customer VNet resolving through the private DNS zone `domain` (A or

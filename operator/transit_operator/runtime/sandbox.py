@@ -199,6 +199,13 @@ def kafka_clusters_of(documents: Iterable[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
+def status_names_of(documents: Iterable[dict[str, Any]]) -> list[str]:
+    """The domain names of the haproxy status endpoints the ServerlessTransits ask for."""
+    return [str(status["domainName"]) for doc in documents if doc.get("kind") == TRANSIT
+            if (status := (((doc.get("spec") or {}).get("haproxy") or {}).get("statusEndpoint") or {}))
+            and status.get("domainName")]  # fmt: skip
+
+
 def run_data_path(cloud: Any, executor: Any, documents: list[dict[str, Any]], out: TextIO) -> tuple[Any, int]:
     """Build the sandbox's data path and run Kafka through it (see the module docstring): (path, status)."""
     from transit_sandbox.confluent_zones import kafka_unavailable_reason
@@ -212,7 +219,8 @@ def run_data_path(cloud: Any, executor: Any, documents: list[dict[str, Any]], ou
     subscriptions = [cloud.subscription_id] + [str(((doc.get("spec") or {}).get("azure") or {}).get("subscriptionId"))
                                                for doc in documents if doc.get("kind") in KINDS]  # fmt: skip
     api = CloudApi(cloud.arm_url, cloud.databricks_url, cloud.ca_bundle, cloud.token, subscriptions)
-    path = SandboxDataPath(api, executor, account_ids=accounts_of(documents), clusters=kafka_clusters_of(documents))
+    path = SandboxDataPath(api, executor, account_ids=accounts_of(documents), clusters=kafka_clusters_of(documents),
+                           status_names=status_names_of(documents))  # fmt: skip
     try:
         lines = path.build()
         print("\ndata path:\n  " + "\n  ".join(lines), file=out, flush=True)
