@@ -66,7 +66,7 @@ def test_three_zone_example_json_contract(capsys):
     assert transit["databricks"][1]["body"]["resource_id"].endswith(
         "/privateLinkServices/" + transit["azure"][2]["id"].rsplit("/", 1)[-1]
     )
-    assert set(transit["files"]) == {"haproxy.cfg", "cloud-init.yaml", "apply-haproxy.sh"}
+    assert set(transit["files"]) == {"haproxy.cfg", "cloud-init.yaml", "apply-haproxy.sh", "backend-health.sh"}
     assert transit["waiting"] == [] and plans[0]["waiting"] == []
 
 

@@ -32,6 +32,7 @@ from transit_operator.plan.haproxy_config import (
     HEALTH_URI,
     ZoneBackend,
     render_apply_script,
+    render_backend_health_script,
     render_cloud_init,
     render_haproxy_config,
 )
@@ -42,6 +43,7 @@ from transit_operator.plan.transit import KIND, build_security_rule, build_trans
 
 __all__ = [
     "APPLY_SCRIPT_FILE",
+    "BACKEND_HEALTH_FILE",
     "CLOUD_INIT_FILE",
     "HAPROXY_CFG_FILE",
     "KIND",
@@ -59,6 +61,8 @@ __all__ = [
 HAPROXY_CFG_FILE = "haproxy.cfg"
 CLOUD_INIT_FILE = "cloud-init.yaml"
 APPLY_SCRIPT_FILE = "apply-haproxy.sh"
+# Read-only, for a run command on any instance (issue 19): HAProxy's view of each Confluent endpoint.
+BACKEND_HEALTH_FILE = "backend-health.sh"
 
 _DEFAULT_HEALTH_PORT = 8404
 # Kafka clients idle longer than the LB's 4-minute default; 30 is the documented maximum (azure-api.md §4).
@@ -374,7 +378,8 @@ def build_vmss(spec: ServerlessTransitSpec, *, owner: Owner, cloud_init: str | N
 
 
 def build_haproxy_files(spec: ServerlessTransitSpec, cpl: ConfluentPrivateLink) -> dict[str, str]:
-    """`haproxy.cfg`, `cloud-init.yaml`, `apply-haproxy.sh` for the endpoints known in `cpl.status`.
+    """`haproxy.cfg`, `cloud-init.yaml`, `apply-haproxy.sh` for the endpoints known in `cpl.status`, and the
+    read-only `backend-health.sh`.
 
     Zones without an Approved endpoint IP get no servers (see `plan.haproxy_config`).
     """
@@ -393,6 +398,7 @@ def build_haproxy_files(spec: ServerlessTransitSpec, cpl: ConfluentPrivateLink) 
         HAPROXY_CFG_FILE: config,
         CLOUD_INIT_FILE: render_cloud_init(config=config, apply_script=script),
         APPLY_SCRIPT_FILE: "\n".join(script) + "\n",
+        BACKEND_HEALTH_FILE: "\n".join(render_backend_health_script()) + "\n",
     }
 
 

@@ -64,7 +64,7 @@ class Plan(BaseModel):
     azure: list[AzureResource] = Field(default_factory=list, description="ARM objects, dependencies first.")
     databricks: list[DatabricksAction] = Field(default_factory=list)
     files: dict[str, str] = Field(
-        default_factory=dict, description="Rendered files: haproxy.cfg, cloud-init.yaml, apply-haproxy.sh."
+        default_factory=dict, description="Rendered files: haproxy.cfg, cloud-init.yaml, apply-haproxy.sh, backend-health.sh."
     )
     waiting: list[str] = Field(
         default_factory=list, description="Human sentences: which parts wait for what (e.g. endpoint IPs)."
