@@ -81,6 +81,11 @@ class OperatedSandbox:
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
         return self.kube.get("transit.privatelink.io/v1alpha1", kind, name, namespace)
 
+    def patch_spec(self, kind: str, name: str, namespace: str, spec: dict[str, Any]) -> None:
+        """A merge patch of the object's spec, as `kubectl patch --type=merge` sends it."""
+        self.kube.call(lambda api: api.patch(api.find("transit.privatelink.io/v1alpha1", kind), namespace, name,
+                                             {"spec": spec}, "merge"))  # fmt: skip
+
     def objects(self) -> list[dict[str, Any]]:
         """Every CR applied, as it is now."""
         found = []

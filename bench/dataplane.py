@@ -55,7 +55,7 @@ from typing import Any
 from _bodies import div, ratio, table
 from _operated import OperatedSandbox, ready
 from transit_operator.plan.haproxy_config import parse_apply_result, render_apply_script
-from transit_operator.runtime.sandbox import accounts_of, kafka_clusters_of, load_documents
+from transit_operator.runtime.sandbox import accounts_of, kafka_clusters_of, load_documents, status_names_of
 from transit_sandbox import kafka_client
 from transit_sandbox.client_path import client_path_unavailable_reason
 from transit_sandbox.confluent_zones import kafka_unavailable_reason
@@ -98,7 +98,8 @@ class World:
         api = CloudApi(cloud.arm_url, cloud.databricks_url, cloud.ca_bundle, cloud.token,
                        [cloud.subscription_id, self.cpl["spec"]["azure"]["subscriptionId"]])  # fmt: skip
         self.data = SandboxDataPath(api, executor, account_ids=accounts_of(documents),
-                                    clusters=kafka_clusters_of(documents))  # fmt: skip
+                                    clusters=kafka_clusters_of(documents),
+                                    status_names=status_names_of(documents))  # fmt: skip
         self.lines = self.data.build()
         self.transit: Transit = self.data.transits[0]
         assert self.transit.zones is not None
@@ -108,6 +109,8 @@ class World:
         self.domain = self.cpl["spec"]["confluent"]["dnsDomain"].lower()
         self.direct = self.data.vnet_client(self.domain)
         self.checks: list[dict[str, Any]] = []
+        if self.transit.status_url is not None:  # examples/01 has one: what a notebook's curl gets
+            self.lines.append(f"curl {self.transit.status_url} -> {json.dumps(self.data.status(self.transit))}")
 
     # -- the operator's objects ------------------------------------------------------------------------
     def transit_object(self) -> dict[str, Any]:
@@ -205,6 +208,14 @@ class World:
         return {"seconds": took, "commands": len(puts), "spread": (max(times) - min(times)) if times else 0.0,
                 "details": sorted(set(details))}  # fmt: skip
 
+    def one_instance_at_a_time(self) -> None:
+        """`runCommandConcurrency: 1` on the transit (a spec change: the operator reconciles it to Ready)."""
+        meta = self.sxt["metadata"]
+        generation = self.transit_object()["metadata"]["generation"]
+        self.op.patch_spec("ServerlessTransit", meta["name"], meta["namespace"], {"haproxy": {"runCommandConcurrency": 1}})
+        self.op.wait(lambda: (obj := self.transit_object())["metadata"]["generation"] > generation and ready(obj),
+                     120, "the transit Ready with runCommandConcurrency 1")  # fmt: skip
+
     # -- instance loss --------------------------------------------------------------------------------------
     def busiest_instance(self) -> tuple[str, str]:
         """The instance that carries most of the client's Kafka flows now (conntrack's reply tuple)."""
@@ -294,7 +305,8 @@ class CpuMeter:
 
 def run(args: argparse.Namespace, world: World) -> int:
     quick = args.quick
-    count, size, rounds, samples = (20000, 512, 2, 100) if quick else (200000, 512, 8, 500)
+    count, size, rounds, samples = (20000, 512, 2, 100) if quick else (200000, 512, 10, 500)
+    load_before = os.getloadavg()
     rate, changes = (300, 1) if quick else (500, 3)
     loss_s = 8.0 if quick else 15.0
 
@@ -322,7 +334,9 @@ def run(args: argparse.Namespace, world: World) -> int:
             rows.append((r + 1, path, t["msgs_per_s"], t["mb_per_s"], t["failed"], lt["p50_ms"], lt["p90_ms"]))
         tput.append(div(got["proxied"]["msgs_per_s"], got["direct"]["msgs_per_s"]))
         lat.append(got["proxied-lat"]["p50_ms"] - got["direct-lat"]["p50_ms"])
-    print(f"broker: Apache Kafka {world.zones.version} (KRaft, {len(world.zones.brokers)} brokers, TLS)\n")
+    print(f"broker: Apache Kafka {world.zones.version} (KRaft, {len(world.zones.brokers)} brokers, TLS)")
+    print("load average (1, 5, 15 min) before the throughput rounds: " + ", ".join(f"{x:.2f}" for x in load_before)
+          + "; after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)\n")  # fmt: skip
     print("\n".join(world.lines) + "\n")
     print(f"throughput: {count} x {size} B per run, idempotent, acks=all; direct = customer-VNet client to the "
           f"private endpoints, proxied = serverless client via NCC endpoint, LB, HAProxy; latency: {samples} "
@@ -341,6 +355,10 @@ def run(args: argparse.Namespace, world: World) -> int:
             rollouts.append(world.change_endpoint_ip("az2"))
 
     ip = world.under_load(8 + changes * 12, rate, move_az2)
+    default_rollouts = list(rollouts)
+    rollouts.clear()
+    world.one_instance_at_a_time()  # the other rollout order: runCommandConcurrency 1
+    ip_seq = world.under_load(8 + changes * 16, rate, move_az2)
 
     instance_box: list[tuple[str, str]] = []
 
@@ -356,7 +374,8 @@ def run(args: argparse.Namespace, world: World) -> int:
         return scenario
 
     kill = world.under_load(loss_s, rate, lose("haproxy"))
-    down_kill = [e for e in world.path.probe_events() if e.get("event") == "down"]
+    kafka_probe = world.path.lb.probe().name
+    down_kill = [e for e in world.path.probe_events() if e.get("event") == "down" and e.get("probe") == kafka_probe]
     world.restart(instance_box[-1], new_vm=False)
     gone = world.under_load(loss_s, rate, lose("namespace"))
     world.restart(instance_box[-1], new_vm=True)
@@ -364,13 +383,14 @@ def run(args: argparse.Namespace, world: World) -> int:
 
     print(f"\nunder load: {rate} msg/s through the serverless path; probe every {world.path.lb.probe_interval_s:g} s, "
           f"threshold {world.path.lb.probe_threshold} (the operator's LB body)")  # fmt: skip
-    rollout_note = "; ".join(
-        f"{r['seconds']:.1f} s to roll out, {r['commands']} run commands {r['spread']:.2f} s apart, apply: "
-        + ",".join(r["details"]) for r in rollouts
-    )  # fmt: skip
+    def rollout_note(done: list[dict[str, Any]]) -> str:
+        return "; ".join(f"{r['seconds']:.1f} s to roll out, {r['commands']} run commands within "
+                         f"{r['spread']:.2f} s, apply: " + ",".join(r["details"]) for r in done)  # fmt: skip
+
     runs = [
         ("control: no change", control, "the machine's own noise"),
-        (f"endpoint IP change x{changes}, the operator's rollout", ip, rollout_note),
+        (f"endpoint IP change x{changes}, operator default (concurrency 5)", ip, rollout_note(default_rollouts)),
+        (f"endpoint IP change x{changes}, runCommandConcurrency 1", ip_seq, rollout_note(rollouts)),
         (f"HAProxy killed on instance {instance_box[0][1]}", kill, f"probe down events: {len(down_kill)}"),
         (f"instance {instance_box[1][1]} gone, librdkafka defaults", gone, "its flows wait for a client timeout"),
         (f"instance {instance_box[2][1]} gone, client timeouts 10 s", bounded, json.dumps(BOUNDED_CLIENT)),
@@ -394,7 +414,10 @@ def run(args: argparse.Namespace, world: World) -> int:
     ratio("max stall s on endpoint IP change", ip["max_wait_s"],
           f"{changes} changes rolled out by the operator (runCommandConcurrency 5: every instance at once), old "
           f"address removed each time; {ip['disconnects']} reconnects; {control['max_wait_s']:.3g} s with no change")  # fmt: skip
-    ratio("failed deliveries per IP change", ip["failed"] / changes, f"{ip['failed']} failed of {ip['sent']} sent")
+    ratio("max stall s on endpoint IP change, runCommandConcurrency 1", ip_seq["max_wait_s"],
+          f"{ip_seq['disconnects']} reconnects for {changes} changes")  # fmt: skip
+    ratio("failed deliveries per IP change", (ip["failed"] + ip_seq["failed"]) / (2 * changes),
+          f"{ip['failed'] + ip_seq['failed']} failed of {ip['sent'] + ip_seq['sent']} sent")  # fmt: skip
     ratio("max stall s on instance loss", max(kill["max_wait_s"], gone["max_wait_s"]),
           f"librdkafka defaults: HAProxy killed {kill['max_wait_s']:.3g} s, instance gone {gone['max_wait_s']:.3g} s; "
           f"probe interval x threshold + 1 = {bound:g} s")  # fmt: skip
