@@ -1,8 +1,8 @@
 """The whole system for a benchmark that needs the operator itself: the sandbox cloud (with the caller's
-instance executor), the emulated Kubernetes API with the CRDs, the customer's side prepared and the CRs
-applied as `transit-operator sandbox` does it (`runtime.sandbox.prepare_sandbox`), and the operator
-(kopf, the real reconcilers and SDK clients) running in a thread of its own while the benchmark works in
-the main thread. Not a library: `bench/dataplane.py` uses it.
+instance executor), the embedded Kubernetes API with the CRDs, the customer's side prepared and the CRs
+applied as `transit-operator sandbox` does it (`runtime.sandbox.prepare_customer_side`), and the operator
+(kopf, the real reconcilers and SDK clients, logged in with a kubeconfig, Secrets read with `run`'s own
+reader) running in a thread of its own while the benchmark works in the main thread. Not a library: `bench/dataplane.py` uses it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import yaml
 from transit_operator.api.crd import render_crds_yaml
 from transit_operator.cloud.context import CloudContext
 from transit_operator.runtime.driver import Reconcilers, Runtime
-from transit_operator.runtime.main import build_settings, decode_secret, operate
-from transit_operator.runtime.sandbox import prepare_sandbox
+from transit_operator.runtime.main import build_settings, kubernetes_secret_reader, operate
+from transit_operator.runtime.sandbox import prepare_customer_side
 from transit_sandbox.kube import KubeEmulator
 from transit_sandbox.server import SandboxCloud
 
 T = TypeVar("T")
+API_VERSION = "transit.privatelink.io/v1alpha1"
 
 
 class OperatedSandbox:
@@ -37,17 +38,18 @@ class OperatedSandbox:
     def __init__(self, documents: list[dict[str, Any]], executor: Any, *, drift_seconds: float = 1.0) -> None:
         self.cloud = SandboxCloud(executor=executor)
         self.kube = KubeEmulator()
+        self.cluster: Any = None
         self._loop = asyncio.new_event_loop()
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
         try:
             self.cloud.start()
             self.kube.start()
-            for crd in yaml.safe_load_all(render_crds_yaml()):
-                self.kube.create(crd)
-            self.documents, _ = prepare_sandbox(self.cloud, self.kube, documents)
+            self.cluster = self.kube.client()
+            self.cluster.install_crds(list(yaml.safe_load_all(render_crds_yaml())))
+            self.documents = prepare_customer_side(self.cloud, self.cluster, documents)
             for doc in self.documents:
-                self.kube.apply(doc)
+                self.cluster.apply(doc)
             self._start_operator(drift_seconds)
         except BaseException:
             self.close()
@@ -62,14 +64,15 @@ class OperatedSandbox:
     def _start_operator(self, drift_seconds: float) -> None:
         context = CloudContext.for_sandbox(self.cloud.arm_url, self.cloud.ca_bundle, self.cloud.token,
                                            self.cloud.databricks_url or None)  # fmt: skip
-        context.read_secret = lambda namespace, name: decode_secret(self.kube.get("v1", "Secret", name, namespace))
+        kubeconfig = str(self.kube.kubeconfig)
+        context.read_secret = kubernetes_secret_reader(kubeconfig)
         runtime = Runtime(context, Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0,
                           drift_seconds=drift_seconds)  # fmt: skip
         ready = threading.Event()
 
         def run() -> None:
             asyncio.set_event_loop(self._loop)
-            self._task = self._loop.create_task(operate(runtime, build_settings(standalone=True), server=self.kube.url))
+            self._task = self._loop.create_task(operate(runtime, build_settings(standalone=True), kubeconfig=kubeconfig))
             ready.set()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 self._loop.run_until_complete(self._task)
@@ -79,12 +82,12 @@ class OperatedSandbox:
         ready.wait(10)
 
     def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
-        return self.kube.get("transit.privatelink.io/v1alpha1", kind, name, namespace)
+        obj: dict[str, Any] | None = self.cluster.get(API_VERSION, kind, name, namespace)
+        return obj
 
     def patch_spec(self, kind: str, name: str, namespace: str, spec: dict[str, Any]) -> None:
         """A merge patch of the object's spec, as `kubectl patch --type=merge` sends it."""
-        self.kube.call(lambda api: api.patch(api.find("transit.privatelink.io/v1alpha1", kind), namespace, name,
-                                             {"spec": spec}, "merge"))  # fmt: skip
+        self.cluster.patch(API_VERSION, kind, name, namespace, {"spec": spec})
 
     def objects(self) -> list[dict[str, Any]]:
         """Every CR applied, as it is now."""
@@ -115,6 +118,8 @@ class OperatedSandbox:
             self._loop.call_soon_threadsafe(self._task.cancel)
         if self._thread is not None:
             self._thread.join(30)
+        if self.cluster is not None:
+            self.cluster.close()
         self.kube.stop()
         self.cloud.stop()
 
