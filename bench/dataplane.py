@@ -393,7 +393,7 @@ def run(args: argparse.Namespace, world: World) -> int:
         (f"endpoint IP change x{changes}, runCommandConcurrency 1", ip_seq, rollout_note(rollouts)),
         (f"HAProxy killed on instance {instance_box[0][1]}", kill, f"probe down events: {len(down_kill)}"),
         (f"instance {instance_box[1][1]} gone, librdkafka defaults", gone, "its flows wait for a client timeout"),
-        (f"instance {instance_box[2][1]} gone, client timeouts 10 s", bounded, json.dumps(BOUNDED_CLIENT)),
+        (f"instance {instance_box[2][1]} gone, LOST_INSTANCE_SETTINGS", bounded, json.dumps(BOUNDED_CLIENT)),
     ]
     table(
         ("run", "sent", "failed", "max wait s", "max gap s", "reconnects", "lost", "duplicated", "out of order", "note"),

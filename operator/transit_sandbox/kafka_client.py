@@ -40,8 +40,14 @@ from typing import Any
 # (librdkafka's names; a Spark notebook's Java client takes `kafka.request.timeout.ms` and friends): a
 # Standard LB keeps established flows on an instance that is gone, so only the client's own request
 # timeout ends them (default 30 s; one timed-out request closes the connection, and the reconnection is
-# hashed onto a live instance).
-LOST_INSTANCE_SETTINGS: dict[str, str | int | float | bool] = {"request.timeout.ms": 10000, "socket.timeout.ms": 10000}
+# hashed onto a live instance). A reconnection hashed onto the gone instance before the LB's probe drops it
+# sends SYNs nobody answers until `socket.connection.setup.timeout.ms` (librdkafka default 30 s: measured,
+# 10 s request timeout + 30 s = a 40.6 s stall in bench/dataplane.py --quick).
+LOST_INSTANCE_SETTINGS: dict[str, str | int | float | bool] = {
+    "request.timeout.ms": 10000,
+    "socket.timeout.ms": 10000,
+    "socket.connection.setup.timeout.ms": 5000,
+}
 
 
 def tls(bootstrap: str, ca: str) -> dict[str, str | int | float | bool]:
