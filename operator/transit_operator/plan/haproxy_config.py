@@ -558,6 +558,13 @@ finish failed "haproxy did not start with the new config" 1
 """
 
 
+def _filled(template: str, values: dict[str, str]) -> list[str]:
+    """A script template's lines with each `@NAME@` placeholder replaced by its value."""
+    for placeholder, value in values.items():
+        template = template.replace(placeholder, value)
+    return template.splitlines()
+
+
 def render_apply_script() -> list[str]:
     """The lines of the apply script, for run-command `RunShellScript` (`script: [...]`).
 
@@ -584,10 +591,7 @@ def render_apply_script() -> list[str]:
         "@PROBE_EVERY_S@": str(_OLD_ADDRESS_PROBE_EVERY_S),
         "@PROBE_TIMEOUT_S@": str(_OLD_ADDRESS_PROBE_TIMEOUT_S),
     }
-    text = _APPLY_SCRIPT
-    for placeholder, value in values.items():
-        text = text.replace(placeholder, value)
-    return text.splitlines()
+    return _filled(_APPLY_SCRIPT, values)
 
 
 ApplyOutcome = Literal["applied", "unchanged", "invalid", "failed", "unknown"]
@@ -729,10 +733,7 @@ def render_backend_health_script() -> list[str]:
         "@HASH_LEN@": str(_HASH_LEN),
         "@MAX_SERVERS@": str(_HEALTH_MAX_SERVERS),
     }
-    text = _HEALTH_SCRIPT
-    for placeholder, value in values.items():
-        text = text.replace(placeholder, value)
-    return text.splitlines()
+    return _filled(_HEALTH_SCRIPT, values)
 
 
 HealthOutcome = Literal["healthy", "degraded", "down", "unknown"]
