@@ -25,7 +25,8 @@ holds every message once and in order.
   while a zone's endpoint moves K times, out of band as Azure would do it (the endpoint's NIC gets a new
   IP in the ARM emulator; the endpoint namespace answers on both addresses); the operator sees it at its
   next drift check, re-renders haproxy.cfg and rolls it out with managed run commands (its default:
-  every instance at once); once every instance runs the new config, the old address disappears. The
+  every instance at once); once every instance runs the new config, the old address disappears. Then
+  the same K changes again after `runCommandConcurrency: 1` (a spec patch): one instance at a time. The
   stall is the longest any message waited for its delivery report
 - instance loss: the same producer while the HAProxy of the instance carrying most flows is killed, and
   (a new run) while that instance's namespace disappears (the VM is gone; Standard LB keeps established
