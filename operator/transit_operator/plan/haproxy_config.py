@@ -575,9 +575,9 @@ def render_apply_script() -> list[str]:
     sets them on the running worker through the stats socket (new connections go to the new addresses)
     and renames the file in place: no reload (`detail=updated-at-runtime`); a detached watcher cuts the
     sessions still on an old address once it stops answering, or after `OLD_SESSIONS_MAX_S`, so that a
-    client is cut at most once per change and reconnects through switched instances. Otherwise it renames atomically, starts HAProxy in master-worker mode
-    or reloads it with USR2 (old workers drain), verifies a new worker came up and rolls back to the
-    previous file otherwise. Exit status 0 on
+    client is cut at most once per change and reconnects through switched instances. Otherwise it
+    renames atomically, starts HAProxy in master-worker mode or reloads it with USR2 (old workers drain),
+    verifies a new worker came up and rolls back to the previous file otherwise. Exit status 0 on
     `applied`/`unchanged`, 2 on `invalid`, 1 on `failed`; the last stdout line is the result line.
     The same text is installed at `APPLY_SCRIPT_PATH` by cloud-init.
     """
