@@ -41,6 +41,7 @@ from .arm.privatelink import ArmPrivateLinkBroker, advance_links
 from .executor import ConfigExecutor, InstanceExecutor
 from .limits import BodyTooLarge, load_json, read_limited
 from .tls import create_certificates
+from .traps import WRITE_METHODS, Ticket, Write, WriteTrap
 
 # A bound on request bodies so a hostile client cannot exhaust the emulator's memory. UNCONFIRMED: the
 # limit ARM itself applies to these APIs; the bodies the operator sends are kilobytes.
@@ -91,6 +92,7 @@ class SandboxCloud:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runners: list[web.AppRunner] = []
+        self.write_trap: WriteTrap | None = None  # `set_write_trap`
         self.arm_url = ""
         self.databricks_url = ""
         self.ca_bundle = ""
@@ -172,6 +174,18 @@ class SandboxCloud:
             self._tmp.cleanup()
             self._tmp = None
 
+    def set_write_trap(self, trap: WriteTrap | None) -> None:
+        """Count ARM and Databricks writes together and act at the Nth (`transit_sandbox.traps`); None: off.
+        A write trapped `before` is never applied: its connection is closed without an answer."""
+        self.write_trap = trap
+
+    def _arrive(self, service: str, request: web.Request) -> Ticket | None:
+        """The write trap's ticket for a write request (None for reads, or without a trap)."""
+        trap = self.write_trap
+        if trap is None or request.method not in WRITE_METHODS:
+            return None
+        return trap.arrive(Write(service, request.method, request.path))
+
     # ARM ------------------------------------------------------------------------------------------------
     def _arm_app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -183,10 +197,14 @@ class SandboxCloud:
         api_version = request.query.get("api-version")
         response: web.Response
         sent: Any = None
+        ticket = None
         try:
             self._authenticate(request)
             if request.path.startswith("/_sandbox/"):
                 return await self._admin(request)
+            ticket = self._arrive("arm", request)
+            if ticket is not None and ticket.dropped:
+                return _dropped(request)
             fault = self.admin.take_fault(request.method, request.path)
             if fault is not None:
                 raise fault
@@ -213,6 +231,8 @@ class SandboxCloud:
             response = _json(err.status, err.body(), err.headers)
         except Exception as exc:  # an emulator bug must still look like an ARM error to the client
             response = _json(500, {"error": {"code": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}})
+        if ticket is not None:
+            ticket.applied()  # answered (or refused) by the resource logic, not sent yet
         if not request.path.startswith("/_sandbox/"):
             answered = json.loads(response.text) if response.text else None
             self.admin.record(RequestRecord(request.method, request.path, api_version, response.status,
@@ -269,6 +289,18 @@ class SandboxCloud:
                 self._save_databricks()
             return response
 
+        @web.middleware
+        async def trap(request: web.Request, handler: Any) -> web.StreamResponse:
+            ticket = None if request.path.endswith("/.well-known/databricks-config") else \
+                self._arrive("databricks", request)
+            if ticket is not None and ticket.dropped:
+                return _dropped(request)
+            response = await handler(request)
+            if ticket is not None:
+                ticket.applied()
+            return response
+
+        app.middlewares.insert(0, trap)
         app.middlewares.append(persist)
         return app
 
@@ -279,6 +311,14 @@ class SandboxCloud:
     @property
     def databricks_account_id(self) -> str | None:
         return None if self.databricks is None else self.databricks.account_id
+
+
+def _dropped(request: web.Request) -> web.Response:
+    """A write the trap kept from being applied: the connection closes with no answer (what the client
+    sees when the server dies mid-request)."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=503)
 
 
 def _port_of(runner: web.AppRunner) -> int:

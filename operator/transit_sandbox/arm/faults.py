@@ -62,7 +62,7 @@ class Admin:
     # Methods reachable over HTTPS (`POST /_sandbox/admin/{name}`).
     remote = ("inject_fault", "clear_faults", "set_lro_seconds", "set_retry_after", "fail_lro", "delete_resource",
               "set_private_endpoint_ip", "set_connection_state", "remove_connection", "set_alias_behaviour",
-              "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "connections")
+              "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "resources", "connections")
 
     def __init__(self, arm: Arm, check_conformance: bool = False) -> None:
         self.arm = arm
@@ -183,6 +183,15 @@ class Admin:
             self.arm.tick()
             doc = self.arm.get_doc(resource_id)
             return None if doc is None else self.arm.kind(doc["type"]).view(self.arm, doc)
+
+    def resources(self, prefix: str | None = None) -> list[dict[str, Any]]:
+        """The public view of every stored resource whose id starts with `prefix` (case-insensitive; None:
+        all), after completing due operations: what a GET of each would answer."""
+        with self.arm.lock:
+            self.arm.tick()
+            start = (prefix or "").lower()
+            return [self.arm.kind(doc["type"]).view(self.arm, doc) for key, doc in sorted(self.arm.resources.items())
+                    if key.startswith(start)]
 
     def _link(self, target_id: str, name: str) -> dict[str, Any]:
         self.arm.tick()

@@ -1,0 +1,425 @@
+"""One sandbox world for the crash, drift and fault matrices, reached the way a cluster user reaches it.
+
+    World(option)                          a fresh sandbox cloud (ARM + Databricks, instances answering the
+                                           apply script), the embedded Kubernetes API with the CRDs, and a
+                                           `KubeProxy` in front of it for the operator (writes trapped,
+                                           faults injected there)
+      .start_operator() -> OperatorProcess `transit-operator run` as a process of its own: `--kubeconfig`
+                                           (the proxy's), `--arm-endpoint`, `--ca-bundle`,
+                                           `--databricks-host`, `--time-scale 0.01` - its documented flags
+      .apply() / .ready() / .delete() / .gone()
+      .snapshot()                          what the cloud holds (ids of ARM resources, Databricks objects)
+
+Everything Kubernetes goes through a kubeconfig and the `kubernetes` client (`Cluster`), never the
+emulator's Python internals, so the same matrices can run against a real kube-apiserver given its
+kubeconfig. The harness's own requests go straight to the API server; only the operator's pass the proxy.
+The examples are the operator's input: a single-zone HAProxy transit (two instances, so a config rollout
+has commands in flight on both) and the three-zone Application Gateway transit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from transit_operator.api.crd import render_crds_yaml
+from transit_operator.runtime.sandbox import (
+    accounts_of,
+    load_documents,
+    prepare_networks,
+    with_sandbox_credentials,
+    workspaces_of,
+)
+from transit_sandbox.executor import ConfigExecutor
+from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.kube_proxy import KubeProxy
+from transit_sandbox.server import SandboxCloud
+
+T = TypeVar("T")
+API_VERSION = "transit.privatelink.io/v1alpha1"
+CPL, SXT = "ConfluentPrivateLink", "ServerlessTransit"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+OPTION_FILES = {
+    "haproxy": [EXAMPLES / "02-single-zone-haproxy" / "transit.yaml"],
+    "applicationGateway": [EXAMPLES / "03-appgw-transit" / "confluent-private-link.yaml",
+                           EXAMPLES / "03-appgw-transit" / "serverless-transit.yaml"],
+}
+OPTIONS = tuple(OPTION_FILES)
+TIME_SCALE = 0.01  # `run --time-scale`: the emulated cloud finishes in milliseconds what Azure takes minutes for
+LRO_SECONDS = 0.05
+RUN_COMMAND = "/runcommand"  # action (`.../runCommand`) and managed (`.../runCommands/...`) alike
+
+
+def documents(option: str) -> list[dict[str, Any]]:
+    """The option's example CRs (ConfluentPrivateLink first), without status; HAProxy with two instances."""
+    found = copy.deepcopy(load_documents(OPTION_FILES[option]))
+    for doc in found:
+        doc.pop("status", None)
+        if doc["kind"] == SXT and doc["spec"].get("haproxy"):
+            doc["spec"]["haproxy"]["instanceCount"] = 2
+            doc["spec"]["haproxy"]["zones"] = ["1", "2"]
+    return found
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            return dict(item)
+    return {}
+
+
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    ready = condition(obj, "Ready")
+    return obj is not None and ready.get("status") == "True" \
+        and ready.get("observedGeneration") == obj["metadata"].get("generation")
+
+
+def wait_for(probe: Callable[[], T | bool | None], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `probe` until it returns something truthy; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------------- Kubernetes
+
+class Cluster:
+    """A Kubernetes API through a kubeconfig and the `kubernetes` client's dynamic client."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        from kubernetes import config, dynamic
+
+        self.kubeconfig = kubeconfig
+        self.api = config.new_client_from_config(config_file=str(kubeconfig))
+        self.dynamic = dynamic.DynamicClient(self.api)
+
+    def close(self) -> None:
+        self.api.close()
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        namespace = obj.get("metadata", {}).get("namespace")
+        created = self._resource(obj["apiVersion"], obj["kind"]).create(body=obj, namespace=namespace)
+        return dict(created.to_dict())
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        try:
+            return dict(self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
+        except NotFoundError:
+            return None
+
+    def of(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        meta = doc["metadata"]
+        return self.get(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
+
+    def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        listed = self._resource(api_version, kind).get(namespace=namespace).to_dict()
+        return list(listed.get("items") or [])
+
+    def patch(self, doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of `doc`'s object."""
+        meta = doc["metadata"]
+        patched = self._resource(doc["apiVersion"], doc["kind"]).patch(
+            body=patch, name=meta["name"], namespace=meta.get("namespace"),
+            content_type="application/merge-patch+json")
+        return dict(patched.to_dict())
+
+    def delete(self, doc: dict[str, Any]) -> None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        meta = doc["metadata"]
+        with contextlib.suppress(NotFoundError):
+            self._resource(doc["apiVersion"], doc["kind"]).delete(name=meta["name"], namespace=meta.get("namespace"))
+
+    def ensure_namespace(self, name: str) -> None:
+        if self.get("v1", "Namespace", name) is None:
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def events(self, namespace: str) -> list[dict[str, Any]]:
+        return self.list_objects("v1", "Event", namespace)
+
+
+# --------------------------------------------------------------------------------------------- operator
+
+class OperatorProcess:
+    """`transit-operator run` as a process of its own, killed with SIGKILL - no clean-up, no goodbye - the
+    way a node failure or an OOM kill ends a pod.
+
+    The process is spawned *warm*: it imports what `run` needs, then waits for `go()` before calling
+    `transit_operator.cli.main(["run", *args])` - what the `transit-operator` command runs - so a restart
+    in a crash point costs the operator's start, not the interpreter's imports (seconds on a busy machine).
+    """
+
+    # What `run` imports on its way to the first request (the slow part of a start).
+    _PRELOAD = ("transit_operator.cli", "transit_operator.runtime.main", "transit_operator.reconcile.transit",
+                "transit_operator.reconcile.confluent", "azure.mgmt.network", "azure.mgmt.compute",
+                "azure.mgmt.privatedns", "databricks.sdk", "kopf", "kubernetes.client", "kubernetes.config")
+    _BOOT = ("import importlib, sys\n"
+             "for name in sys.argv[1].split(','): importlib.import_module(name)\n"
+             "print('warm', flush=True)\n"
+             "if sys.stdin.readline().strip() == 'go':\n"
+             "    from transit_operator.cli import main\n"
+             "    sys.exit(main(sys.argv[2:]))\n")
+
+    def __init__(self, args: list[str], *, token: str, log: Path) -> None:
+        self.args = args
+        self.env = {**os.environ, "TRANSIT_ARM_TOKEN": token}
+        self.log_path = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> OperatorProcess:
+        """Start the interpreter and its imports; the operator itself starts at `go()`."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", self._BOOT, ",".join(self._PRELOAD), "run", *self.args],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        return self
+
+    def go(self) -> OperatorProcess:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.close()
+        return self
+
+    def start(self) -> OperatorProcess:
+        return self.spawn().go()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the process group and wait for it to be gone (idempotent)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+# --------------------------------------------------------------------------------------------- the cloud
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the cloud holds, comparable between runs (resource names are deterministic per CR)."""
+
+    arm: frozenset[tuple[str, str]]  # (lower-cased id, type) of every ARM resource but run commands
+    nccs: frozenset[str]  # names of the NCCs
+    rules: tuple[str, ...]  # lower-cased target ids of the live (not deactivated) NCC private endpoint rules
+    bindings: frozenset[tuple[int, str]]  # (workspace id, NCC name) it is bound to
+
+    def difference(self, other: Snapshot) -> list[str]:
+        """What `self` has that `other` has not, and the other way round, in words (empty: the same)."""
+        out = [f"extra {t} {i}" for i, t in sorted(self.arm - other.arm)]
+        out += [f"missing {t} {i}" for i, t in sorted(other.arm - self.arm)]
+        if self.nccs != other.nccs:
+            out.append(f"NCCs {sorted(self.nccs)} instead of {sorted(other.nccs)}")
+        if sorted(self.rules) != sorted(other.rules):
+            out.append(f"live NCC rules to {sorted(self.rules)} instead of {sorted(other.rules)}")
+        if self.bindings != other.bindings:
+            out.append(f"workspace bindings {sorted(self.bindings)} instead of {sorted(other.bindings)}")
+        return out
+
+
+class World:
+    """See the module docstring. A context manager; everything it started is stopped on exit."""
+
+    def __init__(self, option: str, workdir: Path | None = None) -> None:
+        self.option = option
+        self.documents = documents(option)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="transit-matrix-")
+            workdir = Path(self._tmp.name)
+        self.workdir = workdir
+        self.executor = ConfigExecutor()
+        self.cloud = SandboxCloud(executor=self.executor)
+        self.kube = KubeEmulator()
+        self.proxy: KubeProxy | None = None
+        self.cluster: Cluster | None = None
+        self.operators: list[OperatorProcess] = []  # started, in order
+        self._spare: OperatorProcess | None = None  # spawned (imports done), not started
+        self._spawned = 0
+        self.rollout_ip: str | None = None  # the endpoint IP a rollout moves to (crash matrix)
+
+    def __enter__(self) -> World:
+        with contextlib.ExitStack() as stack:
+            stack.callback(self.close)
+            self.cloud.start()
+            self.kube.start()
+            self.proxy = KubeProxy(self.kube.url).start()
+            self.cloud.admin.set_lro_seconds(None, LRO_SECONDS)
+            self.cluster = Cluster(self.kube.write_kubeconfig(self.workdir / "admin.kubeconfig"))
+            for crd in yaml.safe_load_all(render_crds_yaml()):
+                self.cluster.create(crd)
+            self._prepare_customer_side()
+            self._spare = self._spawn_operator()
+            stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for operator in [*self.operators, *([self._spare] if self._spare else [])]:
+            operator.kill()
+        if self.cluster is not None:
+            self.cluster.close()
+        if self.proxy is not None:
+            self.proxy.stop()
+        self.kube.stop()
+        self.cloud.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _prepare_customer_side(self) -> None:
+        """What the customer owns before applying the CRs: Databricks accounts and workspaces, VNets and
+        subnets, the namespaces (as `transit-operator sandbox` prepares them)."""
+        assert self.cluster is not None
+        for account_id in accounts_of(self.documents):
+            self.cloud.databricks.add_account(account_id)
+        for workspace_id, (region, account_id) in workspaces_of(self.documents).items():
+            self.cloud.databricks.add_workspace(workspace_id, region, f"ws-{workspace_id}", account_id=account_id)
+        prepare_networks(self.cloud, self.documents)
+        for namespace in sorted({doc["metadata"]["namespace"] for doc in self.documents}):
+            self.cluster.ensure_namespace(namespace)
+        self.cloud.admin.clear_requests()
+        self.cloud.databricks.clear_request_log()
+
+    # ------------------------------------------------------------------------------------ the operator
+
+    def start_operator(self) -> OperatorProcess:
+        """Start `transit-operator run` (a spare process already past its imports, when there is one) and
+        spawn the next spare."""
+        operator = self._spare or self._spawn_operator()
+        operator.go()
+        self.operators.append(operator)
+        self._spare = self._spawn_operator()
+        return operator
+
+    def _spawn_operator(self) -> OperatorProcess:
+        assert self.proxy is not None
+        kubeconfig = self.proxy.write_kubeconfig(self.workdir / "operator.kubeconfig")
+        self._spawned += 1
+        return OperatorProcess([
+            f"--kubeconfig={kubeconfig}", "--no-peering", f"--time-scale={TIME_SCALE:g}",
+            f"--arm-endpoint={self.cloud.arm_url}", f"--ca-bundle={self.cloud.ca_bundle}",
+            f"--databricks-host={self.cloud.databricks_url}",
+            f"--allow-databricks-host={self.cloud.databricks_url}",
+            "--health-port=0", "--metrics-port=0", "--log-level=info",
+        ], token=self.cloud.token, log=self.workdir / f"operator-{self._spawned}.log").spawn()
+
+    def kill_operators(self) -> None:
+        for operator in self.operators:
+            operator.kill()
+
+    # ------------------------------------------------------------------------------------ the CRs
+
+    @property
+    def crs(self) -> list[dict[str, Any]]:
+        return [doc for doc in self.documents if doc["kind"] in (CPL, SXT)]
+
+    def of_kind(self, kind: str) -> dict[str, Any]:
+        return next(doc for doc in self.documents if doc["kind"] == kind)
+
+    def apply(self) -> None:
+        assert self.cluster is not None
+        for doc in with_sandbox_credentials(self.documents, self.cloud.token)[0]:
+            self.cluster.create(doc)
+
+    def get(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        assert self.cluster is not None
+        return self.cluster.of(doc)
+
+    def ready(self, timeout: float = 60.0) -> None:
+        """Until every CR is Ready at its generation."""
+        wait_for(lambda: all(is_ready(self.get(doc)) for doc in self.crs), timeout,
+                 f"{self.option}: every object Ready ({self.conditions()})", interval=0.2)
+
+    def delete(self) -> None:
+        assert self.cluster is not None
+        for doc in self.crs:
+            self.cluster.delete(doc)
+
+    def gone(self, timeout: float = 60.0) -> None:
+        """Until every CR is gone (the finalizers released)."""
+        wait_for(lambda: all(self.get(doc) is None for doc in self.crs), timeout,
+                 f"{self.option}: every object deleted ({self.conditions()})", interval=0.2)
+
+    def conditions(self) -> str:
+        """Every CR's Ready condition, for failure messages."""
+        parts = []
+        for doc in self.crs:
+            obj = self.get(doc)
+            ready = condition(obj, "Ready")
+            parts.append(f"{doc['kind']} {doc['metadata']['name']}: "
+                         + ("gone" if obj is None else f"{ready.get('reason')}: {ready.get('message')}"))
+        return "; ".join(parts)
+
+    def events(self) -> list[dict[str, Any]]:
+        assert self.cluster is not None
+        return [e for ns in sorted({d["metadata"]["namespace"] for d in self.crs}) for e in self.cluster.events(ns)]
+
+    # ------------------------------------------------------------------------------------ the cloud
+
+    def snapshot(self) -> Snapshot:
+        """ARM resources (run commands aside: each execution is its own), NCCs, live rules, bindings."""
+        arm = set()
+        for doc in self.cloud.admin.resources():
+            if RUN_COMMAND not in doc["id"].lower():
+                arm.add((doc["id"].lower(), doc["type"]))
+        state = self.cloud.databricks
+        with state.lock:
+            nccs = {ncc_id: ncc["name"] for ncc_id, ncc in state.nccs.items()}
+            rules = tuple(sorted(rule["resource_id"].lower() for rule in state.rules.values()
+                                 if not rule["deactivated"]))
+            bindings = {(wid, nccs.get(ws.get("network_connectivity_config_id") or "", "-"))
+                        for wid, ws in state.workspaces.items() if ws.get("network_connectivity_config_id")}
+        return Snapshot(frozenset(arm), frozenset(nccs.values()), rules, frozenset(bindings))
+
+    def created_twice(self) -> dict[str, int]:
+        """Resources created (PUT answered 201) more than once, and Databricks objects created more than
+        once (an NCC by name, a rule by its target), over the world's whole life."""
+        puts = Counter(r.path.lower() for r in self.cloud.admin.requests("PUT")
+                       if r.status == 201 and RUN_COMMAND not in r.path.lower())
+        twice = {path: n for path, n in puts.items() if n > 1}
+        creates = Counter(r.path for r in self.cloud.databricks.requests() if r.method == "POST" and r.status == 200)
+        twice.update({path: n for path, n in creates.items() if n > 1 and path.endswith("network-connectivity-configs")})
+        state = self.cloud.databricks
+        with state.lock:
+            targets = Counter(rule["resource_id"].lower() for rule in state.rules.values())
+        twice.update({f"NCC rules to {target}": n for target, n in targets.items() if n > 1})
+        return twice
+
+
+@contextlib.contextmanager
+def world(option: str) -> Iterator[World]:
+    with World(option) as made:
+        yield made
