@@ -16,6 +16,7 @@ crash.py`). The writes of each phase are counted in an uninterrupted run first (
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections import Counter
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="every point (the default)")
     parser.add_argument("--jobs", type=int, default=1, help="points run at once")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: every sandbox and operator process is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.perf_counter()
     selected: list[CrashPoint]

@@ -111,6 +111,8 @@ class LoggedRequest:
     path: str
     query: str
     status: int
+    time: float = 0.0  # wall clock when it arrived
+    duration: float = 0.0  # seconds until it was answered
 
 
 @dataclass
@@ -170,6 +172,7 @@ class DatabricksState:
         self.request_log: list[LoggedRequest] = []
         self.faults: list[InjectedFault] = []
         self.lock = threading.RLock()
+        self.broker: PrivateLinkBroker | None = None  # set by `create_databricks_app` (out-of-band calls)
 
     # --- persistence -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -269,6 +272,87 @@ class DatabricksState:
     def clear_request_log(self) -> None:
         with self.lock:
             self.request_log.clear()
+
+    # --- what the account API's writes do (its handlers and out-of-band callers share these) ------------
+    def create_ncc(self, name: str, region: str, account: str) -> dict[str, Any]:
+        now = _ms(self.clock())
+        ncc: dict[str, Any] = {
+            "network_connectivity_config_id": str(uuid.uuid4()),
+            "account_id": account,
+            "name": name,
+            "region": region,
+            "creation_time": now,
+            "updated_time": now,
+        }
+        with self.lock:
+            self.nccs[ncc["network_connectivity_config_id"]] = ncc
+        return ncc
+
+    def delete_rule(self, rule: dict[str, Any], broker: PrivateLinkBroker) -> dict[str, Any]:
+        """`delete_private_endpoint_rule`: PENDING or EXPIRED endpoints are deleted at once, others are
+        deactivated and deleted after one day (SDK docstring); a CREATE_FAILED rule has no endpoint.
+        Returns the rule as answered."""
+        with self.lock:
+            now = self.clock()
+            view = self.rule_view(rule, broker)
+            if view["connection_state"] in ("PENDING", "EXPIRED", "CREATE_FAILED", "CREATING"):
+                _disconnect(broker, rule)
+                del self.rules[rule["rule_id"]]
+                return view
+            if not rule["deactivated"]:
+                rule.update(deactivated=True, deactivated_at=_ms(now), updated_time=_ms(now))
+            return self.rule_view(rule, broker)
+
+    def set_domain_names(self, rule: dict[str, Any], names: Any) -> None:
+        """`update_private_endpoint_rule` with `update_mask=domain_names`: a full-list replacement."""
+        with self.lock:
+            if rule["deactivated"]:
+                raise _invalid(f"Private endpoint rule {rule['rule_id']} is deactivated")
+            rule["domain_names"] = _check_domain_names(names)
+            rule["updated_time"] = _ms(self.clock())
+
+    def update_workspace(self, workspace: dict[str, Any], changes: dict[str, Any]) -> None:
+        """`WorkspacesAPI.update` of its updatable fields; binding an NCC needs one of the workspace's own
+        account and region (the NCC "must be in the same region as the workspace": create docstring)."""
+        with self.lock:
+            ncc_id = changes.get("network_connectivity_config_id")
+            if ncc_id:
+                ncc = self.nccs.get(ncc_id)
+                if ncc is None or self._owner(ncc) != self._owner(workspace):
+                    raise _not_found(f"Network connectivity configuration {ncc_id} does not exist")
+                if ncc["region"] != workspace["location"]:
+                    raise _invalid(
+                        f"Network connectivity configuration {ncc_id} is in region {ncc['region']} but "
+                        f"workspace {workspace['workspace_id']} is in region {workspace['location']}; "
+                        "they must be in the same region"
+                    )
+            workspace.update(changes)
+            workspace["busy_until"] = self.clock() + self.workspace_update_seconds
+
+    def _owner(self, record: dict[str, Any]) -> str:
+        return str(record.get("account_id") or self.account_id)  # records saved before accounts: default
+
+    # --- out of band: someone else (an account admin, another pipeline) calling the account API -------
+    def out_of_band_delete_rule(self, rule_id: str) -> None:
+        """Someone deletes a private endpoint rule (`delete_rule`)."""
+        assert self.broker is not None, "the account API is not served"
+        with self.lock:
+            self.delete_rule(self.rules[rule_id], self.broker)
+
+    def out_of_band_set_domain_names(self, rule_id: str, names: list[str]) -> None:
+        """Someone replaces a rule's domain names (`set_domain_names`)."""
+        with self.lock:
+            self.set_domain_names(self.rules[rule_id], names)
+
+    def out_of_band_bind(self, workspace_id: int, ncc_id: str) -> None:
+        """Someone binds a workspace to an NCC (`update_workspace`)."""
+        with self.lock:
+            self.update_workspace(self.workspaces[workspace_id], {"network_connectivity_config_id": ncc_id})
+
+    def out_of_band_create_ncc(self, name: str, region: str, account_id: str | None = None) -> str:
+        """Someone creates an NCC (`create_ncc`); returns its id."""
+        _validate_ncc({"name": name, "region": region})
+        return str(self.create_ncc(name, region, self._account(account_id))["network_connectivity_config_id"])
 
     # --- model -------------------------------------------------------------------------------------------
     def take_fault(self, method: str, path: str) -> InjectedFault | None:
@@ -470,6 +554,7 @@ def create_databricks_app(
 
     @web.middleware
     async def log_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+        arrived, started = time.time(), time.monotonic()
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -480,7 +565,8 @@ def create_databricks_app(
             response = web.json_response({"error_code": code, "message": exc.reason}, status=exc.status)
         with state.lock:
             state.request_log.append(
-                LoggedRequest(request.method, request.path, request.query_string, response.status)
+                LoggedRequest(request.method, request.path, request.query_string, response.status, arrived,
+                              time.monotonic() - started)
             )
         return response
 
@@ -505,13 +591,13 @@ def create_databricks_app(
     app = web.Application(middlewares=[log_requests, serve])
     app[STATE_KEY] = state
     app[BROKER_KEY] = broker
+    state.broker = broker
 
     def account_of(request: web.Request) -> str:
         """The account the path names, as stored (the middleware refused unknown ones)."""
         return state._account(request.match_info["account_id"])
 
-    def owner_of(record: dict[str, Any]) -> str:
-        return str(record.get("account_id") or state.account_id)  # records saved before accounts: default
+    owner_of = state._owner
 
     def ncc_or_404(ncc_id: str, account: str) -> dict[str, Any]:
         ncc = state.nccs.get(ncc_id)
@@ -560,17 +646,8 @@ def create_databricks_app(
 
     async def create_ncc(request: web.Request) -> web.Response:
         name, region = _validate_ncc(await _json_body(request))
-        now = _ms(state.clock())
-        ncc: dict[str, Any] = {
-            "network_connectivity_config_id": str(uuid.uuid4()),
-            "account_id": account_of(request),
-            "name": name,
-            "region": region,
-            "creation_time": now,
-            "updated_time": now,
-        }
         with state.lock:
-            state.nccs[ncc["network_connectivity_config_id"]] = ncc
+            ncc = state.create_ncc(name, region, account_of(request))
             return web.json_response(state.ncc_view(ncc, broker))
 
     async def list_nccs(request: web.Request) -> web.Response:
@@ -681,27 +758,13 @@ def create_databricks_app(
             unknown = [f for f in mask if f != "domain_names"]
             if unknown:
                 raise _invalid(f"Cannot update field(s) {', '.join(unknown)}; updatable: domain_names")
-            if rule["deactivated"]:
-                raise _invalid(f"Private endpoint rule {rule['rule_id']} is deactivated")
-            # A full-list replacement, as the update_mask rules in the SDK docstring say.
-            rule["domain_names"] = _check_domain_names(body.get("domain_names"))
-            rule["updated_time"] = _ms(state.clock())
+            state.set_domain_names(rule, body.get("domain_names"))
             return web.json_response(state.rule_view(rule, broker))
 
     async def delete_rule(request: web.Request) -> web.Response:
         with state.lock:
             rule = rule_or_404(request.match_info["ncc_id"], request.match_info["rule_id"], account_of(request))
-            now = state.clock()
-            view = state.rule_view(rule, broker)
-            # delete_private_endpoint_rule docstring: PENDING or EXPIRED endpoints are deleted at once,
-            # others are deactivated and deleted after one day. A CREATE_FAILED rule has no endpoint.
-            if view["connection_state"] in ("PENDING", "EXPIRED", "CREATE_FAILED", "CREATING"):
-                _disconnect(broker, rule)
-                del state.rules[rule["rule_id"]]
-                return web.json_response(view)
-            if not rule["deactivated"]:
-                rule.update(deactivated=True, deactivated_at=_ms(now), updated_time=_ms(now))
-            return web.json_response(state.rule_view(rule, broker))
+            return web.json_response(state.delete_rule(rule, broker))
 
     async def list_workspaces(request: web.Request) -> web.Response:
         with state.lock:
@@ -733,21 +796,7 @@ def create_databricks_app(
             refused = [f for f in fields if f not in updatable]
             if refused:
                 raise _invalid(f"Cannot update field(s) {', '.join(refused)} of an Azure workspace")
-            changes = {f: body.get(f) for f in fields}
-            ncc_id = changes.get("network_connectivity_config_id")
-            if ncc_id:
-                ncc = state.nccs.get(ncc_id)
-                if ncc is None or owner_of(ncc) != owner_of(workspace):
-                    raise _not_found(f"Network connectivity configuration {ncc_id} does not exist")
-                # The NCC "must be in the same region as the workspace" (create docstring, NCC model).
-                if ncc["region"] != workspace["location"]:
-                    raise _invalid(
-                        f"Network connectivity configuration {ncc_id} is in region {ncc['region']} but "
-                        f"workspace {workspace['workspace_id']} is in region {workspace['location']}; "
-                        "they must be in the same region"
-                    )
-            workspace.update(changes)
-            workspace["busy_until"] = state.clock() + state.workspace_update_seconds
+            state.update_workspace(workspace, {f: body.get(f) for f in fields})
             return web.json_response(workspace_view(workspace))
 
     accounts = "/api/2.0/accounts/{account_id}"

@@ -164,6 +164,7 @@ def rollout_problems(world: World) -> list[str]:
 def run_phase(option: str, phase: Phase) -> PhaseRun:
     """The phase without a kill: its writes on both channels, and the reference snapshot."""
     with World(option) as world:
+        world.prewarm()
         cloud, kubernetes = WriteCounter(), WriteCounter(operator_object)
         start = _setup(world, phase)
         world.cloud.set_write_trap(cloud)
@@ -183,6 +184,7 @@ def run_point(point: CrashPoint, reference: Snapshot | None = None) -> CrashVerd
     started = time.monotonic()
     verdict = CrashVerdict(point)
     with World(point.option) as world:
+        world.prewarm()
         start = _setup(world, point.phase)
         if reference is None:
             assert point.phase == "rollout", "a reference run is needed for create and delete"

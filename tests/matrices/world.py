@@ -19,6 +19,7 @@ has commands in flight on both) and the three-zone Application Gateway transit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import os
@@ -26,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,6 +38,7 @@ from typing import Any, TypeVar
 import yaml
 
 from transit_operator.api.crd import render_crds_yaml
+from transit_operator.reconcile.outcome import Outcome
 from transit_operator.runtime.sandbox import (
     accounts_of,
     load_documents,
@@ -223,6 +226,105 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+@dataclass
+class Pass:
+    """One reconcile or finalize pass of one object, as the in-process operator made it (wall clock)."""
+
+    kind: str
+    name: str
+    operation: str
+    started: float
+    ended: float = 0.0
+    outcome: Outcome | None = None
+    error: str | None = None
+
+
+class InProcessOperator:
+    """The operator's runtime and kopf in a thread of this process (the drift and fault matrices): what
+    `transit-operator run` runs, with every pass recorded (`passes`) and drift checks only when `kick`ed -
+    so "repaired in one pass" can be read off exactly. Logs in to the proxy's URL; Secrets are read with
+    the `kubernetes` client through the admin kubeconfig, as `run` reads them."""
+
+    def __init__(self, world: World, *, drift_seconds: float = 3600.0) -> None:
+        from transit_operator.cloud.context import CloudContext
+        from transit_operator.runtime.driver import Reconcilers, Runtime
+        from transit_operator.runtime.main import kubernetes_secret_reader
+
+        assert world.proxy is not None and world.cluster is not None
+        self.world = world
+        self.passes: list[Pass] = []
+        self._lock = threading.Lock()
+        context = CloudContext.for_sandbox(world.cloud.arm_url, world.cloud.ca_bundle, world.cloud.token,
+                                           world.cloud.databricks_url, polling_interval=0.05)
+        context.read_secret = kubernetes_secret_reader(str(world.cluster.kubeconfig))
+        real = Reconcilers.load()
+        self.runtime = Runtime(context, Reconcilers(
+            self._recorded(CPL, "reconcile", real.reconcile_confluent),
+            self._recorded(CPL, "finalize", real.finalize_confluent),
+            self._recorded(SXT, "reconcile", real.reconcile_transit),
+            self._recorded(SXT, "finalize", real.finalize_transit),
+        ), tick_seconds=0.2, time_scale=TIME_SCALE, drift_seconds=drift_seconds)
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _recorded(self, kind: str, operation: str, fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
+        def run(body: dict[str, Any], *args: Any) -> Outcome:
+            record = Pass(kind, (body.get("metadata") or {}).get("name", ""), operation, time.time())
+            try:
+                record.outcome = fn(body, *args)
+                return record.outcome
+            except Exception as exc:
+                record.error = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                record.ended = time.time()
+                with self._lock:
+                    self.passes.append(record)
+        return run
+
+    def start(self) -> InProcessOperator:
+        from transit_operator.runtime.main import build_settings, operate
+
+        assert self.world.proxy is not None
+        settings = build_settings(standalone=True)
+        url = self.world.proxy.url
+
+        def serve() -> None:
+            try:
+                asyncio.run(operate(self.runtime, settings, server=url, stop_flag=self._stop,
+                                    ready_flag=self._ready))
+            except BaseException as exc:  # surfaced by `wait_ready`
+                self.error = exc
+                self._ready.set()
+
+        self._thread = threading.Thread(target=serve, name="operator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30) or self.error is not None:
+            raise RuntimeError("the in-process operator did not start") from self.error
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def kick(self, doc: dict[str, Any]) -> float:
+        """Make the object's drift check due now (its next tick reconciles it); returns the wall time."""
+        now = time.time()
+        meta = doc["metadata"]
+        self.runtime.state(doc["kind"], meta.get("namespace"), meta["name"]).kicked = True
+        return now
+
+    def passes_of(self, doc: dict[str, Any], since: float) -> list[Pass]:
+        """The completed passes of `doc` that started after `since`."""
+        with self._lock:
+            return [p for p in self.passes if p.kind == doc["kind"] and p.name == doc["metadata"]["name"]
+                    and p.started >= since and p.ended]
+
+
 # --------------------------------------------------------------------------------------------- the cloud
 
 @dataclass(frozen=True)
@@ -267,6 +369,7 @@ class World:
         self._spare: OperatorProcess | None = None  # spawned (imports done), not started
         self._spawned = 0
         self.rollout_ip: str | None = None  # the endpoint IP a rollout moves to (crash matrix)
+        self.in_process: InProcessOperator | None = None
 
     def __enter__(self) -> World:
         with contextlib.ExitStack() as stack:
@@ -279,7 +382,6 @@ class World:
             for crd in yaml.safe_load_all(render_crds_yaml()):
                 self.cluster.create(crd)
             self._prepare_customer_side()
-            self._spare = self._spawn_operator()
             stack.pop_all()
         return self
 
@@ -289,6 +391,8 @@ class World:
     def close(self) -> None:
         for operator in [*self.operators, *([self._spare] if self._spare else [])]:
             operator.kill()
+        if self.in_process is not None:
+            self.in_process.stop()
         if self.cluster is not None:
             self.cluster.close()
         if self.proxy is not None:
@@ -315,6 +419,11 @@ class World:
 
     # ------------------------------------------------------------------------------------ the operator
 
+    def prewarm(self) -> None:
+        """Spawn a spare operator process now, so the first `start_operator` finds its imports done."""
+        if self._spare is None:
+            self._spare = self._spawn_operator()
+
     def start_operator(self) -> OperatorProcess:
         """Start `transit-operator run` (a spare process already past its imports, when there is one) and
         spawn the next spare."""
@@ -326,7 +435,9 @@ class World:
 
     def _spawn_operator(self) -> OperatorProcess:
         assert self.proxy is not None
-        kubeconfig = self.proxy.write_kubeconfig(self.workdir / "operator.kubeconfig")
+        kubeconfig = self.workdir / "operator.kubeconfig"
+        if not kubeconfig.exists():  # written once: a process starting meanwhile may be reading it
+            self.proxy.write_kubeconfig(kubeconfig)
         self._spawned += 1
         return OperatorProcess([
             f"--kubeconfig={kubeconfig}", "--no-peering", f"--time-scale={TIME_SCALE:g}",
@@ -335,6 +446,11 @@ class World:
             f"--allow-databricks-host={self.cloud.databricks_url}",
             "--health-port=0", "--metrics-port=0", "--log-level=info",
         ], token=self.cloud.token, log=self.workdir / f"operator-{self._spawned}.log").spawn()
+
+    def start_in_process(self, *, drift_seconds: float = 3600.0) -> InProcessOperator:
+        """The operator in this process (see `InProcessOperator`)."""
+        self.in_process = InProcessOperator(self, drift_seconds=drift_seconds).start()
+        return self.in_process
 
     def kill_operators(self) -> None:
         for operator in self.operators:

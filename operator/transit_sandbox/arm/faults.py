@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import privatelink as pl
-from .core import Arm, ArmError, LroFailure, lower
+from . import routing
+from .core import Arm, ArmError, LroFailure, ResourceId, lower
 
 THROTTLE_CODES = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
                   504: "GatewayTimeout"}
@@ -60,7 +61,8 @@ class Admin:
     """Steer and observe the emulated cloud. Every method is safe to call from any thread."""
 
     # Methods reachable over HTTPS (`POST /_sandbox/admin/{name}`).
-    remote = ("inject_fault", "clear_faults", "set_lro_seconds", "set_retry_after", "fail_lro", "delete_resource",
+    remote = ("inject_fault", "clear_faults", "set_lro_seconds", "set_retry_after", "fail_lro", "out_of_band",
+              "delete_resource",
               "set_private_endpoint_ip", "set_connection_state", "remove_connection", "set_alias_behaviour",
               "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "resources", "connections")
 
@@ -123,6 +125,23 @@ class Admin:
             self.arm.lro_failures.append(LroFailure(match, code, message, count))
 
     # out-of-band changes --------------------------------------------------------------------------------
+    def out_of_band(self, method: str, resource_id: str, body: dict[str, Any] | None = None) -> Any:
+        """A write by someone other than the operator - the portal, another pipeline - through the same
+        resource logic as an HTTP request at the type's newest api-version: Azure's rules apply (ArmError
+        when it refuses: a load balancer a Private Link Service uses cannot be deleted) and the change
+        completes as an LRO does. `PUT` replaces the resource with `body` (REST-shaped, as a GET returns
+        it: read-only fields are ignored), `PATCH` merges `body` in, `DELETE` removes it. Returns the
+        answer's body."""
+        parsed = ResourceId.parse(resource_id)
+        kind = self.arm.find_kind(parsed.type) if parsed else None
+        if kind is None:
+            raise KeyError(f"not an ARM resource id of an emulated type: {resource_id}")
+        with self.arm.lock:
+            self.arm.tick()
+            result = routing.handle(self.arm, method.upper(), resource_id, max(kind.api_versions), {}, body)
+            self.arm.save()
+            return result.body
+
     def delete_resource(self, resource_id: str) -> bool:
         """Remove a resource as if someone deleted it outside the operator (no rules, no LRO)."""
         with self.arm.lock:
