@@ -73,3 +73,28 @@ def test_time_scale_scales_every_delay_and_the_cap() -> None:
     assert max(delays) <= MAX_BACKOFF_SECONDS * 0.01  # type: ignore[type-var]
     assert rt.requeue_delay(10.0) == pytest.approx(0.1)
     assert rt.drift_delay({"spec": {"driftCheckIntervalSeconds": 300}}) == pytest.approx(3.0)
+
+
+def test_a_servers_retry_after_is_never_scaled_down_or_capped() -> None:
+    """The fault matrix found it: 429s beyond azure-core's own retries came back 0.05 s later at
+    `--time-scale 0.01`, because the Retry-After the classifier passed on was scaled like the operator's own
+    delays. The server's hint is the server's time: a floor for the next attempt."""
+    rt, state = runtime(time_scale=0.01), ObjectState()
+    hinted = Outcome(status={"observedGeneration": 1, "conditions": []}, requeue_after=2.0, failure=Failure(
+        Reason.TRANSIENT_ERROR, "throttled", key="GET pls: TooManyRequests", retry_after=2.0))
+    delays = [rt.settle(state, hinted)[1] for _ in range(8)]
+    assert min(delays) >= 2.0  # type: ignore[type-var]
+    assert rt.settle(ObjectState(), failed())[1] < 0.1  # the operator's own delays still scale
+
+
+def test_the_longest_retry_after_of_a_pass_goes_with_its_failure() -> None:
+    from transit_operator.cloud.errors import Classified, RetryableError
+    from transit_operator.reconcile.pass_record import PassRecord
+
+    record = PassRecord()
+    record.fail("GET lb", RetryableError(Classified(True, "TooManyRequests", "slow", 2.0, 429, retry_after=2.0)))
+    record.fail("GET pls", RetryableError(Classified(True, "ServiceUnavailable", "busy", 5.0, 503, retry_after=5.0)))
+    record.fail("GET nic", RetryableError(Classified(True, "InternalServerError", "oops", 15.0, 500)))
+    assert record.failure is not None and record.failure.retry_after == 5.0
+    record.failures.append(Failure(Reason.PROVISIONING_FAILED, "endpoint failed", key="endpoint"))
+    assert record.failure.reason == Reason.PROVISIONING_FAILED and record.failure.retry_after == 5.0

@@ -87,6 +87,22 @@ def test_classify(exc: BaseException, retryable: bool, code: str, delay: float |
 
 
 @pytest.mark.parametrize(
+    ("exc", "retry_after"),
+    [
+        pytest.param(arm_error(429, "TooManyRequests", headers={"Retry-After": "7"}), 7.0, id="arm-retry-after"),
+        pytest.param(arm_error(409, "Conflict", headers={"retry-after-ms": "1500"}), 1.5, id="arm-retry-after-ms"),
+        pytest.param(arm_error(503, None), None, id="no-hint"),
+        pytest.param(arm_error(400, "InvalidParameter", headers={"Retry-After": "7"}), None, id="fatal-has-none"),
+        pytest.param(TooManyRequests("slow", error_code="REQUEST_LIMIT_EXCEEDED", retry_after_secs=9), 9.0,
+                     id="databricks-retry-after"),
+    ],
+)
+def test_the_servers_retry_after_is_kept_apart_from_the_delay(exc: BaseException, retry_after: float | None) -> None:
+    """`Classified.retry_after` is the server's own hint, which the runtime honours at any time scale."""
+    assert classify(exc).retry_after == retry_after
+
+
+@pytest.mark.parametrize(
     ("exc", "code"),
     [
         # Each resolves without any change to the object: a role assignment propagates, a resource group or

@@ -158,6 +158,9 @@ class Classified:
     delay: float | None = None  # seconds before the next attempt (retryable only)
     status: int | None = None  # HTTP status, when there was a response
     slow: bool = False  # retryable, but waits for something outside the spec (permissions, references)
+    # The server's own hint (`Retry-After`, Databricks' `retry_after_secs`), in real seconds: the next attempt
+    # comes no sooner, whatever the operator's time scale (RFC 9110 section 10.2.3).
+    retry_after: float | None = None
 
     def as_error(self) -> CloudError:
         return (RetryableError if self.retryable else FatalError)(self)
@@ -303,15 +306,16 @@ def classify(exc: BaseException) -> Classified:
         hinted = _retry_after(getattr(getattr(exc, "response", None), "headers", None))
         if retryable and hinted is not None and not slow:
             delay = hinted
-        return Classified(retryable, code, scrub(message), delay, status, slow)
+        return Classified(retryable, code, scrub(message), delay, status, slow, hinted if retryable else None)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return Classified(True, type(exc).__name__, scrub(str(exc.message or exc)), MEDIUM)
     if isinstance(exc, DatabricksError):
         code = exc.error_code or type(exc).__name__
         retryable, delay, slow = _verdict(*_DATABRICKS_CODES.get(code.upper(), _FATAL), default=MEDIUM)
-        if retryable and exc.retry_after_secs and not slow:
-            delay = float(exc.retry_after_secs)
-        return Classified(retryable, code, scrub(str(exc)), delay, slow=slow)
+        hint = float(exc.retry_after_secs) if retryable and exc.retry_after_secs else None
+        if hint is not None and not slow:
+            delay = hint
+        return Classified(retryable, code, scrub(str(exc)), delay, slow=slow, retry_after=hint)
     if isinstance(exc, AzureError):  # e.g. a decode error: the response was not what the API promises
         return Classified(True, type(exc).__name__, scrub(str(exc.message or exc)), MEDIUM)
     if isinstance(exc, (requests.RequestException, OSError)):

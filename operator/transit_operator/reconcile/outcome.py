@@ -39,12 +39,15 @@ class Failure:
     key:         what makes two failures "the same": what failed and how (no ids that change per attempt)
     stall_after: identical failures before `Stalled`; None for failures that resolve by themselves
                  (`cloud.errors` SLOW: a permission or resource group that appears later)
+    retry_after: the server's `Retry-After` (real seconds): the runtime comes back no sooner, at any time
+                 scale
     """
 
     reason: Reason
     message: str
     key: str
     stall_after: int | None = STALL_AFTER
+    retry_after: float | None = None
 
 
 @dataclass

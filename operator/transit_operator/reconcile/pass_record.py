@@ -17,7 +17,7 @@ resources, the Databricks side).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -176,9 +176,13 @@ class PassRecord:
 
     @property
     def failure(self) -> Failure | None:
-        """What the runtime backs off from: the first recorded failure, else the first retryable error."""
+        """What the runtime backs off from: the first recorded failure, else the first retryable error;
+        with the longest `Retry-After` a server sent in this pass (the next pass makes the same calls)."""
+        hints = [c.retry_after for _, c in self.retryable if c.retry_after is not None]
+        retry_after = max(hints) if hints else None
         if self.failures:
-            return self.failures[0]
+            first = self.failures[0]
+            return replace(first, retry_after=retry_after) if retry_after is not None else first
         if self.retryable:
             what, classified = self.retryable[0]
             return Failure(
@@ -186,6 +190,7 @@ class PassRecord:
                 error_text(what, classified),
                 key=f"{what}: {classified.code}",
                 stall_after=None if classified.slow else STALL_AFTER,
+                retry_after=retry_after,
             )
         return None
 

@@ -28,14 +28,15 @@ Scheduling besides kopf's own change handling (resume, create, spec update, dele
 Repeated failures back off, per object: a pass that ends on a failure (`Outcome.failure`: a retryable
 cloud error, a resource re-written out of `provisioningState: Failed`, a replaced NCC rule, a refused
 config) is retried after `failure_delay`: the delay the reconciler asked for (at least `backoff_seconds`),
-doubled for each identical failure in a row, with +-20 % jitter, capped at `MAX_BACKOFF_SECONDS`. After
+doubled for each identical failure in a row, with +-20 % jitter, capped at `MAX_BACKOFF_SECONDS` - and
+never sooner than the `Retry-After` a server sent in that pass (`Failure.retry_after`, real seconds). After
 `Failure.stall_after` identical failures in a row the object is marked `Stalled` with the failure's reason
 (`reconcile.outcome.stalled_after_repeats`) and still retried at that capped pace. A pass that settles (no
 failure, nothing to come back for) or fails differently starts the count again; a pass that only waits
 for something in flight keeps it. An exception that escapes a reconciler (a bug) backs off the same way.
 
 Timing knobs: `time_scale` multiplies every delay the operator uses - requeues, backoff and its cap,
-drift checks (`transit-operator run --time-scale`; the sandbox command and the end-to-end tests make an
+drift checks (not a server's Retry-After, which is the server's time) (`transit-operator run --time-scale`; the sandbox command and the end-to-end tests make an
 emulated cloud, where minutes of Azure/Databricks progress take milliseconds, run in seconds). Two
 more for tests: `max_requeue_seconds` caps a requeue a reconciler asks for (not the failure backoff), and
 `drift_seconds` replaces every object's `spec.driftCheckIntervalSeconds` (the CRD's minimum is 30 s).
@@ -224,6 +225,8 @@ class Runtime:
         failure = outcome.failure
         if failure is not None:
             delay = self.failure_delay(state, failure.key, outcome.requeue_after)
+            # The server's Retry-After is real time: never scaled down, never capped (RFC 9110 10.2.3).
+            delay = max(delay, failure.retry_after or 0.0)
             return stalled_after_repeats(outcome, state.failures, datetime.now(UTC)), delay
         if outcome.requeue_after is None:
             state.failures, state.failure_key = 0, None
