@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    IncompleteReadError,
+    ServiceRequestError,
+)
 from azure.core.utils import case_insensitive_dict
 from azure.mgmt.core.exceptions import ARMErrorFormat
 from databricks.sdk.errors import (
@@ -68,6 +73,8 @@ def arm_error(status: int, code: str | None, message: str = "msg", headers: dict
                      id="unknown-5xx-retryable"),
         pytest.param(ServiceRequestError("connection refused"), True, "ServiceRequestError", 15.0,
                      id="no-connection-retryable"),
+        pytest.param(IncompleteReadError("Connection broken: IncompleteRead(10 bytes read, 10 more expected)"),
+                     True, "IncompleteReadError", 15.0, id="connection-reset-mid-answer"),
 
         pytest.param(TooManyRequests("slow", error_code="REQUEST_LIMIT_EXCEEDED", retry_after_secs=9), True,
                      "REQUEST_LIMIT_EXCEEDED", 9.0, id="databricks-throttled"),

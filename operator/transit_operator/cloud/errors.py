@@ -299,7 +299,9 @@ def classify(exc: BaseException) -> Classified:
     if isinstance(exc, HttpResponseError):
         status = exc.status_code
         error = exc.error
-        code = (error.code if error is not None else None) or f"HTTP{status}"
+        # No status: the answer itself broke (azure-core's DecodeError/IncompleteReadError when the
+        # connection dies mid-body) - name that, not "HTTPNone".
+        code = (error.code if error is not None else None) or (f"HTTP{status}" if status else type(exc).__name__)
         message = (error.message if error is not None else None) or str(exc.message or exc)
         table = _AZURE.get(code.lower())
         retryable, delay, slow = _verdict(*(table or _by_status(status)), default=MEDIUM)
