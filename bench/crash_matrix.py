@@ -5,6 +5,7 @@ operator's own objects: finalizers, status, annotations), for both options - the
     python bench/crash_matrix.py            # every crash point (the full matrix; an hour or more)
     python bench/crash_matrix.py --quick    # the test suite's sample (tests/matrices/test_crash_matrix.py)
     python bench/crash_matrix.py --jobs 2   # points in parallel (each its own sandbox and operator)
+    python bench/crash_matrix.py --only haproxy-create-cloud-1-after    # sample points by id
 
 A point converges when the phase ends (Ready, or gone) after the restart with the cloud holding exactly what
 an uninterrupted run leaves - nothing duplicated, nothing leaked, nothing created twice (`tests/matrices/
@@ -34,16 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the test suite's sample of points")
     parser.add_argument("--full", action="store_true", help="every point (the default)")
     parser.add_argument("--jobs", type=int, default=1, help="points run at once")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="points whose id contains TEXT (e.g. haproxy-create-cloud-3-)")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: every sandbox and operator process is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.perf_counter()
     selected: list[CrashPoint]
-    if args.quick:
-        wanted = {(p.option, p.phase) for p in SAMPLE if p.phase != "rollout"}
+    if args.quick or args.only:
+        selected = [p for p in SAMPLE if not args.only or any(t in p.id for t in args.only)]
+        wanted = {(p.option, p.phase) for p in selected if p.phase != "rollout"}
         runs = {key: run_phase(*key) for key in sorted(wanted)}
-        selected = list(SAMPLE)
     else:
         runs = count_writes()
         selected = points(runs)

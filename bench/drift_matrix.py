@@ -30,7 +30,9 @@ from matrices.drift import CASES, DriftVerdict, run_matrix
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the same table (kept for bench/run_all.py)")
-    parser.parse_args(argv)
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT", help="cases whose id contains TEXT")
+    args = parser.parse_args(argv)
+    cases = [c for c in CASES if not args.only or any(t in c.id for t in args.only)]
     started = time.perf_counter()
 
     def report(verdict: DriftVerdict) -> None:
@@ -42,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in verdict.problems:
             print(f"    {problem[:600]}", flush=True)
 
-    verdicts = run_matrix(report=report)
-    print(f"{len(CASES)} cases in {time.perf_counter() - started:.0f} s")
+    verdicts = run_matrix(cases, report=report)
+    print(f"{len(cases)} cases in {time.perf_counter() - started:.0f} s")
     for expect in ("repaired", "reported", "refused"):
         group = [v for v in verdicts if v.case.expect == expect]
         label = "refused by Azure" if expect == "refused" else expect

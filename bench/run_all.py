@@ -1,7 +1,8 @@
 """Run every benchmark in bench/ one after the other, each with `--quick` (or the flags given).
 
-    python bench/run_all.py            # --quick: small sizes, about a minute in all
-    python bench/run_all.py --full     # the sizes bench/README.md's figures come from: a few minutes
+    python bench/run_all.py            # --quick: small sizes and the matrices' samples, a few minutes in all
+    python bench/run_all.py --full     # the sizes bench/README.md's figures come from, every crash point of
+                                       # the crash matrix (hours on a busy 2-core machine)
 
 Exit status: the number of benchmarks that failed (0 = all completed).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("steady_state_calls.py", "ip_change_rollout.py", "dataplane.py", "memory.py", "hostile_inputs.py",
-              "ha_handover.py")
+              "ha_handover.py", "drift_matrix.py", "fault_matrix.py", "crash_matrix.py")
 
 
 def main(argv: list[str]) -> int:

@@ -39,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .connection_faults import cut_answer
 from .limits import load_json
 from .links import LinkError, PrivateLinkBroker
 
@@ -113,12 +114,13 @@ class LoggedRequest:
     status: int
     time: float = 0.0  # wall clock when it arrived
     duration: float = 0.0  # seconds until it was answered
+    injected: bool = False  # answered by an injected fault (`inject_fault`)
 
 
 @dataclass
 class InjectedFault:
     """Answer the next `times` requests matching `method` and `path_pattern` (a regex searched in the
-    path) with this error instead of serving them."""
+    path) with this error instead of serving them (or, with `reset`, serve them and cut the answer)."""
 
     method: str
     path_pattern: str
@@ -126,6 +128,8 @@ class InjectedFault:
     error_code: str
     message: str
     times: int = 1
+    retry_after: float | None = None  # seconds, sent as `Retry-After`
+    reset: bool = False  # serve the request, then cut the answer mid-body (`connection_faults`)
 
 
 def _ms(seconds: float) -> int:
@@ -256,14 +260,15 @@ class DatabricksState:
             self.workspaces[workspace_id].update(workspace_status=status, workspace_status_message=message)
 
     def inject_fault(
-        self, method: str, path_pattern: str, status: int, error_code: str, message: str, times: int = 1
-    ) -> None:
+        self, method: str, path_pattern: str, status: int, error_code: str, message: str, times: int = 1, *,
+        retry_after: float | None = None, reset: bool = False,
+    ) -> InjectedFault:
         """Make matching requests fail, e.g. `inject_fault("POST", "private-endpoint-rules$", 429,
-        "REQUEST_LIMIT_EXCEEDED", "slow down")`."""
+        "REQUEST_LIMIT_EXCEEDED", "slow down", retry_after=2)`."""
+        fault = InjectedFault(method.upper(), path_pattern, status, error_code, message, times, retry_after, reset)
         with self.lock:
-            self.faults.append(
-                InjectedFault(method.upper(), path_pattern, status, error_code, message, times)
-            )
+            self.faults.append(fault)
+        return fault
 
     def requests(self) -> list[LoggedRequest]:
         with self.lock:
@@ -438,6 +443,7 @@ class DatabricksState:
 
 
 STATE_KEY = web.AppKey("databricks_state", DatabricksState)
+INJECTED_KEY = web.RequestKey("injected_fault", bool)
 BROKER_KEY = web.AppKey("databricks_broker", object)
 
 
@@ -511,8 +517,9 @@ def _validate_ncc(body: dict[str, Any]) -> tuple[str, str]:
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------
-def _error_response(err: DatabricksError) -> web.Response:
-    return web.json_response({"error_code": err.error_code, "message": err.message}, status=err.status)
+def _error_response(err: DatabricksError, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error_code": err.error_code, "message": err.message}, status=err.status,
+                             headers=headers)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -566,7 +573,7 @@ def create_databricks_app(
         with state.lock:
             state.request_log.append(
                 LoggedRequest(request.method, request.path, request.query_string, response.status, arrived,
-                              time.monotonic() - started)
+                              time.monotonic() - started, request.get(INJECTED_KEY, False))
             )
         return response
 
@@ -581,10 +588,17 @@ def create_databricks_app(
                     )
                 if (account := request.match_info.get("account_id")) and not state.has_account(account):
                     raise DatabricksError(403, "PERMISSION_DENIED", f"No access to account {account}")
-            if fault := state.take_fault(request.method, request.path):
-                raise DatabricksError(fault.status, fault.error_code, fault.message)
+            fault = state.take_fault(request.method, request.path)
+            if fault is not None:
+                request[INJECTED_KEY] = True
+            if fault is not None and not fault.reset:
+                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+                return _error_response(DatabricksError(fault.status, fault.error_code, fault.message), headers)
             state.advance(broker)
-            return await handler(request)
+            response = await handler(request)
+            if fault is not None:
+                return await cut_answer(request, response)
+            return response
         except DatabricksError as err:
             return _error_response(err)
 

@@ -38,6 +38,7 @@ from .arm import compute, network, privatedns, routing
 from .arm.core import Arm, ArmError, Response
 from .arm.faults import Admin, RequestRecord
 from .arm.privatelink import ArmPrivateLinkBroker, advance_links
+from .connection_faults import cut_answer
 from .executor import ConfigExecutor, InstanceExecutor
 from .limits import BodyTooLarge, load_json, read_limited
 from .tls import create_certificates
@@ -197,7 +198,7 @@ class SandboxCloud:
         api_version = request.query.get("api-version")
         response: web.Response
         sent: Any = None
-        ticket = None
+        ticket = fault = None
         try:
             self._authenticate(request)
             if request.path.startswith("/_sandbox/"):
@@ -206,8 +207,8 @@ class SandboxCloud:
             if ticket is not None and ticket.dropped:
                 return _dropped(request)
             fault = self.admin.take_fault(request.method, request.path)
-            if fault is not None:
-                raise fault
+            if fault is not None and not fault.reset:
+                raise fault.error()
             try:
                 raw = await read_limited(request, MAX_ARM_REQUEST_BYTES)
             except BodyTooLarge:
@@ -237,7 +238,10 @@ class SandboxCloud:
             answered = json.loads(response.text) if response.text else None
             self.admin.record(RequestRecord(request.method, request.path, api_version, response.status,
                                             time.monotonic() - started, wall, sent, answered,
-                                            {k: v for k, v in response.headers.items() if k != "Content-Type"}))
+                                            {k: v for k, v in response.headers.items() if k != "Content-Type"},
+                                            injected=fault is not None))
+        if fault is not None and fault.reset:
+            return await cut_answer(request, response)
         return response
 
     def _dispatch(self, method: str, path: str, api_version: str | None, headers: dict[str, str], body: Any,

@@ -29,11 +29,16 @@ RATIO = re.compile(r"^ratio [^:]+: (n/a|inf|[-0-9.e+]+)", re.M)
         pytest.param("memory.py", 4, False, id="memory"),
         pytest.param("hostile_inputs.py", 4, False, id="hostile_inputs"),
         pytest.param("ha_handover.py", 2, True, id="ha_handover"),
+        # The matrices' samples run in tests/matrices; here one case each, through the script.
+        pytest.param("drift_matrix.py --only NSG-rule-modify", 3, False, id="drift_matrix"),
+        pytest.param("fault_matrix.py --only Kubernetes-watch-410", 2, False, id="fault_matrix"),
+        pytest.param("crash_matrix.py --only haproxy-create-kubernetes-1-after", 1, False, id="crash_matrix"),
     ],
 )
 def test_benchmark_completes_with_its_ratio_lines(script: str, ratios: int, may_skip: bool) -> None:
+    name, *flags = script.split()
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick"],
+        [sys.executable, str(BENCH / name), "--quick", *flags],
         capture_output=True,
         text=True,
         timeout=480,

@@ -20,8 +20,10 @@ has commands in flight on both) and the three-zone Application Gateway transit.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
+import logging
 import os
 import signal
 import subprocess
@@ -226,6 +228,34 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+class LogTail(logging.Handler):
+    """The last records of kopf's and the operator's loggers (kopf at DEBUG: watch restarts, throttling)."""
+
+    LOGGERS = ("kopf", "transit_operator")
+
+    def __init__(self, size: int = 400) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: collections.deque[str] = collections.deque(maxlen=size)
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        self._levels: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record)[:500])
+
+    def attach(self) -> None:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.DEBUG)
+            logger.addHandler(self)
+
+    def detach(self) -> None:
+        for name, level in self._levels.items():
+            logging.getLogger(name).removeHandler(self)
+            logging.getLogger(name).setLevel(level)
+        self._levels.clear()
+
+
 @dataclass
 class Pass:
     """One reconcile or finalize pass of one object, as the in-process operator made it (wall clock)."""
@@ -268,6 +298,11 @@ class InProcessOperator:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.log = LogTail()
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last log lines of kopf and the operator (for a verdict's problems)."""
+        return "\n".join(list(self.log.lines)[-lines:])
 
     def _recorded(self, kind: str, operation: str, fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
         def run(body: dict[str, Any], *args: Any) -> Outcome:
@@ -299,6 +334,7 @@ class InProcessOperator:
                 self.error = exc
                 self._ready.set()
 
+        self.log.attach()
         self._thread = threading.Thread(target=serve, name="operator", daemon=True)
         self._thread.start()
         if not self._ready.wait(30) or self.error is not None:
@@ -310,6 +346,7 @@ class InProcessOperator:
         if self._thread is not None:
             self._thread.join(30)
             self._thread = None
+        self.log.detach()
 
     def kick(self, doc: dict[str, Any]) -> float:
         """Make the object's drift check due now (its next tick reconciles it); returns the wall time."""

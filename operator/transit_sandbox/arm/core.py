@@ -582,6 +582,7 @@ class Operation:
     started: str
     status: str = "InProgress"
     error: dict[str, Any] | None = None
+    failed_status: str = "Failed"  # how an injected failure ends it (`LroFailure.status`)
     finish: Callable[[], Any] | None = None  # runs at completion; a returned value is the final result
     future: Future[Any] | None = None  # completion also waits for it (run-command)
     result: Any = None
@@ -590,12 +591,14 @@ class Operation:
 
 @dataclass
 class LroFailure:
-    """Make the next `count` LROs whose type or resource id contains `match` end `Failed` with this error."""
+    """Make the next `count` LROs whose type or resource id contains `match` end `status` (Failed or
+    Canceled) with this error."""
 
     match: str
     code: str
     message: str
     count: int = 1
+    status: str = "Failed"
 
 
 class Arm:
@@ -814,6 +817,7 @@ class Arm:
             ):
                 failure.count -= 1
                 op.error = {"code": failure.code, "message": failure.message}
+                op.failed_status = failure.status
                 break
         self.lro_failures = [f for f in self.lro_failures if f.count > 0]
         self.operations[op.id] = op
@@ -849,9 +853,9 @@ class Arm:
     def complete(self, op: Operation) -> None:
         doc = self.resources.get(lower(op.resource_id))
         if op.error is not None:
-            op.status = "Failed"
+            op.status = op.failed_status
             if doc is not None:
-                doc["properties"]["provisioningState"] = "Failed"
+                doc["properties"]["provisioningState"] = op.failed_status
             return
         try:
             if op.finish is not None:

@@ -2,10 +2,12 @@
 
 - `FaultRule`: the next `count` requests matching a method and a path substring fail with `status`
   (429 with `Retry-After`, 500, 503, ...) before reaching the resource logic, the way ARM throttling and
-  transient front-door errors do (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+  transient front-door errors do (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling);
+  or, with `reset`, are served and their answer cut mid-body (`transit_sandbox.connection_faults`).
 - `RequestRecord`: one line of the request log (method, path, api-version, status, duration, time) with
   the exchange itself: the JSON request body, the JSON response body and the response headers, as they
-  were on the wire (what `transit_sandbox.conformance` checks against the Azure REST specs).
+  were on the wire (what `transit_sandbox.conformance` checks against the Azure REST specs), and whether
+  an injected fault answered it.
 - `Admin`: the in-process control surface (`SandboxCloud.admin`), also served over HTTPS under
   `/_sandbox/admin/{method}` (JSON body = keyword arguments) for other processes.
 """
@@ -34,6 +36,7 @@ class FaultRule:
     retry_after: float | None = None
     code: str | None = None
     message: str | None = None
+    reset: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method.upper() == method.upper()) and self.path_contains.lower() in path.lower()
@@ -55,6 +58,7 @@ class RequestRecord:
     body: Any = None  # the JSON request body (None: no body)
     response: Any = None  # the JSON response body (None: no body)
     headers: dict[str, str] = field(default_factory=dict)  # response headers the emulator set
+    injected: bool = False  # answered by an injected fault (`inject_fault`), not by the resource logic
 
 
 class Admin:
@@ -83,22 +87,27 @@ class Admin:
 
     # faults ---------------------------------------------------------------------------------------------
     def inject_fault(self, path_contains: str, status: int = 429, count: int = 1, method: str | None = None,
-                     retry_after: float | None = None, code: str | None = None, message: str | None = None) -> None:
-        """The next `count` matching requests answer `status` (429 default; `retry_after` seconds header)."""
+                     retry_after: float | None = None, code: str | None = None, message: str | None = None,
+                     reset: bool = False) -> FaultRule:
+        """The next `count` matching requests answer `status` (429 default; `retry_after` seconds header);
+        with `reset`, they are served and the connection dies in the middle of the answer. Returns the rule
+        (its `count` goes down as it answers)."""
+        rule = FaultRule(method, path_contains, status, count, retry_after, code, message, reset)
         with self._lock:
-            self.faults.append(FaultRule(method, path_contains, status, count, retry_after, code, message))
+            self.faults.append(rule)
+        return rule
 
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
 
-    def take_fault(self, method: str, path: str) -> ArmError | None:
+    def take_fault(self, method: str, path: str) -> FaultRule | None:
         with self._lock:
             for rule in self.faults:
                 if rule.count > 0 and rule.matches(method, path):
                     rule.count -= 1
                     self.faults = [r for r in self.faults if r.count > 0]
-                    return rule.error()
+                    return rule
         return None
 
     def set_lro_seconds(self, type_: str | None, seconds: float) -> None:
@@ -119,10 +128,16 @@ class Admin:
             self.arm.retry_after_seconds = seconds
 
     def fail_lro(self, match: str, code: str = "InternalServerError", message: str = "Injected LRO failure.",
-                 count: int = 1) -> None:
-        """The next `count` LROs whose type or resource id contains `match` end Failed with this error."""
+                 count: int = 1, status: str = "Failed") -> LroFailure:
+        """The next `count` LROs whose type or resource id contains `match` end `status` (`Failed`, or
+        `Canceled`: someone cancelled the operation) with this error; the resource's provisioningState
+        says the same."""
+        if status not in ("Failed", "Canceled"):
+            raise ValueError(f"an LRO ends Failed or Canceled, not {status}")
+        failure = LroFailure(match, code, message, count, status)
         with self.arm.lock:
-            self.arm.lro_failures.append(LroFailure(match, code, message, count))
+            self.arm.lro_failures.append(failure)
+        return failure
 
     # out-of-band changes --------------------------------------------------------------------------------
     def out_of_band(self, method: str, resource_id: str, body: dict[str, Any] | None = None) -> Any:
@@ -255,7 +270,7 @@ class Admin:
         result = getattr(self, name)(**kwargs)
         if isinstance(result, list):
             return [asdict(r) if isinstance(r, RequestRecord) else r for r in result]
-        return result
+        return asdict(result) if isinstance(result, FaultRule | LroFailure) else result
 
 
 def now() -> float:

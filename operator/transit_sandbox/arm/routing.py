@@ -140,7 +140,7 @@ def operation_status(arm: Arm, op_id: str) -> Response:
     if op is None:
         raise ArmError(404, "OperationNotFound", f"Operation {op_id} was not found.")
     body: dict[str, Any] = {"id": op.id, "name": op.id, "status": op.status, "startTime": op.started}
-    if op.error is not None and op.status == "Failed":
+    if op.error is not None and op.status in ("Failed", "Canceled"):
         body["error"] = op.error
     # While in progress Azure tells the poller when to come back; azure-core sleeps for it.
     headers = {"Retry-After": arm.retry_after_header()} if op.status == "InProgress" else {}
@@ -153,7 +153,7 @@ def operation_result(arm: Arm, op_id: str) -> Response:
         raise ArmError(404, "OperationNotFound", f"Operation {op_id} was not found.")
     if op.status == "InProgress":
         return Response(202, None, arm.lro_headers(op))
-    if op.status == "Failed":
+    if op.status in ("Failed", "Canceled"):
         assert op.error is not None
         raise ArmError(400, op.error["code"], op.error["message"])
     if op.has_result:
