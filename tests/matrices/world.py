@@ -181,10 +181,12 @@ class OperatorProcess:
     _PRELOAD = ("transit_operator.cli", "transit_operator.runtime.main", "transit_operator.reconcile.transit",
                 "transit_operator.reconcile.confluent", "azure.mgmt.network", "azure.mgmt.compute",
                 "azure.mgmt.privatedns", "databricks.sdk", "kopf", "kubernetes.client", "kubernetes.config")
-    _BOOT = ("import importlib, sys\n"
+    # After `go`, stdin stays open: when the harness dies without killing it, the pipe's end exits it.
+    _BOOT = ("import importlib, os, sys, threading\n"
              "for name in sys.argv[1].split(','): importlib.import_module(name)\n"
              "print('warm', flush=True)\n"
              "if sys.stdin.readline().strip() == 'go':\n"
+             "    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(1)), daemon=True).start()\n"
              "    from transit_operator.cli import main\n"
              "    sys.exit(main(sys.argv[2:]))\n")
 
@@ -205,7 +207,7 @@ class OperatorProcess:
     def go(self) -> OperatorProcess:
         assert self.process is not None and self.process.stdin is not None
         self.process.stdin.write(b"go\n")
-        self.process.stdin.close()
+        self.process.stdin.flush()
         return self
 
     def start(self) -> OperatorProcess:
@@ -223,6 +225,9 @@ class OperatorProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
