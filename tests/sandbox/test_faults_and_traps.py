@@ -96,7 +96,7 @@ def test_out_of_band_writes_obey_azures_rules(network_client, sandbox_cloud: San
     rule = network_client.network_security_groups.get(rg, "theirs").security_rules[0]
     assert rule.destination_port_range == "9093"
     with pytest.raises(ArmError) as refused:  # a location change is refused, as for any client
-        sandbox_cloud.admin.out_of_band("PATCH", nsg["id"], {"location": "eastus"})
+        sandbox_cloud.admin.out_of_band("PUT", nsg["id"], {**body, "location": "eastus"})
     assert refused.value.code == "InvalidResourceLocation"
     assert len(sandbox_cloud.admin.requests("PUT", "/networkSecurityGroups/theirs")) == 1  # not logged as the operator's
 
