@@ -98,3 +98,42 @@ def test_the_longest_retry_after_of_a_pass_goes_with_its_failure() -> None:
     assert record.failure is not None and record.failure.retry_after == 5.0
     record.failures.append(Failure(Reason.PROVISIONING_FAILED, "endpoint failed", key="endpoint"))
     assert record.failure.reason == Reason.PROVISIONING_FAILED and record.failure.retry_after == 5.0
+
+
+def test_no_pass_runs_before_a_servers_retry_after_whatever_wakes_the_object() -> None:
+    """The fault matrix found it: a PUT answered 503 with Retry-After 2 was sent again 0.05 s later, because
+    the referenced ConfluentPrivateLink's status changed and kicked the transit: a kick ran a pass at the
+    next tick, ahead of the server's hint. Kicks and timers now wait for it; kopf's own retries are told to."""
+    import kopf
+
+    from transit_operator.runtime.driver import TRANSIT, Reconcilers
+
+    now = [100.0]
+    passes: list[float] = []
+
+    def throttled(body: dict[str, Any], cpl: Any, ctx: Any) -> Outcome:
+        passes.append(now[0])
+        return Outcome(status={"observedGeneration": 1, "conditions": []}, requeue_after=15.0, failure=Failure(
+            Reason.TRANSIENT_ERROR, "PUT lb: ServiceUnavailable", key="PUT lb: ServiceUnavailable", retry_after=2.0))
+
+    unused = lambda *args: Outcome(status={})  # noqa: E731
+    rt = Runtime(None, Reconcilers(unused, unused, throttled, unused), clock=lambda: now[0], time_scale=0.01,  # type: ignore[arg-type]
+                 rng=random.Random(7))
+    body = {"metadata": {"namespace": "ns", "name": "t", "generation": 1}, "spec": {}}
+
+    class Log:
+        def error(self, *args: Any, **kwargs: Any) -> None: ...
+
+    with pytest.raises(kopf.TemporaryError) as first:
+        rt.reconcile(TRANSIT, body, kopf.Patch(), Log(), retry=0)
+    assert first.value.delay >= 2.0
+    state = rt.state(TRANSIT, "ns", "t")
+    state.kicked = True  # the ConfluentPrivateLink's status changed
+    now[0] += 0.05
+    rt.tick(TRANSIT, body, kopf.Patch(), Log())
+    with pytest.raises(kopf.TemporaryError) as early:  # kopf retrying (or a spec change) meanwhile
+        rt.reconcile(TRANSIT, body, kopf.Patch(), Log(), retry=1)
+    assert passes == [100.0] and early.value.delay == pytest.approx(1.95) and state.kicked
+    now[0] += 2.0
+    rt.tick(TRANSIT, body, kopf.Patch(), Log())
+    assert passes == [100.0, 102.05]

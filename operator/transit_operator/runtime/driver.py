@@ -29,7 +29,8 @@ Repeated failures back off, per object: a pass that ends on a failure (`Outcome.
 cloud error, a resource re-written out of `provisioningState: Failed`, a replaced NCC rule, a refused
 config) is retried after `failure_delay`: the delay the reconciler asked for (at least `backoff_seconds`),
 doubled for each identical failure in a row, with +-20 % jitter, capped at `MAX_BACKOFF_SECONDS` - and
-never sooner than the `Retry-After` a server sent in that pass (`Failure.retry_after`, real seconds). After
+never sooner than the `Retry-After` a server sent in that pass (`Failure.retry_after`, real seconds): until
+then no pass of the object runs, whatever wakes it (a kick, a spec change, the timer). After
 `Failure.stall_after` identical failures in a row the object is marked `Stalled` with the failure's reason
 (`reconcile.outcome.stalled_after_repeats`) and still retried at that capped pace. A pass that settles (no
 failure, nothing to come back for) or fails differently starts the count again; a pass that only waits
@@ -103,6 +104,7 @@ class ObjectState:
     seen: bool = False  # this replica has run a pass (or kopf has started one) for the object
     failures: int = 0  # identical failures in a row (failed passes and escaped exceptions): the backoff
     failure_key: str | None = None  # what failed last (`Failure.key`, or the exception's type)
+    not_before: float | None = None  # monotonic time before which no pass runs: a server's Retry-After
 
 
 def plain(value: Any) -> Any:
@@ -223,15 +225,24 @@ class Runtime:
         failures: a failed pass backs off (`failure_delay`) and stalls after repeats; a settled pass
         resets the count; a pass that waits for something in flight keeps it."""
         failure = outcome.failure
+        hint = failure.retry_after if failure is not None else None
+        # The server's Retry-After is real time: never scaled down, never capped (RFC 9110 10.2.3); and no
+        # pass runs before it, whatever wakes the object up (a kick, a spec change).
+        state.not_before = self.clock() + hint if hint else None
         if failure is not None:
-            delay = self.failure_delay(state, failure.key, outcome.requeue_after)
-            # The server's Retry-After is real time: never scaled down, never capped (RFC 9110 10.2.3).
-            delay = max(delay, failure.retry_after or 0.0)
+            delay = max(self.failure_delay(state, failure.key, outcome.requeue_after), hint or 0.0)
             return stalled_after_repeats(outcome, state.failures, datetime.now(UTC)), delay
         if outcome.requeue_after is None:
             state.failures, state.failure_key = 0, None
             return outcome, None
         return outcome, self.requeue_delay(outcome.requeue_after)
+
+    def hinted_wait(self, state: ObjectState) -> float | None:
+        """Seconds until a server's Retry-After allows the next pass of `state`'s object; None: now."""
+        if state.not_before is None:
+            return None
+        left = state.not_before - self.clock()
+        return left if left > 0 else None
 
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         with self._states_lock:
@@ -246,6 +257,9 @@ class Runtime:
         meta = body.get("metadata") or {}
         state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
         with state.lock:
+            wait = self.hinted_wait(state)
+            if wait is not None:
+                raise kopf.TemporaryError(f"requeue in {wait:g}s (the server's Retry-After)", delay=wait)
             state.kicked = False
             state.seen = True
             try:
@@ -273,6 +287,8 @@ class Runtime:
         unclaimed = not state.seen and not meta.get("deletionTimestamp") and not observed(body)
         if not (state.kicked or unclaimed or (state.next_due is not None and now >= state.next_due)):
             return
+        if self.hinted_wait(state) is not None:
+            return  # a server asked for a pause: the kick stays for a tick after it
         if not state.lock.acquire(blocking=False):
             return  # a change-handler pass is running; the kick stays for the next tick
         try:
@@ -296,6 +312,9 @@ class Runtime:
         meta = body.get("metadata") or {}
         state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
         with state.lock:
+            wait = self.hinted_wait(state)
+            if wait is not None:
+                raise kopf.TemporaryError(f"requeue in {wait:g}s (the server's Retry-After)", delay=wait)
             try:
                 outcome = self._call(kind, "finalize", plain(body), None)
             except Exception as exc:
