@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{waits}  {mark}", flush=True)
         for problem in verdict.problems:
             print(f"    {problem[:800]}", flush=True)
+        if not verdict.exercised and case.note:
+            print(f"    {case.note}", flush=True)
 
     verdicts = run_matrix(cases, report)
     exercised = [v for v in verdicts if v.exercised]
