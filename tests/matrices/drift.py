@@ -77,21 +77,17 @@ class DriftVerdict:
 
 # ------------------------------------------------------------------------------------------ finding things
 
-def resource(world: World, type_: str, name_part: str = "") -> dict[str, Any]:
-    """The one stored resource of `type_` (exact, case-insensitive) whose name contains `name_part`."""
-    found = [d for d in world.cloud.admin.resources() if d["type"].lower() == type_.lower() and name_part in d["name"]]
-    assert len(found) == 1, f"{len(found)} {type_} named *{name_part}*"
+def resource(world: World, type_: str, name: str = "", *, exact: bool = False) -> dict[str, Any]:
+    """The one stored resource of `type_` (case-insensitive) whose name contains `name` (or is it)."""
+    found = [d for d in world.cloud.admin.resources() if d["type"].lower() == type_.lower()
+             and (d["name"] == name if exact else name in d["name"])]
+    assert len(found) == 1, f"{len(found)} {type_} named *{name}*"
     return found[0]
 
 
 def view(world: World, resource_id: str) -> dict[str, Any] | None:
     return world.cloud.admin.resource(resource_id)
 
-
-def _put(world: World, doc: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> None:
-    body = copy.deepcopy(doc)
-    change(body)
-    world.cloud.admin.out_of_band("PUT", doc["id"], body)
 
 
 def _drift(doc: dict[str, Any], restored: Callable[[World], bool] = lambda world: True,
@@ -122,21 +118,37 @@ VMSS = "Microsoft.Compute/virtualMachineScaleSets"
 APPGW = "Microsoft.Network/applicationGateways"
 
 
-def delete_endpoint(world: World) -> Drift:
-    pe = resource(world, PE)
-    world.cloud.admin.out_of_band("DELETE", pe["id"])
-    return _drift(pe, lambda w: _prop(w, pe["id"], "properties", "provisioningState") == "Succeeded")
+Path = tuple[str | int, ...]
 
 
-def modify_endpoint(world: World) -> Drift:
-    pe = resource(world, PE)
+def _at(doc: Any, path: Path) -> Any:
+    for key in path:
+        doc = doc[key] if isinstance(key, int) else (doc or {}).get(key)
+    return doc
 
-    def edit(body: dict[str, Any]) -> None:
-        body["properties"]["manualPrivateLinkServiceConnections"][0]["properties"]["requestMessage"] = "edited"
 
-    _put(world, pe, edit)
-    return _drift(pe, lambda w: _prop(w, pe["id"], "properties", "manualPrivateLinkServiceConnections", 0,
-                                      "properties", "requestMessage") != "edited")
+def deleted(type_: str, *, back: Callable[[World, dict[str, Any]], bool] | None = None
+            ) -> Callable[[World], Drift]:
+    """Someone deletes the resource of `type_`; repaired when it is back (and `back` holds)."""
+    def act(world: World) -> Drift:
+        doc = resource(world, type_)
+        world.cloud.admin.out_of_band("DELETE", doc["id"])
+        return _drift(doc, lambda w: _prop(w, doc["id"], "properties", "provisioningState") == "Succeeded"
+                      and (back is None or back(w, doc)))
+    return act
+
+
+def modified(type_: str, path: Path, value: Any, *, name: str = "") -> Callable[[World], Drift]:
+    """Someone sets one property (`path` in the REST body) of the resource of `type_` to `value` (or to
+    `value(current)`), with a PUT of the whole body as the portal does; repaired when it is as before."""
+    def act(world: World) -> Drift:
+        doc = resource(world, type_, name)
+        want = _at(doc, path)
+        body = copy.deepcopy(doc)
+        _at(body, path[:-1])[path[-1]] = value(want) if callable(value) else value
+        world.cloud.admin.out_of_band("PUT", doc["id"], body)
+        return _drift(doc, lambda w: _prop(w, doc["id"], *path) == want)
+    return act
 
 
 def modify_nic_ip(world: World) -> Drift:
@@ -165,46 +177,26 @@ def delete_zone(world: World) -> Drift:
 def modify_zone(world: World) -> Drift:
     """A private zone has no settings of its own to change; its tags can be: ours are removed."""
     zone = resource(world, ZONE)
-
-    def untag(body: dict[str, Any]) -> None:
-        body["tags"] = {"team": "someone-else"}
-
-    _put(world, zone, untag)
+    world.cloud.admin.out_of_band("PUT", zone["id"], {**zone, "tags": {"team": "someone-else"}})
     return _drift(zone, lambda w: "managed-by" in (_prop(w, zone["id"], "tags") or {}))
 
 
+def _record_drift(record: dict[str, Any], restored: Callable[[World], bool]) -> Drift:
+    return Drift((record["id"].lower(),), ("DnsRecordsUpdated",), restored)
+
+
 def delete_record(world: World) -> Drift:
-    record = next(d for d in world.cloud.admin.resources() if d["type"] == RECORD and d["name"] == "*")
+    record = resource(world, RECORD, "*", exact=True)
     world.cloud.admin.out_of_band("DELETE", record["id"])
-    return Drift((record["id"].lower(),), ("DnsRecordsUpdated",), lambda w: view(w, record["id"]) is not None)
+    return _record_drift(record, lambda w: view(w, record["id"]) is not None)
 
 
 def modify_record(world: World) -> Drift:
-    record = next(d for d in world.cloud.admin.resources() if d["type"] == RECORD and d["name"] == "*")
+    record = resource(world, RECORD, "*", exact=True)
     right = record["properties"]["aRecords"]
-
-    def edit(body: dict[str, Any]) -> None:
-        body["properties"]["aRecords"] = [{"ipv4Address": "10.9.9.9"}]
-
-    _put(world, record, edit)
-    return Drift((record["id"].lower(),), ("DnsRecordsUpdated",),
-                 lambda w: _prop(w, record["id"], "properties", "aRecords") == right)
-
-
-def delete_link(world: World) -> Drift:
-    link = resource(world, LINK)
-    world.cloud.admin.out_of_band("DELETE", link["id"])
-    return _drift(link, lambda w: view(w, link["id"]) is not None)
-
-
-def modify_link(world: World) -> Drift:
-    link = resource(world, LINK)
-
-    def edit(body: dict[str, Any]) -> None:
-        body["properties"]["registrationEnabled"] = True
-
-    _put(world, link, edit)
-    return _drift(link, lambda w: _prop(w, link["id"], "properties", "registrationEnabled") is False)
+    world.cloud.admin.out_of_band("PUT", record["id"], {**record, "properties": {
+        **record["properties"], "aRecords": [{"ipv4Address": "10.9.9.9"}]}})
+    return _record_drift(record, lambda w: _prop(w, record["id"], "properties", "aRecords") == right)
 
 
 def _kafka_rule(nsg: dict[str, Any]) -> dict[str, Any]:
@@ -222,33 +214,8 @@ def delete_nsg_rule(world: World) -> Drift:
 
 def modify_nsg_rule(world: World) -> Drift:
     nsg = resource(world, NSG)
-    name = _kafka_rule(nsg)["name"]
-
-    def edit(body: dict[str, Any]) -> None:
-        rule = next(r for r in body["properties"]["securityRules"] if r["name"] == name)
-        rule["properties"]["access"] = "Deny"
-
-    _put(world, nsg, edit)
-    return _drift(nsg, lambda w: _kafka_rule(view(w, nsg["id"]) or {})["properties"]["access"] == "Allow")
-
-
-def delete_lb(world: World) -> Drift:
-    lb = resource(world, LB)
-    world.cloud.admin.out_of_band("DELETE", lb["id"])
-    return _drift(lb)
-
-
-def modify_lb(world: World) -> Drift:
-    """The Kafka rule's idle timeout back to Azure's default (4 minutes, shorter than Kafka's idle)."""
-    lb = resource(world, LB)
-    want = lb["properties"]["loadBalancingRules"][0]["properties"]["idleTimeoutInMinutes"]
-
-    def edit(body: dict[str, Any]) -> None:
-        body["properties"]["loadBalancingRules"][0]["properties"]["idleTimeoutInMinutes"] = 4
-
-    _put(world, lb, edit)
-    return _drift(lb, lambda w: _prop(w, lb["id"], "properties", "loadBalancingRules", 0, "properties",
-                                      "idleTimeoutInMinutes") == want)
+    index = nsg["properties"]["securityRules"].index(_kafka_rule(nsg))
+    return modified(NSG, ("properties", "securityRules", index, "properties", "access"), "Deny")(world)
 
 
 def delete_pls(world: World) -> Drift:
@@ -256,78 +223,16 @@ def delete_pls(world: World) -> Drift:
     pls = resource(world, PLS)
     for connection in world.cloud.admin.connections(target_id=pls["id"]):
         world.cloud.admin.remove_connection(pls["id"], connection["name"])
-    world.cloud.admin.out_of_band("DELETE", pls["id"])
-    return _drift(pls, lambda w: view(w, pls["id"]) is not None)
+    return deleted(PLS)(world)
 
 
-def modify_pls(world: World) -> Drift:
-    """PROXY protocol turned on: every connection would reach HAProxy with a header it does not expect."""
-    pls = resource(world, PLS)
-
-    def edit(body: dict[str, Any]) -> None:
-        body["properties"]["enableProxyProtocol"] = True
-
-    _put(world, pls, edit)
-    return _drift(pls, lambda w: _prop(w, pls["id"], "properties", "enableProxyProtocol") is False)
-
-
-def _instances_run_the_config(world: World) -> bool:
+def _instances_run_the_config(world: World, vmss: dict[str, Any]) -> bool:
     """Every instance of the scale set runs the config its transit's status names."""
     status = (world.get(world.of_kind(SXT)) or {}).get("status") or {}
     desired = (status.get("haproxy") or {}).get("desiredConfigHash")
     configs = dict(world.executor.configs)
     count = world.of_kind(SXT)["spec"]["haproxy"]["instanceCount"]
     return len(configs) == count and all(c is not None and config_hash(c) == desired for c in configs.values())
-
-
-def delete_vmss(world: World) -> Drift:
-    vmss = resource(world, VMSS)
-    world.cloud.admin.out_of_band("DELETE", vmss["id"])
-    return _drift(vmss, lambda w: _prop(w, vmss["id"], "properties", "provisioningState") == "Succeeded"
-                  and _instances_run_the_config(w))
-
-
-def scale_vmss(world: World) -> Drift:
-    """Someone scales the scale set out by one instance."""
-    vmss = resource(world, VMSS)
-    want = vmss["sku"]["capacity"]
-
-    def edit(body: dict[str, Any]) -> None:
-        body["sku"]["capacity"] = want + 1
-
-    _put(world, vmss, edit)
-    return _drift(vmss, lambda w: _prop(w, vmss["id"], "sku", "capacity") == want)
-
-
-def modify_vmss_model(world: World) -> Drift:
-    """Someone changes the model's VM size."""
-    vmss = resource(world, VMSS)
-    want = vmss["sku"]["name"]
-
-    def edit(body: dict[str, Any]) -> None:
-        body["sku"]["name"] = "Standard_B1s" if want != "Standard_B1s" else "Standard_B2s"
-
-    _put(world, vmss, edit)
-    return _drift(vmss, lambda w: _prop(w, vmss["id"], "sku", "name") == want)
-
-
-def delete_gateway(world: World) -> Drift:
-    gateway = resource(world, APPGW)
-    world.cloud.admin.out_of_band("DELETE", gateway["id"])
-    return _drift(gateway, lambda w: view(w, gateway["id"]) is not None)
-
-
-def modify_gateway(world: World) -> Drift:
-    """The backend pool emptied (someone 'cleaned up' the gateway)."""
-    gateway = resource(world, APPGW)
-    want = gateway["properties"]["backendAddressPools"][0]["properties"]["backendAddresses"]
-
-    def edit(body: dict[str, Any]) -> None:
-        body["properties"]["backendAddressPools"][0]["properties"]["backendAddresses"] = []
-
-    _put(world, gateway, edit)
-    return _drift(gateway, lambda w: _prop(w, gateway["id"], "properties", "backendAddressPools", 0,
-                                           "properties", "backendAddresses") == want)
 
 
 def _live_rule(world: World) -> dict[str, Any]:
@@ -387,34 +292,39 @@ DISCONNECTED_WHY = ("the NCC rule's connection went with the target: a new conne
                     "endpoint approved by the operator, re-opening a path someone removed; the operator "
                     "replaces the rule only with spec.databricks.reapproveRejected")
 CASES: list[DriftCase] = [
-    DriftCase("haproxy", "endpoint", "delete", CPL, delete_endpoint),
-    DriftCase("haproxy", "endpoint", "modify", CPL, modify_endpoint),
+    DriftCase("haproxy", "endpoint", "delete", CPL, deleted(PE)),
+    DriftCase("haproxy", "endpoint", "modify", CPL, modified(  # the connection's request message
+        PE, ("properties", "manualPrivateLinkServiceConnections", 0, "properties", "requestMessage"), "edited")),
     DriftCase("haproxy", "NIC IP", "modify", CPL, modify_nic_ip),
     DriftCase("haproxy", "DNS zone", "delete", CPL, delete_zone),
     DriftCase("haproxy", "DNS zone", "modify", CPL, modify_zone),
     DriftCase("haproxy", "record set", "delete", CPL, delete_record),
     DriftCase("haproxy", "record set", "modify", CPL, modify_record),
-    DriftCase("haproxy", "VNet link", "delete", CPL, delete_link),
-    DriftCase("haproxy", "VNet link", "modify", CPL, modify_link),
+    DriftCase("haproxy", "VNet link", "delete", CPL, deleted(LINK)),
+    DriftCase("haproxy", "VNet link", "modify", CPL, modified(LINK, ("properties", "registrationEnabled"), True)),
     DriftCase("haproxy", "NSG rule", "delete", SXT, delete_nsg_rule),
     DriftCase("haproxy", "NSG rule", "modify", SXT, modify_nsg_rule),
-    DriftCase("haproxy", "load balancer", "delete", SXT, delete_lb, "refused",
+    DriftCase("haproxy", "load balancer", "delete", SXT, deleted(LB), "refused",
               "LoadBalancerInUseByVirtualMachineScaleSet",
               "Azure refuses to delete a load balancer a scale set's NICs (and a Private Link Service) use"),
-    DriftCase("haproxy", "load balancer", "modify", SXT, modify_lb),
+    DriftCase("haproxy", "load balancer", "modify", SXT, modified(  # Azure's default idle timeout, under Kafka's
+        LB, ("properties", "loadBalancingRules", 0, "properties", "idleTimeoutInMinutes"), 4)),
     DriftCase("haproxy", "private link service", "delete", SXT, delete_pls, "reported",
               "ConnectionDisconnected", DISCONNECTED_WHY),
-    DriftCase("haproxy", "private link service", "modify", SXT, modify_pls),
-    DriftCase("haproxy", "scale set", "delete", SXT, delete_vmss),
-    DriftCase("haproxy", "scale set", "modify", SXT, scale_vmss),
-    DriftCase("haproxy", "scale set model", "modify", SXT, modify_vmss_model),
+    DriftCase("haproxy", "private link service", "modify", SXT, modified(  # HAProxy would get PROXY headers
+        PLS, ("properties", "enableProxyProtocol"), True)),
+    DriftCase("haproxy", "scale set", "delete", SXT, deleted(VMSS, back=_instances_run_the_config)),
+    DriftCase("haproxy", "scale set", "modify", SXT, modified(VMSS, ("sku", "capacity"), lambda n: n + 1)),
+    DriftCase("haproxy", "scale set model", "modify", SXT, modified(
+        VMSS, ("sku", "name"), lambda size: "Standard_B1s" if size != "Standard_B1s" else "Standard_B2s")),
     DriftCase("haproxy", "NCC rule", "delete", SXT, delete_ncc_rule),
     DriftCase("haproxy", "NCC rule", "modify", SXT, modify_ncc_rule),
     DriftCase("haproxy", "workspace binding", "delete", SXT, unbind_workspace),
     DriftCase("haproxy", "workspace binding", "modify", SXT, rebind_workspace),
-    DriftCase("applicationGateway", "application gateway", "delete", SXT, delete_gateway, "reported",
+    DriftCase("applicationGateway", "application gateway", "delete", SXT, deleted(APPGW), "reported",
               "ConnectionDisconnected", DISCONNECTED_WHY),
-    DriftCase("applicationGateway", "application gateway", "modify", SXT, modify_gateway),
+    DriftCase("applicationGateway", "application gateway", "modify", SXT, modified(  # the backend pool emptied
+        APPGW, ("properties", "backendAddressPools", 0, "properties", "backendAddresses"), [])),
 ]
 
 
