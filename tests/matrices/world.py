@@ -7,6 +7,9 @@
       .start_operator() -> OperatorProcess `transit-operator run` as a process of its own: `--kubeconfig`
                                            (the proxy's), `--arm-endpoint`, `--ca-bundle`,
                                            `--databricks-host`, `--time-scale 0.01` - its documented flags
+                                           (the crash matrix: SIGKILL, start again)
+      .start_in_process() -> InProcessOperator   the same runtime in this process, every pass recorded and
+                                           drift checks only when kicked (the drift and fault matrices)
       .apply() / .ready() / .delete() / .gone()
       .snapshot()                          what the cloud holds (ids of ARM resources, Databricks objects)
 
@@ -32,7 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -575,9 +578,3 @@ class World:
             targets = Counter(rule["resource_id"].lower() for rule in state.rules.values())
         twice.update({f"NCC rules to {target}": n for target, n in targets.items() if n > 1})
         return twice
-
-
-@contextlib.contextmanager
-def world(option: str) -> Iterator[World]:
-    with World(option) as made:
-        yield made
