@@ -60,6 +60,7 @@ class FaultCase:
     phase: Phase = "create"
     code: str = ""  # the error code in the body (ARM, Databricks) or the LRO outcome's status
     note: str = ""  # why a case may not be exercised
+    watch: bool | None = None  # Kubernetes: only watch requests (True), only others (False), either (None)
 
     @property
     def id(self) -> str:
@@ -91,8 +92,8 @@ def inject(world: World, case: FaultCase) -> Callable[[], int]:
         assert world.proxy is not None
         kind: Any = "status" if case.kind == "status" else case.kind
         fault = world.proxy.inject_fault(case.method, case.path, case.status, count=case.count, kind=kind,
-                                         retry_after=case.retry_after, watch=True if case.kind == "watch_expired"
-                                         else None)
+                                         retry_after=case.retry_after,
+                                         watch=True if case.kind == "watch_expired" else case.watch)
         return lambda: fault.fired
     if case.service == "databricks":
         dbx = world.cloud.databricks.inject_fault(case.method or "", case.path, case.status, case.code or "ERROR",
@@ -209,7 +210,11 @@ CASES: list[FaultCase] = [
     FaultCase("haproxy", "Kubernetes watch", "410 Expired", "kubernetes", "GET", r"/confluentprivatelinks$", 410,
               kind="watch_expired"),
     FaultCase("haproxy", "Kubernetes list", "429 + Retry-After", "kubernetes", "GET", r"/serverlesstransits$", 429,
-              retry_after=RETRY_AFTER),
+              retry_after=RETRY_AFTER, watch=False),
+    FaultCase("haproxy", "Kubernetes list", "reset", "kubernetes", "GET", r"/confluentprivatelinks$", kind="reset",
+              watch=False),
+    FaultCase("haproxy", "Kubernetes watch", "503", "kubernetes", "GET", r"/serverlesstransits$", 503, count=2,
+              watch=True),
     FaultCase("haproxy", "Kubernetes Event", "500", "kubernetes", "POST", r"/events$", 500, count=3),
     # a delete
     FaultCase("haproxy", "ARM write", "429 + Retry-After", "arm", "DELETE", "/privateLinkServices/pls-", 429,
