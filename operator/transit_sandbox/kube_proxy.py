@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
-import yaml
 from aiohttp import web
 
+from .kube.client import write_kubeconfig
 from .traps import WRITE_METHODS, Write, WriteTrap
 
 FaultKind = Literal["status", "watch_expired", "reset"]
@@ -200,18 +200,7 @@ class KubeProxy:
     def write_kubeconfig(self, path: str | Path, *, token: str = "transit-sandbox",
                          namespace: str = "default") -> Path:
         """A kubeconfig whose current context is this proxy, with a bearer `token` (forwarded as is)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        name = "transit-proxy"
-        config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": name, "preferences": {},
-            "clusters": [{"name": name, "cluster": {"server": self.url}}],
-            "users": [{"name": name, "user": {"token": token}}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}],
-        }
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-        path.chmod(0o600)
-        return path
+        return write_kubeconfig(path, self.url, token, namespace=namespace, name="transit-proxy")
 
     # ------------------------------------------------------------------------------------ serving
 

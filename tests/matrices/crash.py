@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from transit_sandbox.kube import KubeServer
 from transit_sandbox.traps import When, Write, WriteCounter, WriteTrap
 
 from .world import API_VERSION, CPL, OPTIONS, SXT, Snapshot, World, wait_for
@@ -177,13 +178,14 @@ def run_phase(option: str, phase: Phase) -> PhaseRun:
         return PhaseRun({"cloud": list(cloud.seen), "kubernetes": list(kubernetes.seen)}, snapshot)
 
 
-def run_point(point: CrashPoint, reference: Snapshot | None = None) -> CrashVerdict:
+def run_point(point: CrashPoint, reference: Snapshot | None = None, kube: KubeServer | None = None) -> CrashVerdict:
     """Kill at `point`, start the operator again, and judge the end of the phase (module docstring).
     `reference`: what the cloud holds after the phase without a kill; None for a rollout, which ends with
-    what its uninterrupted cold start (the setup, in the same world) left."""
+    what its uninterrupted cold start (the setup, in the same world) left. `kube`: a started, empty API
+    server (a real kube-apiserver); None: the world's own embedded emulator."""
     started = time.monotonic()
     verdict = CrashVerdict(point)
-    with World(point.option) as world:
+    with World(point.option, kube=kube) as world:
         world.prewarm()
         start = _setup(world, point.phase)
         if reference is None:

@@ -2,6 +2,10 @@
 or Kubernetes write of a cold start, a delete and a config rollout, before or after the write applied, then
 started again - the phase ends as an uninterrupted run ends it, nothing duplicated, leaked or created twice.
 
+The sample runs on the embedded Kubernetes emulator, and its points where the API server's own behaviour
+decides most (a finalizer written and its answer lost, a delete, a rollout's status writes) also on a
+real kube-apiserver of the test's own (`[real]`: the operator watches every namespace of an empty cluster).
+
 The whole matrix (every write of every phase, both options, both sides of each write) is a benchmark:
 `python bench/crash_matrix.py --full`.
 """
@@ -29,6 +33,12 @@ SAMPLE = [
 ]
 
 
+# The points run on a real kube-apiserver too (each costs a server start, ~6 s, on top of the point).
+ON_REAL_SERVER = [SAMPLE[2], SAMPLE[3], SAMPLE[4]]
+CASES = [pytest.param(point, "embedded", id=f"{point.id}-embedded") for point in SAMPLE] + [
+    pytest.param(point, "real", id=f"{point.id}-real", marks=pytest.mark.real_kube) for point in ON_REAL_SERVER]
+
+
 @pytest.fixture(scope="module")
 def reference() -> Callable[[CrashPoint], Snapshot | None]:
     """What the cloud holds after each phase without a kill (one uninterrupted run per phase, shared)."""
@@ -45,9 +55,11 @@ def reference() -> Callable[[CrashPoint], Snapshot | None]:
     return of
 
 
-@pytest.mark.parametrize("point", SAMPLE, ids=[p.id for p in SAMPLE])
+@pytest.mark.parametrize(("point", "server"), CASES)
 def test_operator_killed_at_a_write_converges_after_a_restart_with_nothing_duplicated_or_leaked(
-        point: CrashPoint, reference: Callable[[CrashPoint], Snapshot | None]) -> None:
-    verdict = run_point(point, reference(point))
+        point: CrashPoint, server: str, reference: Callable[[CrashPoint], Snapshot | None],
+        request: pytest.FixtureRequest) -> None:
+    kube = request.getfixturevalue("fresh_real_kube_server") if server == "real" else None
+    verdict = run_point(point, reference(point), kube=kube)
     assert verdict.reached, f"the phase made fewer than {point.n} {point.channel} writes"
     assert verdict.problems == [], f"killed at {verdict.killed_at}"

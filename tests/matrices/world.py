@@ -1,9 +1,10 @@
 """One sandbox world for the crash, drift and fault matrices, reached the way a cluster user reaches it.
 
-    World(option)                          a fresh sandbox cloud (ARM + Databricks, instances answering the
-                                           apply script), the embedded Kubernetes API with the CRDs, and a
-                                           `KubeProxy` in front of it for the operator (writes trapped,
-                                           faults injected there)
+    World(option[, kube])                  a fresh sandbox cloud (ARM + Databricks, instances answering the
+                                           apply script), a Kubernetes API server with the CRDs (an embedded
+                                           emulator of its own, or the started real kube-apiserver given),
+                                           and a `KubeProxy` in front of it for the operator (writes
+                                           trapped, faults injected there)
       .start_operator() -> OperatorProcess `transit-operator run` as a process of its own: `--kubeconfig`
                                            (the proxy's), `--arm-endpoint`, `--ca-bundle`,
                                            `--databricks-host`, `--time-scale 0.01` - its documented flags
@@ -13,9 +14,9 @@
       .apply() / .ready() / .delete() / .gone()
       .snapshot()                          what the cloud holds (ids of ARM resources, Databricks objects)
 
-Everything Kubernetes goes through a kubeconfig and the `kubernetes` client (`Cluster`), never the
-emulator's Python internals, so the same matrices can run against a real kube-apiserver given its
-kubeconfig. The harness's own requests go straight to the API server; only the operator's pass the proxy.
+Everything Kubernetes goes through a kubeconfig and the `kubernetes` client (`Cluster`, a `KubeClient`),
+never the emulator's Python internals, so the same matrices run against a real kube-apiserver (the
+crash matrix's CI sample does). The harness's own requests go straight to the API server; only the operator's pass the proxy.
 The examples are the operator's input: a single-zone HAProxy transit (two instances, so a config rollout
 has commands in flight on both) and the three-zone Application Gateway transit.
 """
@@ -29,6 +30,7 @@ import copy
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -52,7 +54,7 @@ from transit_operator.runtime.sandbox import (
     workspaces_of,
 )
 from transit_sandbox.executor import ConfigExecutor
-from transit_sandbox.kube import KubeEmulator
+from transit_sandbox.kube import ApiError, KubeClient, KubeEmulator, KubeServer, RealApiServer
 from transit_sandbox.kube_proxy import KubeProxy
 from transit_sandbox.server import SandboxCloud
 
@@ -109,61 +111,20 @@ def wait_for(probe: Callable[[], T | bool | None], timeout: float, what: str, in
 
 # --------------------------------------------------------------------------------------------- Kubernetes
 
-class Cluster:
-    """A Kubernetes API through a kubeconfig and the `kubernetes` client's dynamic client."""
-
-    def __init__(self, kubeconfig: Path) -> None:
-        from kubernetes import config, dynamic
-
-        self.kubeconfig = kubeconfig
-        self.api = config.new_client_from_config(config_file=str(kubeconfig))
-        self.dynamic = dynamic.DynamicClient(self.api)
-
-    def close(self) -> None:
-        self.api.close()
-
-    def _resource(self, api_version: str, kind: str) -> Any:
-        return self.dynamic.resources.get(api_version=api_version, kind=kind)
-
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        namespace = obj.get("metadata", {}).get("namespace")
-        created = self._resource(obj["apiVersion"], obj["kind"]).create(body=obj, namespace=namespace)
-        return dict(created.to_dict())
-
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        try:
-            return dict(self._resource(api_version, kind).get(name=name, namespace=namespace).to_dict())
-        except NotFoundError:
-            return None
+class Cluster(KubeClient):
+    """`KubeClient` with what the matrices ask of an object by its document (the CR as applied)."""
 
     def of(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         meta = doc["metadata"]
         return self.get(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
 
-    def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        listed = self._resource(api_version, kind).get(namespace=namespace).to_dict()
-        return list(listed.get("items") or [])
-
-    def patch(self, doc: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-        """A JSON merge patch of `doc`'s object."""
+    def delete_doc(self, doc: dict[str, Any]) -> None:
         meta = doc["metadata"]
-        patched = self._resource(doc["apiVersion"], doc["kind"]).patch(
-            body=patch, name=meta["name"], namespace=meta.get("namespace"),
-            content_type="application/merge-patch+json")
-        return dict(patched.to_dict())
-
-    def delete(self, doc: dict[str, Any]) -> None:
-        from kubernetes.dynamic.exceptions import NotFoundError
-
-        meta = doc["metadata"]
-        with contextlib.suppress(NotFoundError):
-            self._resource(doc["apiVersion"], doc["kind"]).delete(name=meta["name"], namespace=meta.get("namespace"))
-
-    def ensure_namespace(self, name: str) -> None:
-        if self.get("v1", "Namespace", name) is None:
-            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        try:
+            self.delete(doc["apiVersion"], doc["kind"], meta["name"], meta.get("namespace"))
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
 
     def events(self, namespace: str) -> list[dict[str, Any]]:
         return self.list_objects("v1", "Event", namespace)
@@ -332,11 +293,11 @@ class InProcessOperator:
 
         assert self.world.proxy is not None
         settings = build_settings(standalone=True)
-        url = self.world.proxy.url
+        kubeconfig = str(self.world.operator_kubeconfig())
 
         def serve() -> None:
             try:
-                asyncio.run(operate(self.runtime, settings, server=url, stop_flag=self._stop,
+                asyncio.run(operate(self.runtime, settings, kubeconfig=kubeconfig, stop_flag=self._stop,
                                     ready_flag=self._ready))
             except BaseException as exc:  # surfaced by `wait_ready`
                 self.error = exc
@@ -397,7 +358,7 @@ class Snapshot:
 class World:
     """See the module docstring. A context manager; everything it started is stopped on exit."""
 
-    def __init__(self, option: str, workdir: Path | None = None) -> None:
+    def __init__(self, option: str, workdir: Path | None = None, kube: KubeServer | None = None) -> None:
         self.option = option
         self.documents = documents(option)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -407,7 +368,10 @@ class World:
         self.workdir = workdir
         self.executor = ConfigExecutor()
         self.cloud = SandboxCloud(executor=self.executor)
-        self.kube = KubeEmulator()
+        # The API server: a started one given (a real kube-apiserver of the test's own: the operator watches
+        # every namespace), else an embedded emulator of the world's own.
+        self._own_kube = kube is None
+        self.kube: KubeServer = KubeEmulator() if kube is None else kube
         self.proxy: KubeProxy | None = None
         self.cluster: Cluster | None = None
         self.operators: list[OperatorProcess] = []  # started, in order
@@ -420,12 +384,14 @@ class World:
         with contextlib.ExitStack() as stack:
             stack.callback(self.close)
             self.cloud.start()
-            self.kube.start()
-            self.proxy = KubeProxy(self.kube.url).start()
+            if self._own_kube:
+                self.kube.start()
+            tls = (ssl.create_default_context(cafile=str(self.kube.ca_pem))
+                   if isinstance(self.kube, RealApiServer) else None)
+            self.proxy = KubeProxy(self.kube.url, ssl_context=tls).start()
             self.cloud.admin.set_lro_seconds(None, LRO_SECONDS)
-            self.cluster = Cluster(self.kube.write_kubeconfig(self.workdir / "admin.kubeconfig"))
-            for crd in yaml.safe_load_all(render_crds_yaml()):
-                self.cluster.create(crd)
+            self.cluster = Cluster(self.kube.kubeconfig)
+            self.cluster.install_crds(list(yaml.safe_load_all(render_crds_yaml())))
             self._prepare_customer_side()
             stack.pop_all()
         return self
@@ -442,7 +408,8 @@ class World:
             self.cluster.close()
         if self.proxy is not None:
             self.proxy.stop()
-        self.kube.stop()
+        if self._own_kube:
+            self.kube.stop()
         self.cloud.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -480,9 +447,7 @@ class World:
 
     def _spawn_operator(self) -> OperatorProcess:
         assert self.proxy is not None
-        kubeconfig = self.workdir / "operator.kubeconfig"
-        if not kubeconfig.exists():  # written once: a process starting meanwhile may be reading it
-            self.proxy.write_kubeconfig(kubeconfig)
+        kubeconfig = self.operator_kubeconfig()
         self._spawned += 1
         return OperatorProcess([
             f"--kubeconfig={kubeconfig}", "--no-peering", f"--time-scale={TIME_SCALE:g}",
@@ -491,6 +456,15 @@ class World:
             f"--allow-databricks-host={self.cloud.databricks_url}",
             "--health-port=0", "--metrics-port=0", "--log-level=info",
         ], token=self.cloud.token, log=self.workdir / f"operator-{self._spawned}.log").spawn()
+
+    def operator_kubeconfig(self) -> Path:
+        """The operator's kubeconfig: the proxy's URL, the admin's token (forwarded by the proxy as is)."""
+        assert self.proxy is not None
+        kubeconfig = self.workdir / "operator.kubeconfig"
+        if not kubeconfig.exists():  # written once: a process starting meanwhile may be reading it
+            admin = yaml.safe_load(Path(self.kube.kubeconfig).read_text())
+            self.proxy.write_kubeconfig(kubeconfig, token=admin["users"][0]["user"]["token"])
+        return kubeconfig
 
     def start_in_process(self, *, drift_seconds: float = 3600.0) -> InProcessOperator:
         """The operator in this process (see `InProcessOperator`)."""
@@ -527,7 +501,7 @@ class World:
     def delete(self) -> None:
         assert self.cluster is not None
         for doc in self.crs:
-            self.cluster.delete(doc)
+            self.cluster.delete_doc(doc)
 
     def gone(self, timeout: float = 60.0) -> None:
         """Until every CR is gone (the finalizers released)."""

@@ -139,6 +139,8 @@ def test_the_kube_proxy_forwards_and_injects_statuses_expired_watches_and_traps(
                                          headers={"Content-Type": "application/json"})
         with pytest.raises((urllib.error.URLError, ConnectionError)):
             urllib.request.urlopen(request, timeout=5)
-        assert [w.method for w in fired] == ["POST"] and kube.get("v1", "Namespace", "trapped") is None
+        client = kube.client()
+        assert [w.method for w in fired] == ["POST"] and client.get("v1", "Namespace", "trapped") is None
+        client.close()
         assert [(r.status, r.fault) for r in proxy.requests("GET", r"/namespaces$")] == [
             (200, None), (429, "status"), (200, "watch_expired")]
