@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLinkStatus
+from transit_operator.api.v1alpha1 import ConfluentPrivateLinkStatus, ServerlessTransitStatus
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import STALL_AFTER, Failure, Outcome
 from transit_operator.runtime.driver import JITTER, MAX_BACKOFF_SECONDS, ObjectState, Runtime
@@ -80,7 +80,7 @@ def test_a_servers_retry_after_is_never_scaled_down_or_capped() -> None:
     `--time-scale 0.01`, because the Retry-After the classifier passed on was scaled like the operator's own
     delays. The server's hint is the server's time: a floor for the next attempt."""
     rt, state = runtime(time_scale=0.01), ObjectState()
-    hinted = Outcome(status={"observedGeneration": 1, "conditions": []}, requeue_after=2.0, failure=Failure(
+    hinted = Outcome(status=ConfluentPrivateLinkStatus(observed_generation=1), requeue_after=2.0, failure=Failure(
         Reason.TRANSIENT_ERROR, "throttled", key="GET pls: TooManyRequests", retry_after=2.0))
     delays = [rt.settle(state, hinted)[1] for _ in range(8)]
     assert min(delays) >= 2.0  # type: ignore[type-var]
@@ -113,10 +113,10 @@ def test_no_pass_runs_before_a_servers_retry_after_whatever_wakes_the_object() -
 
     def throttled(body: dict[str, Any], cpl: Any, ctx: Any) -> Outcome:
         passes.append(now[0])
-        return Outcome(status={"observedGeneration": 1, "conditions": []}, requeue_after=15.0, failure=Failure(
+        return Outcome(status=ServerlessTransitStatus(observed_generation=1), requeue_after=15.0, failure=Failure(
             Reason.TRANSIENT_ERROR, "PUT lb: ServiceUnavailable", key="PUT lb: ServiceUnavailable", retry_after=2.0))
 
-    unused = lambda *args: Outcome(status={})  # noqa: E731
+    unused = lambda *args: Outcome(status=ServerlessTransitStatus())  # noqa: E731
     rt = Runtime(None, Reconcilers(unused, unused, throttled, unused), clock=lambda: now[0], time_scale=0.01,  # type: ignore[arg-type]
                  rng=random.Random(7))
     body = {"metadata": {"namespace": "ns", "name": "t", "generation": 1}, "spec": {}}
