@@ -5,7 +5,7 @@ operator's own objects: finalizers, status, annotations), for both options - the
     python bench/crash_matrix.py            # every crash point (the full matrix; an hour or more)
     python bench/crash_matrix.py --quick    # the test suite's sample (tests/matrices/test_crash_matrix.py)
     python bench/crash_matrix.py --jobs 2   # points in parallel (each its own sandbox and operator)
-    python bench/crash_matrix.py --only haproxy-create-cloud-1-after    # sample points by id
+    python bench/crash_matrix.py --only haproxy-create-kubernetes      # the points whose id starts so
 
 A point converges when the phase ends (Ready, or gone) after the restart with the cloud holding exactly what
 an uninterrupted run leaves - nothing duplicated, nothing leaked, nothing created twice (`tests/matrices/
@@ -35,21 +35,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the test suite's sample of points")
     parser.add_argument("--full", action="store_true", help="every point (the default)")
     parser.add_argument("--jobs", type=int, default=1, help="points run at once")
-    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
-                        help="points whose id contains TEXT (e.g. haproxy-create-cloud-3-)")
+    parser.add_argument("--only", action="append", default=[], metavar="PREFIX",
+                        help="points whose id starts with PREFIX (e.g. haproxy-create-kubernetes-), of the "
+                             "sample with --quick, else of the whole matrix (only the phases it names are counted)")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: every sandbox and operator process is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.perf_counter()
     selected: list[CrashPoint]
-    if args.quick or args.only:
-        selected = [p for p in SAMPLE if not args.only or any(t in p.id for t in args.only)]
+    def named(text: str) -> bool:
+        return not args.only or any(text.startswith(prefix) or prefix.startswith(text) for prefix in args.only)
+
+    if args.quick:
+        selected = [p for p in SAMPLE if not args.only or any(p.id.startswith(t) for t in args.only)]
         wanted = {(p.option, p.phase) for p in selected if p.phase != "rollout"}
         runs = {key: run_phase(*key) for key in sorted(wanted)}
     else:
-        runs = count_writes()
-        selected = points(runs)
+        runs = count_writes(phases=named)
+        selected = [p for p in points(runs) if not args.only or any(p.id.startswith(t) for t in args.only)]
         for (option, phase), run in sorted(runs.items()):
             print(f"{option} {phase}: {len(run.writes['cloud'])} cloud writes, "
                   f"{len(run.writes['kubernetes'])} Kubernetes writes", flush=True)

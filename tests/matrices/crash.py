@@ -27,7 +27,7 @@ how many status patches they make) is reported as not reached, never as converge
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -219,17 +219,17 @@ def run_point(point: CrashPoint, reference: Snapshot | None = None, kube: KubeSe
 
 # ------------------------------------------------------------------------------------------ the matrix
 
-def points(runs: dict[tuple[str, Phase], PhaseRun], options: Iterable[str] = OPTIONS) -> list[CrashPoint]:
+def points(runs: dict[tuple[str, Phase], PhaseRun]) -> list[CrashPoint]:
     """Every crash point of the counted runs: each write on each channel, before and after."""
     out = []
-    for option in options:
-        for phase in PHASES[option]:
-            run = runs[(option, phase)]
-            for channel in CHANNELS:
-                for n in range(1, len(run.writes[channel]) + 1):
-                    out += [CrashPoint(option, phase, channel, n, when) for when in WHEN]
+    for (option, phase), run in runs.items():
+        for channel in CHANNELS:
+            for n in range(1, len(run.writes[channel]) + 1):
+                out += [CrashPoint(option, phase, channel, n, when) for when in WHEN]
     return out
 
 
-def count_writes(options: Iterable[str] = OPTIONS) -> dict[tuple[str, Phase], PhaseRun]:
-    return {(option, phase): run_phase(option, phase) for option in options for phase in PHASES[option]}
+def count_writes(phases: Callable[[str], bool] = lambda name: True) -> dict[tuple[str, Phase], PhaseRun]:
+    """The uninterrupted run of every phase of every option (those `phases` accepts by `option-phase`)."""
+    return {(option, phase): run_phase(option, phase)
+            for option in OPTIONS for phase in PHASES[option] if phases(f"{option}-{phase}")}
