@@ -24,7 +24,6 @@ with KubeProxy(kube.url) as proxy:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import ssl
@@ -38,6 +37,7 @@ import aiohttp
 from aiohttp import web
 
 from .kube.client import write_kubeconfig
+from .loop_thread import LoopThread
 from .traps import WRITE_METHODS, Write, WriteTrap
 
 FaultKind = Literal["status", "watch_expired", "reset"]
@@ -84,7 +84,7 @@ def is_watch(request: web.Request) -> bool:
     return request.query.get("watch", "").lower() in ("true", "1")
 
 
-class KubeProxy:
+class KubeProxy(LoopThread):
     """The proxy on `http://127.0.0.1:PORT`, in a thread of its own (see the module docstring)."""
 
     def __init__(self, upstream: str, *, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
@@ -96,12 +96,8 @@ class KubeProxy:
         self._faults: list[KubeFault] = []
         self._log: list[ProxyRecord] = []
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
 
     @property
     def url(self) -> str:
@@ -116,36 +112,11 @@ class KubeProxy:
         self.stop()
 
     def start(self) -> KubeProxy:
-        self._thread = threading.Thread(target=self._serve, name="kube-proxy", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=30)
-        if self._error is not None:
-            raise RuntimeError("the Kubernetes proxy did not start") from self._error
+        self._start_loop("kube-proxy", "the Kubernetes proxy")
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._loop = self._thread = None
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-            self._loop = loop
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
+        self._stop_loop()
 
     async def _startup(self) -> None:
         # No pooling across clients' requests: a watch answer is long, and a killed client's requests must

@@ -28,8 +28,6 @@ import collections
 import contextlib
 import copy
 import logging
-import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -53,6 +51,7 @@ from transit_operator.runtime.sandbox import (
     with_sandbox_credentials,
     workspaces_of,
 )
+from transit_sandbox import operators
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import ApiError, KubeClient, KubeEmulator, KubeServer, RealApiServer
 from transit_sandbox.kube_proxy import KubeProxy
@@ -132,13 +131,12 @@ class Cluster(KubeClient):
 
 # --------------------------------------------------------------------------------------------- operator
 
-class OperatorProcess:
-    """`transit-operator run` as a process of its own, killed with SIGKILL - no clean-up, no goodbye - the
-    way a node failure or an OOM kill ends a pod.
-
-    The process is spawned *warm*: it imports what `run` needs, then waits for `go()` before calling
-    `transit_operator.cli.main(["run", *args])` - what the `transit-operator` command runs - so a restart
-    in a crash point costs the operator's start, not the interpreter's imports (seconds on a busy machine).
+class OperatorProcess(operators.OperatorProcess):
+    """`transit-operator run` (`transit_sandbox.operators`), spawned *warm*: the interpreter imports what
+    `run` needs, then waits for `go()` before calling `transit_operator.cli.main(["run", *args])` - what the
+    `transit-operator` command runs - so a restart in a crash point costs the operator's start, not the
+    interpreter's imports (seconds on a busy machine). Killed with SIGKILL, as a node failure or an OOM kill
+    ends a pod.
     """
 
     # What `run` imports on its way to the first request (the slow part of a start).
@@ -153,12 +151,6 @@ class OperatorProcess:
              "    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(1)), daemon=True).start()\n"
              "    from transit_operator.cli import main\n"
              "    sys.exit(main(sys.argv[2:]))\n")
-
-    def __init__(self, args: list[str], *, token: str, log: Path) -> None:
-        self.args = args
-        self.env = {**os.environ, "TRANSIT_ARM_TOKEN": token}
-        self.log_path = log
-        self.process: subprocess.Popen[bytes] | None = None
 
     def spawn(self) -> OperatorProcess:
         """Start the interpreter and its imports; the operator itself starts at `go()`."""
@@ -177,24 +169,11 @@ class OperatorProcess:
     def start(self) -> OperatorProcess:
         return self.spawn().go()
 
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def kill(self) -> None:
-        """SIGKILL the process group and wait for it to be gone (idempotent)."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        if self.process.stdin is not None:
+        super().kill()
+        if self.process is not None and self.process.stdin is not None:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 class LogTail(logging.Handler):
@@ -450,12 +429,9 @@ class World:
         kubeconfig = self.operator_kubeconfig()
         self._spawned += 1
         return OperatorProcess([
-            f"--kubeconfig={kubeconfig}", "--no-peering", f"--time-scale={TIME_SCALE:g}",
-            f"--arm-endpoint={self.cloud.arm_url}", f"--ca-bundle={self.cloud.ca_bundle}",
-            f"--databricks-host={self.cloud.databricks_url}",
-            f"--allow-databricks-host={self.cloud.databricks_url}",
-            "--health-port=0", "--metrics-port=0", "--log-level=info",
-        ], token=self.cloud.token, log=self.workdir / f"operator-{self._spawned}.log").spawn()
+            f"--kubeconfig={kubeconfig}", "--no-peering", f"--allow-databricks-host={self.cloud.databricks_url}",
+            "--log-level=info",
+        ], cloud=self.cloud, log=self.workdir / f"operator-{self._spawned}.log", time_scale=TIME_SCALE).spawn()
 
     def operator_kubeconfig(self) -> Path:
         """The operator's kubeconfig: the proxy's URL, the admin's token (forwarded by the proxy as is)."""

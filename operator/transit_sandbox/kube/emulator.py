@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 from aiohttp import web
@@ -13,12 +11,13 @@ from aiohttp import web
 from transit_sandbox.kube.client import KubeClient, write_kubeconfig
 from transit_sandbox.kube.http import KubeHttp
 from transit_sandbox.kube.store import KubeApi
+from transit_sandbox.loop_thread import LoopThread
 
 # The emulator checks no credentials; clients send this token because kubeconfigs need a user.
 TOKEN = "transit-sandbox"
 
 
-class KubeEmulator:
+class KubeEmulator(LoopThread):
     """The emulated API server on `http://127.0.0.1:PORT`, in a thread of its own.
 
     ```python
@@ -33,11 +32,7 @@ class KubeEmulator:
         self.host = host
         self.port = port
         self.api: KubeApi | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self._dir: Path | None = None
 
     @property
@@ -65,41 +60,17 @@ class KubeEmulator:
         self.stop()
 
     def start(self) -> KubeEmulator:
-        self._thread = threading.Thread(target=self._serve, name="kube-emulator", daemon=True)
-        self._thread.start()
-        self._ready.wait(timeout=30)
-        if self._error is not None:
-            raise RuntimeError("the Kubernetes emulator did not start") from self._error
+        self._start_loop("kube-emulator", "the Kubernetes emulator")
         self._dir = Path(tempfile.mkdtemp(prefix="transit-kube-emulator-"))
         self.write_kubeconfig(self.kubeconfig)
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        if not self._stop_loop():
             return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        self._loop = self._thread = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-            self._loop = loop
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.close()
 
     async def _startup(self) -> None:
         self.api = KubeApi()
