@@ -143,10 +143,10 @@ def _rollout(
     waits). Instances that refused it are retried after a back-off; instances added by a scale-out have no
     entry yet."""
     previous = _instances_previous(inputs.previous)
-    waiting = "waiting for the scale set to be provisioned before configuring its instances"
+    unprovisioned = "waiting for the scale set to be provisioned before configuring its instances"
     updating = vmss_result is not None and (vmss_result.provisioning_state or "").lower() == "updating"
     if not provisioned(vmss_result) and not updating:
-        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, waiting)
+        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, unprovisioned)
     scale_set = runcommand.ScaleSet.of(inputs.ctx, resource_ids.vmss)
     try:
         instance_ids = scale_set.instance_ids()
@@ -159,7 +159,7 @@ def _rollout(
         # A model update (new customData after an endpoint IP change) leaves the running instances alone
         # (upgradePolicy Manual): their config goes on by run command meanwhile. Instances a scale-out is
         # still creating wait for the scale set.
-        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, waiting)
+        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, unprovisioned)
     todo = [i for i in instance_ids if i not in previous or previous[i].applied_config_hash != desired_hash]
     applied = scale_set.advance(
         todo,
