@@ -217,8 +217,10 @@ def _approval_steps(steps: list[Step], writer_of: dict[str, list[int]], links: l
         for approval in approvals:
             steps[approval].deps.update(pending)
         if approvals and dbx is not None and since <= float(link["approvedAt"]) <= until:
+            # The connection is Approved when the approval's request is answered (its operation on the
+            # target may go on): ESTABLISHED follows from there, beside the rest of that operation.
             steps.append(Step("NCC rule PENDING -> ESTABLISHED", float(link["approvedAt"]),
-                              float(link["approvedAt"]) + dbx.established_seconds, {approvals[-1]}))
+                              float(link["approvedAt"]) + dbx.established_seconds, set(steps[approvals[-1]].deps)))
 
 
 def critical_path(steps: list[Step], goal: str | None = None) -> tuple[float, list[Step]]:

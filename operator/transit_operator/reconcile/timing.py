@@ -51,7 +51,7 @@ BACKENDS = 10.0
 # (MicrosoftDocs articles/virtual-machines/linux/run-command.md) and the next wave of instances, and Ready,
 # wait for it, so it is looked at more often than other operations: one GET per instance each time, for the
 # few passes of a rollout (an endpoint IP change), never in steady state.
-RUN_COMMAND = 2.0
+RUN_COMMAND = 1.0
 # An Application Gateway update takes about 20 minutes in Azure (transit.md rule 9): poll it this often,
 # not every IN_FLIGHT (every GET counts against the read budget).
 GATEWAY_LRO = 30.0
