@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("steady_state_calls.py", "ip_change_rollout.py", "dataplane.py", "memory.py", "hostile_inputs.py",
-              "ha_handover.py")
+              "ha_handover.py", "time_to_ready.py", "scale.py")
 
 
 def main(argv: list[str]) -> int:

@@ -29,6 +29,8 @@ RATIO = re.compile(r"^ratio [^:]+: (n/a|inf|[-0-9.e+]+)", re.M)
         pytest.param("memory.py", 4, False, id="memory"),
         pytest.param("hostile_inputs.py", 4, False, id="hostile_inputs"),
         pytest.param("ha_handover.py", 2, True, id="ha_handover"),
+        pytest.param("time_to_ready.py", 3, False, id="time_to_ready"),
+        pytest.param("scale.py", 3, False, id="scale"),
     ],
 )
 def test_benchmark_completes_with_its_ratio_lines(script: str, ratios: int, may_skip: bool) -> None:
