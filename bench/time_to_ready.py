@@ -143,7 +143,7 @@ def timeline(cloud: SandboxCloud, since: float, until: float) -> list[Step]:
             unmatched.remove(op)
         end = float(op.ended or op.done_at) if op is not None else at + record.duration
         resource = path if op is None else op.resource_id
-        kind = "/".join(part for part in path.split("/")[-2:-1])
+        kind = path.split("/")[-2]
         add(Step(f"{record.method} {kind}/{path.rsplit('/', 1)[-1]}", min(at, op.begun if op else at), end),
             resource, None if record.method == "DELETE" else record.body)
     # Confluent approving each private endpoint (the CPL waits for Approved)
@@ -180,7 +180,7 @@ def timeline(cloud: SandboxCloud, since: float, until: float) -> list[Step]:
                 step.deps.add(prior)
         text = "\n".join(_strings(body))
         for endpoint, ip in ips.items():
-            if ip in text:
+            if re.search(rf"(?<![0-9.]){re.escape(ip)}(?![0-9])", text):  # 10.0.1.4, not 10.0.1.45
                 for prior in _writes_before(writer_of, endpoint, step.start, steps):
                     step.deps.add(prior)
     for indexes in writer_of.values():
