@@ -159,20 +159,21 @@ def budget(result: dict[str, Any]) -> tuple[float, str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 pairs (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="10 pairs at time scale 0.1, one drift interval (a smoke run)")
     parser.add_argument("--sizes", default=None, help="pairs per run, comma-separated (default 100,500)")
-    parser.add_argument("--time-scale", type=float, default=0.2, metavar="F",
+    parser.add_argument("--time-scale", type=float, default=None, metavar="F",
                         help="the operator's waits times F (drift checks every 300 s x F); default 0.2: much "
                              "smaller asks for passes faster than one process can make them at a few hundred "
                              "objects (a 1 s requeue becomes 50 ms at 0.05), which is no steady state")
     parser.add_argument("--window", type=float, default=None, help="steady window, wall seconds (default 2 drift intervals)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in (args.sizes or ("10" if args.quick else "100,500")).split(",")]
-    window = args.window or 2 * DRIFT * args.time_scale
+    scale = args.time_scale or (0.1 if args.quick else 0.2)
+    window = args.window or (1 if args.quick else 2) * DRIFT * scale
     results = []
     with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         for pairs in sizes:
-            result = run_size(pairs, args.time_scale, window, Path(tmp))
+            result = run_size(pairs, scale, window, Path(tmp))
             results.append(result)
             print(f"{2 * pairs} objects: Ready after {result['ready_s']:.1f} s", flush=True)
     print()
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> int:
           [[r["objects"], round(r["ready_s"], 1), round(r["rss_peak_mb"], 1), round(r["rss_steady_mb"], 1),
             round(r["cpu_per_min"], 2), round(r["arm_gets_5min"]), round(r["dns_gets_5min"]),
             round(r["arm_writes_5min"]), round(r["dbx_per_min"], 1)] for r in results])
-    print(f"\nsteady state at the default drift interval ({DRIFT:g} s), measured at time scale {args.time_scale:g} over "
+    print(f"\nsteady state at the default drift interval ({DRIFT:g} s), measured at time scale {scale:g} over "
           f"{window:g} s of wall time; limits per subscription (azure-api.md section 9)")
     for result in results:
         ratio(f"RSS MB at {result['objects']} objects", round(result["rss_peak_mb"], 1),
