@@ -136,3 +136,21 @@ def test_kopf_stopping_the_timer_ends_its_wait() -> None:
         return await waiting
 
     assert asyncio.run(stopped_while_waiting()) < 5.0
+
+
+def test_the_timer_takes_over_a_retry_kopf_does_not_make() -> None:
+    """A change handler's requeue is kopf's retry; should it not come, the timer passes over the object a
+    little later (a backstop), and not before."""
+    now = [100.0]
+    counting = Counting(requeue_after=5.0)
+    runtime = Runtime(None, counting.reconcilers(), tick_seconds=2.0, clock=lambda: now[0])
+    body = cpl(1, None)
+    with pytest.raises(kopf.TemporaryError):
+        runtime.reconcile("ConfluentPrivateLink", body, {}, LOGGER, retry=0)  # type: ignore[arg-type]
+    assert counting.passes == 1
+    now[0] += 6.0  # kopf's retry (5 s) is due: the timer leaves it to kopf
+    runtime.tick("ConfluentPrivateLink", body, {}, LOGGER)  # type: ignore[arg-type]
+    assert counting.passes == 1
+    now[0] += 5.0  # 11 s and still no retry from kopf: the timer makes it
+    runtime.tick("ConfluentPrivateLink", body, {}, LOGGER)  # type: ignore[arg-type]
+    assert counting.passes == 2

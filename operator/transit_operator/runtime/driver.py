@@ -105,7 +105,7 @@ class ObjectState:
     """What the runtime remembers about one object between passes (in memory only)."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    next_due: float | None = None  # monotonic time of the next timer-driven pass; None: kopf owns the retry
+    next_due: float | None = None  # monotonic time of the next timer-driven pass (a backstop while kopf owns a retry)
     kicked: bool = False  # a referenced object changed: reconcile at the next tick
     seen: bool = False  # this replica has run a pass (or kopf has started one) for the object
     failures: int = 0  # identical failures in a row (failed passes and escaped exceptions): the backoff
@@ -254,6 +254,12 @@ class Runtime:
         if loop is not None and event is not None and not loop.is_closed():
             loop.call_soon_threadsafe(event.set)
 
+    def backstop(self, delay: float) -> float:
+        """When the timer passes over an object whose retry kopf owns (a change handler's TemporaryError),
+        should kopf's retry not have come by then: seen with a few hundred objects, kopf's `delayed`
+        progress passed by minutes with no retry and no event. kopf's retry, when it comes, moves it on."""
+        return self.clock() + delay + max(delay, self.tick_seconds)
+
     def requeue_delay(self, seconds: float) -> float:
         scaled = seconds * self.time_scale
         return scaled if self.max_requeue_seconds is None else min(scaled, self.max_requeue_seconds)
@@ -312,14 +318,14 @@ class Runtime:
                 outcome = self._call(kind, "reconcile", plain(body), confluent)
             except Exception as exc:
                 self._report(body, logger, kind, "reconcile", exc)
-                state.next_due = None
                 backoff_delay = self.failure_delay(state, f"exception {type(exc).__name__}", None)
+                state.next_due = self.backstop(backoff_delay)
                 raise kopf.TemporaryError(scrub(f"reconcile failed: {type(exc).__name__}: {exc}"),
                                           delay=backoff_delay) from exc
             outcome, delay = self.settle(state, outcome)
             self._write(body, patch, outcome)
             if delay is not None:
-                state.next_due = None
+                state.next_due = self.backstop(delay)
                 raise kopf.TemporaryError(requeue_message(delay), delay=delay)
             state.next_due = self.clock() + self.drift_delay(body)
 
