@@ -98,7 +98,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
 
 def ratio(name: str, value: float | None, note: str = "") -> None:
     """One result line: `ratio <name>: <value>` (the smoke test looks for these)."""
-    shown = "n/a" if value is None else ("inf" if value == float("inf") else f"{value:.3g}")
+    shown = ("n/a" if value is None else "inf" if value == float("inf")
+             else f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}")  # 1000, not 1e+03
     print(f"ratio {name}: {shown}" + (f"  ({note})" if note else ""))
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("steady_state_calls.py", "ip_change_rollout.py", "dataplane.py", "memory.py", "hostile_inputs.py",
-              "ha_handover.py", "drift_matrix.py", "fault_matrix.py", "crash_matrix.py")
+              "ha_handover.py", "drift_matrix.py", "fault_matrix.py", "crash_matrix.py",
+              "time_to_ready.py", "scale.py")
 
 
 def main(argv: list[str]) -> int:

@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--dataplane", action="store_true",
                           help="VMSS instances are network namespaces running HAProxy (needs root)")
 
-    from transit_operator.runtime.options import add_run_arguments
+    from transit_operator.runtime.options import add_run_arguments, add_timing_arguments
+
+    add_timing_arguments(emulator)
 
     run = sub.add_parser("run", help="run the operator against the current Kubernetes context")
     add_run_arguments(run)
@@ -49,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--kube", choices=["embedded", "real"], default="embedded",
                          help="Kubernetes API: the embedded emulator (default, no Go needed) or a real "
                               "kube-apiserver + etcd on loopback (built by `scripts/dev bootstrap`)")
+    add_timing_arguments(sandbox, operator=True)
     return parser
 
 
@@ -70,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "emulator":
         from transit_sandbox.server import serve_forever
 
-        return serve_forever(port=args.port, state_dir=args.state_dir, dataplane=args.dataplane)
+        return serve_forever(port=args.port, state_dir=args.state_dir, dataplane=args.dataplane,
+                             timing=args.timing, time_scale=args.time_scale)
     if args.command == "run":
         from transit_operator.runtime.main import run_operator
 

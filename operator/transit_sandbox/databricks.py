@@ -152,6 +152,7 @@ class DatabricksState:
         deactivated_retention: float = DAY,
         creating_seconds: float = 0.0,
         workspace_update_seconds: float = 0.0,
+        established_seconds: float = 0.0,
         max_rules_per_ncc: int = 100,
         page_size: int = 50,
     ) -> None:
@@ -164,6 +165,9 @@ class DatabricksState:
         self.deactivated_retention = deactivated_retention
         # CREATING -> PENDING once the endpoint exists; Azure takes about a minute. 0: PENDING at once.
         self.creating_seconds = creating_seconds
+        # PENDING -> ESTABLISHED this long after the owner approved the connection in Azure (about a minute;
+        # `transit_sandbox.timing`). 0: ESTABLISHED as soon as it is approved.
+        self.established_seconds = established_seconds
         # How long a workspace reports PROVISIONING after an update (the SDK's Wait polls for RUNNING).
         # UNCONFIRMED whether binding an NCC makes a real workspace leave RUNNING at all.
         self.workspace_update_seconds = workspace_update_seconds
@@ -380,6 +384,10 @@ class DatabricksState:
             return "CREATING"
         status = broker.status(rule["resource_id"], rule["connection_name"])
         if status == "Approved":
+            if self.established_seconds > 0:
+                since = broker.approved_since(rule["resource_id"], rule["connection_name"])
+                if since is not None and since < self.established_seconds:
+                    return "PENDING"
             return "ESTABLISHED"
         if status == "Rejected":
             return "REJECTED"

@@ -33,6 +33,10 @@ class PrivateLinkBroker(Protocol):
         """`Pending` | `Approved` | `Rejected` | `Disconnected`, or None when the connection is gone."""
         ...
 
+    def approved_since(self, target_id: str, connection_name: str) -> float | None:
+        """Seconds since the connection was approved; None when it is not approved (or gone)."""
+        ...
+
     def disconnect(self, target_id: str, connection_name: str) -> None:
         """The consumer's endpoint was deleted: remove the connection from the target (no error if gone)."""
         ...

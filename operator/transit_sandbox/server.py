@@ -330,8 +330,12 @@ def _port_of(runner: web.AppRunner) -> int:
     return int(server[1])
 
 
-def serve_forever(port: int = 0, state_dir: str | None = None, dataplane: bool = False) -> int:
+def serve_forever(port: int = 0, state_dir: str | None = None, dataplane: bool = False, timing: str = "fast",
+                  time_scale: float = 1.0) -> int:
     """`transit-operator emulator`: serve until SIGINT/SIGTERM; print one JSON line with the endpoints.
+
+    `timing`/`time_scale`: the operations' durations (`transit_sandbox.timing`); run the operator with the
+    same `--time-scale`.
 
     VMSS instances answer run-command like the HAProxy apply script (`ConfigExecutor`), so an operator
     pointed at the emulator converges; with `dataplane` they are network namespaces running real HAProxy.
@@ -352,6 +356,9 @@ def serve_forever(port: int = 0, state_dir: str | None = None, dataplane: bool =
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     cloud.start()
+    from .timing import apply_profile
+
+    apply_profile(cloud, timing, time_scale)
     try:
         print(json.dumps({"arm": cloud.arm_url, "databricks": cloud.databricks_url or None, "caBundle": cloud.ca_bundle,
                           "token": cloud.token, "subscriptionId": cloud.subscription_id,

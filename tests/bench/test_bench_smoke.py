@@ -33,6 +33,8 @@ RATIO = re.compile(r"^ratio [^:]+: (n/a|inf|[-0-9.e+]+)", re.M)
         pytest.param("drift_matrix.py --only NSG-rule-modify", 3, False, id="drift_matrix"),
         pytest.param("fault_matrix.py --only Kubernetes-watch-410", 2, False, id="fault_matrix"),
         pytest.param("crash_matrix.py --only haproxy-create-kubernetes-1-after", 1, False, id="crash_matrix"),
+        pytest.param("time_to_ready.py", 3, False, id="time_to_ready"),
+        pytest.param("scale.py", 3, False, id="scale"),
     ],
 )
 def test_benchmark_completes_with_its_ratio_lines(script: str, ratios: int, may_skip: bool) -> None:

@@ -56,9 +56,60 @@ def test_second_pass_of_an_in_sync_object_writes_nothing(env: Env, ctx: CloudCon
     assert env.writes() == []
     reads = env.requests()
     assert all(r.method == "GET" for r in reads)
-    # 3 endpoints + 3 NICs + zone + links list + record sets list
-    assert len(reads) == 9
+    # 3 endpoints + 3 NICs + one Private DNS read: the zone, the links list or the record sets list, in turn
+    assert len(reads) == 7
+    assert len(dns_reads(env)) == 1
     assert outcome.events == []
+
+
+def dns_reads(env: Env) -> list[str]:
+    """What each Private DNS read of the log was: `zone`, `virtualNetworkLinks` or `recordSets`."""
+    out = []
+    for r in env.requests():
+        if r.method == "GET" and "/privatednszones/" in r.path.lower():
+            tail = r.path.rstrip("/").rsplit("/", 1)[-1].lower()  # record_sets.list: `{zone}/ALL`
+            out.append({"virtualnetworklinks": "virtualNetworkLinks", "all": "recordSets"}.get(tail, "zone"))
+    return out
+
+
+def test_steady_drift_checks_read_the_zone_links_and_records_in_turn(env: Env, ctx: CloudContext) -> None:
+    body = env.body(zones=3)
+    converge(body, ctx)
+    seen = []
+    for _ in range(3):
+        env.cloud.admin.clear_requests()
+        run_pass(body, ctx)
+        seen += dns_reads(env)
+    assert sorted(seen) == ["recordSets", "virtualNetworkLinks", "zone"]
+
+
+@pytest.mark.parametrize("what", ["record", "link", "zone"])
+def test_out_of_band_dns_deletions_are_repaired_within_three_drift_checks(
+    env: Env, ctx: CloudContext, what: str
+) -> None:
+    """The drift check reads one part of the DNS per pass; whatever is deleted is seen within three passes,
+    after which a full pass puts it back."""
+    body = env.body(zones=3)
+    converge(body, ctx)
+    zone_id = body["status"]["dnsZoneId"]
+    victim = {
+        "record": f"{zone_id}/A/*.az2",
+        "link": next(lk.id for lk in ctx.privatedns(env.sub).virtual_network_links.list(env.rg, DOMAIN)),
+        "zone": zone_id,
+    }[what]
+    assert env.cloud.admin.delete_resource(victim)
+    assert env.resource(victim) is None
+    for _ in range(3):  # drift checks: each reads one part of the DNS
+        run_pass(body, ctx)
+        if env.resource(victim) is not None or condition(body, "DnsReady")["status"] != "True":
+            break  # repaired at once (a record, a link), or seen (the zone: the pass comes back at once)
+    else:
+        raise AssertionError(f"the deleted {what} was not noticed in three drift checks")
+    converge(body, ctx)
+    assert condition(body, "Ready")["status"] == "True"
+    assert env.resource(victim) is not None
+    published = records(env, ctx)
+    assert published["*.az2 A"] and published["* A"]
 
 
 def test_out_of_band_ip_change_is_repaired_in_status_and_dns(env: Env, ctx: CloudContext) -> None:

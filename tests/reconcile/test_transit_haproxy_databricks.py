@@ -157,7 +157,20 @@ def test_the_transit_waits_for_a_ready_confluent_private_link(
     ready = env.condition("Ready")
     assert (ready["status"], ready["reason"]) == ("False", "WaitingForDependency")
     assert message in ready["message"]
-    assert outcome.requeue_after and env.calls == []
+    assert outcome.requeue_after
+    if cpl_change == "missing":
+        assert env.calls == []
+        return
+    # The ConfluentPrivateLink exists: what needs nothing from it is created meanwhile (NSG, LB, then the PLS
+    # once the LB is provisioned); the VMSS (its endpoint IPs in customData) and Databricks wait.
+    written = {url.split("?")[0].split("/providers/")[1].split("/")[1] for _, url in env.arm_writes()}
+    assert written == {"networkSecurityGroups", "loadBalancers"}
+    assert not [url for _, url in env.calls if env.cloud.databricks_url in url]
+    for _ in range(3):
+        env.reconcile()
+    written = {url.split("?")[0].split("/providers/")[1].split("/")[1] for _, url in env.arm_writes()}
+    assert written == {"networkSecurityGroups", "loadBalancers", "privateLinkServices"}
+    assert env.condition("Ready")["reason"] == "WaitingForDependency"
 
 
 def test_credentials_come_from_the_secret_and_never_reach_status_or_events(transit_env: Env) -> None:

@@ -3,7 +3,9 @@ replica, see `runtime.driver`), and leaves alone the ones kopf's own handling ow
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -62,3 +64,106 @@ def test_an_object_kopf_has_passed_over_is_not_claimed_again() -> None:
         runtime.reconcile("ConfluentPrivateLink", cpl(1, None), {}, LOGGER, retry=0)  # type: ignore[arg-type]
     runtime.tick("ConfluentPrivateLink", cpl(1, None), {}, LOGGER)  # type: ignore[arg-type]
     assert counting.passes == 1  # kopf owns the retry it was asked for
+
+
+# --- the timer's turn: requeues when due, kicks at once -------------------------------------------------------
+
+
+def transit(name: str = "t1") -> dict[str, Any]:
+    return {"apiVersion": "transit.privatelink.io/v1alpha1", "kind": "ServerlessTransit",
+            "metadata": {"name": name, "namespace": "default", "generation": 1},
+            "spec": {}, "status": {"observedGeneration": 1}}
+
+
+async def timed_turn(runtime: Runtime, body: dict[str, Any], stopped: Any = None) -> float:
+    started = time.monotonic()
+    await runtime.turn("ServerlessTransit", body, stopped)
+    return time.monotonic() - started
+
+
+def passed_over(runtime: Runtime, body: dict[str, Any], due_in: float | None) -> Any:
+    state = runtime.state("ServerlessTransit", "default", body["metadata"]["name"])
+    state.seen = True
+    state.next_due = None if due_in is None else time.monotonic() + due_in
+    return state
+
+
+def test_a_requeue_runs_when_it_is_due_not_at_the_next_tick() -> None:
+    runtime = Runtime(None, Counting().reconcilers(), tick_seconds=30.0)
+    body = transit()
+    passed_over(runtime, body, due_in=0.3)
+    waited = asyncio.run(timed_turn(runtime, body))
+    assert 0.25 <= waited < 5.0
+
+
+def test_a_kick_from_another_thread_wakes_the_waiting_transit_at_once() -> None:
+    runtime = Runtime(None, Counting().reconcilers(), tick_seconds=30.0)
+    body = transit()
+    passed_over(runtime, body, due_in=None)  # nothing due: the timer would wait IDLE_SECONDS
+
+    async def kicked_while_waiting() -> float:
+        waiting = asyncio.create_task(timed_turn(runtime, body))
+        await asyncio.sleep(0.2)
+        cpl_body = cpl(1, 1)
+        cpl_body["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        # kopf runs the event handler in a worker thread
+        await asyncio.to_thread(runtime.confluent_changed, "default", "c1", cpl_body, "MODIFIED", ["t1"])
+        return await waiting
+
+    runtime._revisions[("default", "c1")] = "before"
+    waited = asyncio.run(kicked_while_waiting())
+    assert 0.15 <= waited < 5.0
+    assert runtime.state("ServerlessTransit", "default", "t1").kicked
+
+
+def test_kopf_stopping_the_timer_ends_its_wait() -> None:
+    runtime = Runtime(None, Counting().reconcilers(), tick_seconds=30.0)
+    body = transit()
+    passed_over(runtime, body, due_in=None)
+
+    class Flag:
+        def __init__(self) -> None:
+            self.event = asyncio.Event()
+
+        async def wait(self) -> None:
+            await self.event.wait()
+
+    async def stopped_while_waiting() -> float:
+        flag = Flag()
+        waiting = asyncio.create_task(timed_turn(runtime, body, flag))
+        await asyncio.sleep(0.2)
+        flag.event.set()
+        return await waiting
+
+    assert asyncio.run(stopped_while_waiting()) < 5.0
+
+
+def test_the_timer_takes_over_a_retry_kopf_does_not_make() -> None:
+    """A change handler's requeue is kopf's retry; should it not come, the timer passes over the object a
+    little later (a backstop), and not before."""
+    now = [100.0]
+    counting = Counting(requeue_after=5.0)
+    runtime = Runtime(None, counting.reconcilers(), tick_seconds=2.0, clock=lambda: now[0])
+    body = cpl(1, None)
+    with pytest.raises(kopf.TemporaryError):
+        runtime.reconcile("ConfluentPrivateLink", body, {}, LOGGER, retry=0)  # type: ignore[arg-type]
+    assert counting.passes == 1
+    now[0] += 6.0  # kopf's retry (5 s) is due: the timer leaves it to kopf
+    runtime.tick("ConfluentPrivateLink", body, {}, LOGGER)  # type: ignore[arg-type]
+    assert counting.passes == 1
+    now[0] += 5.0  # 11 s and still no retry from kopf: the timer makes it
+    runtime.tick("ConfluentPrivateLink", body, {}, LOGGER)  # type: ignore[arg-type]
+    assert counting.passes == 2
+
+
+def test_a_kick_during_a_servers_retry_after_waits_for_it() -> None:
+    # the timer's pass would be skipped until Retry-After passed (`tick`): waiting 0 s would spin on it
+    runtime = Runtime(None, Counting().reconcilers(), tick_seconds=30.0)
+    body = transit()
+    state = passed_over(runtime, body, due_in=None)
+    state.kicked = True
+    state.not_before = time.monotonic() + 0.4
+    waited = asyncio.run(timed_turn(runtime, body))
+    assert 0.3 <= waited < 5.0
+    state.not_before = None
+    assert asyncio.run(timed_turn(runtime, body)) < 0.3  # the kick, once the pause is over, runs at once

@@ -7,6 +7,7 @@ import argparse
 import io
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,23 @@ def test_sandbox_on_a_real_api_server_brings_the_examples_to_ready(real_kube_ser
     assert "export KUBECONFIG=" in result.stdout
     assert "all objects are Ready" in result.stdout
     assert orphaned_control_planes() == []
+
+
+def test_sandbox_with_realistic_timing_reaches_ready_at_the_scaled_pace() -> None:
+    """`sandbox --timing realistic --time-scale F`: the cloud takes Azure's durations times F (a VMSS 150 s,
+    a run command 20 s, ...) and the operator's waits are scaled alike: the single-zone example reaches Ready,
+    no sooner than its critical path at that scale (private endpoint, scale set, run command: 215 s)."""
+    example = Path(__file__).resolve().parents[2] / "examples"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "transit_operator", "sandbox", "--until-ready", "--timeout", "150",
+                             "--timing", "realistic", "--time-scale", "0.02",
+                             "-f", str(example / "00-databricks-credentials-secret" / "secret.yaml"),
+                             "-f", str(example / "02-single-zone-haproxy" / "transit.yaml")],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "timing realistic x 0.02: " in result.stdout and "virtualMachineScaleSets 3s" in result.stdout
+    assert "all objects are Ready" in result.stdout
+    assert time.monotonic() - started > 215 * 0.02
 
 
 def orphaned_control_planes() -> list[str]:

@@ -289,6 +289,14 @@ class CloudContext:
                 client = self._clients[key] = build()
             return client
 
+    @staticmethod
+    def preload() -> None:
+        """Import the management SDKs now (seconds of CPU), so that the first pass after a start does not
+        pay for them while the objects wait; the clients themselves are still built on first use."""
+        import azure.mgmt.compute
+        import azure.mgmt.network
+        import azure.mgmt.privatedns  # noqa: F401
+
     def network(self, subscription_id: str) -> Any:
         """`azure.mgmt.network.NetworkManagementClient` for a subscription (cached)."""
         from azure.mgmt.network import NetworkManagementClient

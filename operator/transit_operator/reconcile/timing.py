@@ -32,6 +32,7 @@ __all__ = [
     "PROPAGATION",
     "RULE_PROGRESS",
     "RULE_REPLACED",
+    "RUN_COMMAND",
     "SECRET_MISSING",
     "SHORT",
     "SLOW",
@@ -46,6 +47,11 @@ IN_FLIGHT = 5.0
 # that waits for such an approval: someone else's decision, looked at less often than an operation.
 APPROVAL = 10.0
 BACKENDS = 10.0
+# A managed run command under way (the HAProxy config rollout): one takes ~20 s at least
+# (MicrosoftDocs articles/virtual-machines/linux/run-command.md) and the next wave of instances, and Ready,
+# wait for it, so it is looked at more often than other operations: one GET per instance each time, for the
+# few passes of a rollout (an endpoint IP change), never in steady state.
+RUN_COMMAND = 1.0
 # An Application Gateway update takes about 20 minutes in Azure (transit.md rule 9): poll it this often,
 # not every IN_FLIGHT (every GET counts against the read budget).
 GATEWAY_LRO = 30.0

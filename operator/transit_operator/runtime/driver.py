@@ -8,14 +8,16 @@ metrics, and turn `requeue_after` into `kopf.TemporaryError(delay=...)` so no wo
 
 Scheduling besides kopf's own change handling (resume, create, spec update, delete):
 
-- **drift**: a short periodic timer per object (`tick_seconds`) reconciles once the object's
-  `spec.driftCheckIntervalSeconds` has passed since its last completed pass (default 300 s);
+- **drift and requeues**: a timer per object whose handler first waits (`Runtime.turn`, on the event loop,
+  no thread held) until the object's next pass is due - a requeue a timer pass asked for, or
+  `spec.driftCheckIntervalSeconds` after its last completed pass (default 300 s) - and then reconciles: a
+  pass runs when it is due, not at the next tick of a fixed period;
 - **cross-object trigger**: when a ConfluentPrivateLink's `status` changes (endpoint IPs, Ready), the
-  ServerlessTransits that reference it are *kicked* in memory and their next tick (≤ `tick_seconds`)
+  ServerlessTransits that reference it are *kicked* in memory: their waiting timer wakes at once and
   reconciles them with the fresh ConfluentPrivateLink body. One operator replica is active (kopf
   peering), so an in-memory kick reaches every object it must; after a restart, `resume` reconciles all.
   (Chosen over patching an annotation on each transit: no extra API writes, no second client.)
-- **unclaimed objects**: a tick reconciles an object this replica has never passed over whose status does
+- **unclaimed objects**: a timer pass reconciles an object this replica has never passed over whose status does
   not show its generation observed. kopf (1.45) adds its finalizer with a JSON patch guarded by a `test`
   of resourceVersion; when another writer adds the same finalizer first — a second replica during the
   moment both act, before the older one has seen the newer one's keep-alive and paused — the patch fails
@@ -45,6 +47,7 @@ more for tests: `max_requeue_seconds` caps a requeue a reconciler asks for (not 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -67,7 +70,12 @@ from transit_operator.runtime.metrics import Metrics
 CONFLUENT = "ConfluentPrivateLink"
 TRANSIT = "ServerlessTransit"
 DEFAULT_DRIFT_SECONDS = timing.DRIFT_CHECK
-DEFAULT_TICK_SECONDS = 2.0  # how often the drift timer looks at an object (a mechanism, not a cloud wait)
+DEFAULT_TICK_SECONDS = 2.0  # how often the timer looks at an object not yet passed over here (unclaimed)
+# How long a timer waits at most before looking again at an object it has passed over: every change of
+# what it waits for (a requeue, a kick, a change handler's pass) wakes it earlier. A mechanism, not a cloud
+# wait: it only bounds how stale a wait computed from an old body can get.
+IDLE_SECONDS = 60.0
+TIMER_INTERVAL = 0.01  # kopf's pause between two runs of the timer handler, which itself waits for its turn
 MAX_BACKOFF_SECONDS = timing.BACKOFF_CAP
 JITTER = 0.2  # failure delays are spread +-20 % so objects failing together do not retry together
 
@@ -99,12 +107,13 @@ class ObjectState:
     """What the runtime remembers about one object between passes (in memory only)."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    next_due: float | None = None  # monotonic time of the next timer-driven pass; None: kopf owns the retry
+    next_due: float | None = None  # monotonic time of the next timer-driven pass (a backstop while kopf owns a retry)
     kicked: bool = False  # a referenced object changed: reconcile at the next tick
     seen: bool = False  # this replica has run a pass (or kopf has started one) for the object
     failures: int = 0  # identical failures in a row (failed passes and escaped exceptions): the backoff
     failure_key: str | None = None  # what failed last (`Failure.key`, or the exception's type)
     not_before: float | None = None  # monotonic time before which no pass runs: a server's Retry-After
+    wake: asyncio.Event | None = None  # set when what the timer waits for changed (`Runtime.turn`)
 
 
 def plain(value: Any) -> Any:
@@ -141,6 +150,10 @@ FINALIZER_WAITING = "cloud resources are still being removed"
 
 def requeue_message(delay: float, waiting: str | None = None) -> str:
     return f"{REQUEUE_PREFIX}{delay:g}s" + (f": {waiting}" if waiting else "")
+
+
+async def _until(flag: Any) -> None:
+    await flag.wait()
 
 
 def backoff(failures: int, base: float = timing.BACKOFF_FIRST, cap: float = MAX_BACKOFF_SECONDS) -> float:
@@ -192,6 +205,7 @@ class Runtime:
         self._states: dict[tuple[str, str, str], ObjectState] = {}
         self._states_lock = threading.Lock()
         self._revisions: dict[tuple[str, str], str] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         if cloud is not None and hasattr(cloud, "call_hook") and cloud.call_hook is None:
             cloud.call_hook = self.metrics.cloud_call
         if cloud is not None and hasattr(cloud, "response_hook") and cloud.response_hook is None:
@@ -200,6 +214,57 @@ class Runtime:
     def state(self, kind: str, namespace: str | None, name: str) -> ObjectState:
         with self._states_lock:
             return self._states.setdefault((kind, namespace or "", name), ObjectState())
+
+    # ---------------------------------------------------------------------------- the timer's turn
+
+    def due_in(self, state: ObjectState, body: Mapping[str, Any]) -> float:
+        """Seconds until the object's timer should pass over it (0: now); see `turn`."""
+        meta = body.get("metadata") or {}
+        if state.lock.locked():  # a change handler's pass is running; it wakes the timer when done
+            return self.tick_seconds
+        hinted = self.hinted_wait(state)
+        if hinted is not None:  # a server's Retry-After: `tick` would pass over the object until then
+            return hinted
+        if state.kicked or (not state.seen and not meta.get("deletionTimestamp") and not observed(body)):
+            return 0.0
+        cap = IDLE_SECONDS if state.seen else self.tick_seconds
+        if state.next_due is None:
+            return cap
+        return max(0.0, min(cap, state.next_due - self.clock()))
+
+    async def turn(self, kind: str, body: Mapping[str, Any], stopped: Any = None) -> None:
+        """Wait, on the event loop, until the object's next timer pass is due (`due_in`) or what it waits
+        for changes (`wake`): a kick or a requeue then runs at once, not at the next tick of a period.
+        `stopped`: kopf's flag of the timer (the object is being deleted, the operator exits) ends the wait."""
+        meta = body.get("metadata") or {}
+        state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
+        self._loop = asyncio.get_running_loop()
+        if state.wake is None:
+            state.wake = asyncio.Event()
+        state.wake.clear()
+        wait = self.due_in(state, body)
+        if wait <= 0:
+            return
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(state.wake.wait())]
+        if stopped is not None:
+            waiters.append(asyncio.ensure_future(_until(stopped)))
+        try:
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def wake(self, state: ObjectState) -> None:
+        """Tell the object's waiting timer (from any thread) that what it waits for changed."""
+        loop, event = self._loop, state.wake
+        if loop is not None and event is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    def backstop(self, delay: float) -> float:
+        """When the timer passes over an object whose retry kopf owns (a change handler's TemporaryError),
+        should kopf's retry not have come by then: seen with a few hundred objects, kopf's `delayed`
+        progress passed by minutes with no retry and no event. kopf's retry, when it comes, moves it on."""
+        return self.clock() + delay + max(delay, self.tick_seconds)
 
     def requeue_delay(self, seconds: float) -> float:
         scaled = seconds * self.time_scale
@@ -256,6 +321,13 @@ class Runtime:
         """A pass from kopf's change handling (resume, create, spec update): kopf owns retries."""
         meta = body.get("metadata") or {}
         state = self.state(kind, meta.get("namespace"), meta.get("name", ""))
+        try:
+            self._reconcile(kind, body, patch, logger, state, confluent)
+        finally:
+            self.wake(state)  # the timer waited for this pass to end (`due_in`)
+
+    def _reconcile(self, kind: str, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any,
+                   state: ObjectState, confluent: Body | None) -> None:
         with state.lock:
             wait = self.hinted_wait(state)
             if wait is not None:
@@ -266,14 +338,14 @@ class Runtime:
                 outcome = self._call(kind, "reconcile", plain(body), confluent)
             except Exception as exc:
                 self._report(body, logger, kind, "reconcile", exc)
-                state.next_due = None
                 backoff_delay = self.failure_delay(state, f"exception {type(exc).__name__}", None)
+                state.next_due = self.backstop(backoff_delay)
                 raise kopf.TemporaryError(scrub(f"reconcile failed: {type(exc).__name__}: {exc}"),
                                           delay=backoff_delay) from exc
             outcome, delay = self.settle(state, outcome)
             self._write(body, patch, outcome)
             if delay is not None:
-                state.next_due = None
+                state.next_due = self.backstop(delay)
                 raise kopf.TemporaryError(requeue_message(delay), delay=delay)
             state.next_due = self.clock() + self.drift_delay(body)
 
@@ -343,7 +415,9 @@ class Runtime:
         if previous == revision or event_type is None:  # None: the initial listing; resume covers it
             return
         for transit in transit_names:
-            self.state(TRANSIT, namespace, transit).kicked = True
+            state = self.state(TRANSIT, namespace, transit)
+            state.kicked = True
+            self.wake(state)
 
     # ---------------------------------------------------------------------------- internals
 

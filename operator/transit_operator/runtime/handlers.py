@@ -7,7 +7,8 @@ nothing twice.
 Per kind (`confluentprivatelinks`, `serverlesstransits` in `transit.privatelink.io/v1alpha1`):
 - one level-based reconcile registered on `resume`, `create` and `update` of `spec` (status-only and
   metadata-only changes do not trigger it);
-- a periodic `timer` (`Runtime.tick_seconds`) for drift checks and cross-object kicks;
+- a `timer` whose handler waits for the object's turn (`Runtime.turn`: a requeue or drift check due, a
+  cross-object kick) and then passes over it in a thread;
 - `delete` (kopf adds its finalizer) calling `finalize` until it reports `done`.
 Plus two indexes: ConfluentPrivateLink bodies by (namespace, name), and ServerlessTransit names by the
 ConfluentPrivateLink they reference; and an `event` handler that kicks transits on a CPL status change.
@@ -15,11 +16,12 @@ ConfluentPrivateLink they reference; and an `event` handler that kicks transits 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
 
-from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Runtime, plain
+from transit_operator.runtime.driver import CONFLUENT, TIMER_INTERVAL, TRANSIT, Runtime, plain
 
 GROUP = "transit.privatelink.io"
 VERSION = "v1alpha1"
@@ -108,10 +110,14 @@ def build_registry(runtime: Runtime, *, kubeconfig: str | None = None) -> kopf.O
     def reconcile_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
         runtime.reconcile(CONFLUENT, body, patch, logger, retry=retry)
 
-    @kopf.timer(GROUP, VERSION, CONFLUENT_PLURAL, id="drift", interval=runtime.tick_seconds,
+    @kopf.timer(GROUP, VERSION, CONFLUENT_PLURAL, id="drift", interval=TIMER_INTERVAL,
                 initial_delay=runtime.tick_seconds, registry=registry)
-    def tick_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
-        runtime.tick(CONFLUENT, body, patch, logger)
+    async def tick_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
+        stopped = kwargs["stopped"]  # kopf's flag: the object is deleted or the operator exits
+        await runtime.turn(CONFLUENT, body, stopped)
+        if stopped:
+            return
+        await asyncio.to_thread(runtime.tick, CONFLUENT, body, patch, logger)
 
     @kopf.on.delete(GROUP, VERSION, CONFLUENT_PLURAL, id=FINALIZE_HANDLER, registry=registry)
     def finalize_confluent(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:
@@ -132,10 +138,15 @@ def build_registry(runtime: Runtime, *, kubeconfig: str | None = None) -> kopf.O
         runtime.reconcile(TRANSIT, body, patch, logger, retry=retry,
                           confluent=_confluent_of(body, kwargs["confluent_private_links"]))
 
-    @kopf.timer(GROUP, VERSION, TRANSIT_PLURAL, id="drift", interval=runtime.tick_seconds,
+    @kopf.timer(GROUP, VERSION, TRANSIT_PLURAL, id="drift", interval=TIMER_INTERVAL,
                 initial_delay=runtime.tick_seconds, registry=registry)
-    def tick_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
-        runtime.tick(TRANSIT, body, patch, logger, confluent=_confluent_of(body, kwargs["confluent_private_links"]))
+    async def tick_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, **kwargs: Any) -> None:
+        stopped = kwargs["stopped"]
+        await runtime.turn(TRANSIT, body, stopped)
+        if stopped:
+            return
+        confluent = _confluent_of(body, kwargs["confluent_private_links"])  # after the wait: the fresh one
+        await asyncio.to_thread(runtime.tick, TRANSIT, body, patch, logger, confluent=confluent)
 
     @kopf.on.delete(GROUP, VERSION, TRANSIT_PLURAL, id=FINALIZE_HANDLER, registry=registry)
     def finalize_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:

@@ -179,6 +179,7 @@ def run_operator(args: argparse.Namespace) -> int:
     cloud = CloudContext.from_options(args)
     cloud.read_secret = kubernetes_secret_reader(args.kubeconfig)
     runtime = Runtime(cloud, Reconcilers.load(), metrics, time_scale=args.time_scale)
+    cloud.preload()  # before the health endpoint answers: a pod is Ready once it can reconcile at once
     settings = build_settings(max_workers=args.max_workers, peering=args.peering, standalone=args.no_peering,
                               priority=args.peering_priority, peering_lifetime=args.peering_lifetime)
     with contextlib.suppress(KeyboardInterrupt):

@@ -41,6 +41,17 @@ def _bind_address(value: str) -> str:
         raise argparse.ArgumentTypeError(f"--bind-address must be an IP address, got {value!r}") from None
 
 
+def add_timing_arguments(parser: argparse.ArgumentParser, *, operator: bool = False) -> None:
+    """`--timing` and `--time-scale` of `emulator` and `sandbox` (`transit_sandbox.timing`)."""
+    parser.add_argument("--timing", choices=["fast", "realistic"], default="fast",
+                        help="how long the sandbox cloud's operations take: fast (milliseconds, the default) or "
+                             "realistic (Azure's and Databricks' own durations, times --time-scale)")
+    scaled = " and the operator's own waits (as `run --time-scale`)" if operator else ""
+    parser.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="F",
+                        help=f"with --timing realistic: multiply the cloud's durations{scaled} by F, e.g. 0.05 "
+                             "for 1/20 speed (a ratio measured so holds at full speed)")
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("-n", "--namespace", action="append", default=None,

@@ -303,6 +303,23 @@ async def watch_table(cluster: Cluster, until_ready: bool, timeout: float, out: 
         await asyncio.sleep(0.5)
 
 
+def sandbox_runtime_settings(cloud: Any, args: argparse.Namespace, out: TextIO) -> dict[str, Any]:
+    """The runtime's timing for the sandbox cloud's timing profile (`--timing`, `--time-scale`).
+
+    `fast`: the emulated cloud finishes in milliseconds what Azure takes minutes for, so look again after at
+    most a second instead of the real-cloud delays the reconcilers ask for. `realistic`: the cloud takes
+    Azure's durations times F, and the operator waits as `run --time-scale F` does."""
+    from transit_sandbox.timing import apply_profile
+
+    profile, scale = getattr(args, "timing", None) or "fast", getattr(args, "time_scale", None) or 1.0
+    applied = apply_profile(cloud, profile, scale)
+    if not applied:
+        return {"tick_seconds": 0.5, "max_requeue_seconds": 1.0}
+    print(f"timing {profile} x {scale:g}: " + ", ".join(f"{name.rsplit('/', 1)[-1]} {seconds:g}s"
+                                                        for name, seconds in applied.items()), file=out)
+    return {"time_scale": scale}
+
+
 def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers: Reconcilers | None = None) -> int:
     """`transit-operator sandbox -f FILE... [--until-ready] [--timeout S] [--dataplane] [--kube embedded|real]`.
 
@@ -356,9 +373,7 @@ def run_sandbox(args: argparse.Namespace, out: TextIO = sys.stdout, reconcilers:
 
             context = CloudContext.for_sandbox(cloud.arm_url, cloud.ca_bundle, cloud.token, cloud.databricks_url or None)
             context.read_secret = kubernetes_secret_reader(str(kubeconfig))  # what `run` reads Secrets with
-            # The emulated cloud finishes in milliseconds what Azure takes minutes for: look again after at most
-            # a second instead of the real-cloud delays the reconcilers ask for.
-            runtime = Runtime(context, reconcilers or Reconcilers.load(), tick_seconds=0.5, max_requeue_seconds=1.0)
+            runtime = Runtime(context, reconcilers or Reconcilers.load(), **sandbox_runtime_settings(cloud, args, out))
             settings = build_settings(standalone=True)
 
             def attach() -> int:

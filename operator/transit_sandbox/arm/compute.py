@@ -612,7 +612,12 @@ class RunCommand(Kind):
             execution.started.append(time.monotonic())
             if execution.async_execution:
                 execution.settle()
-            return arm.executor.run_command(vmss_id, iid, script, params)
+            result = arm.executor.run_command(vmss_id, iid, script, params)
+            # Azure's agent takes its time whatever the script does (`Arm.run_command_seconds`).
+            rest = arm.run_command_seconds - (time.monotonic() - execution.started[0])
+            if rest > 0:
+                time.sleep(rest)
+            return result
 
         execution.future = instance_task(arm, vmss_id, iid, run)
         execution.future.add_done_callback(lambda _: execution.settle())

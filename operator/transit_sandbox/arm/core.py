@@ -587,6 +587,9 @@ class Operation:
     future: Future[Any] | None = None  # completion also waits for it (run-command)
     result: Any = None
     has_result: bool = False
+    begun: float = 0.0  # `Arm.clock` when the operation started
+    ended: float | None = None  # when it finished: its duration or its executor work, whichever came later
+    work_done: list[float] = field(default_factory=list)  # when `future` finished
 
 
 @dataclass
@@ -617,6 +620,8 @@ class Arm:
         self.lro_failures: list[LroFailure] = []
         # Retry-After on LRO responses and on 429 conflicts (Azure: ~10 s; 0 = let the client's interval rule)
         self.retry_after_seconds: int = 0
+        # The least time a managed run command's script takes (Azure: ~20 s; `transit_sandbox.timing`).
+        self.run_command_seconds = 0.0
         # Work started by a write outside the store lock, by lower-cased resource id (see `defer`)
         self.deferred: dict[str, list[Future[Any]]] = {}
         self.base_url = ""
@@ -806,11 +811,14 @@ class Arm:
         future: Future[Any] | None = None,
     ) -> Operation:
         seconds = self.lro_seconds.get(type_.lower(), self.default_lro_seconds)
+        now = self.clock()
         op = Operation(
             id=str(uuid.uuid4()), resource_id=resource_id, type=type_, action=action,
-            location=location or "global", done_at=self.clock() + seconds, started=utcnow(),
-            finish=finish, future=future,
+            location=location or "global", done_at=now + seconds, started=utcnow(),
+            finish=finish, future=future, begun=now,
         )
+        if future is not None:
+            future.add_done_callback(lambda _: op.work_done.append(self.clock()))
         for failure in self.lro_failures:
             if failure.count > 0 and (
                 failure.match.lower() in type_.lower() or failure.match.lower() in resource_id.lower()
@@ -851,6 +859,7 @@ class Arm:
             self.save()
 
     def complete(self, op: Operation) -> None:
+        op.ended = max([op.done_at, *op.work_done])
         doc = self.resources.get(lower(op.resource_id))
         if op.error is not None:
             op.status = op.failed_status
@@ -891,6 +900,8 @@ class Arm:
             return
         data = json.loads(self.state_file.read_text())
         self.links = data.get("links", {})
+        for link in self.links.values():
+            link.pop("approvedAt", None)  # a time on the previous process's monotonic clock: long ago
         self.counter = data.get("counter", 0)
         self.resources = {}
         for key, doc in data.get("resources", {}).items():

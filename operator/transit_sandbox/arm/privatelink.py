@@ -153,6 +153,8 @@ def advance_links(arm: Arm, now: float) -> bool:
     for link in arm.links.values():
         if link.get("decideAt") is not None and link["decideAt"] <= now and link["status"] == "Pending":
             link["status"] = link.pop("decision")
+            if link["status"] == "Approved":
+                link["approvedAt"] = now
             link["description"] = "Approved by the service provider" if link["status"] == "Approved" else "Rejected"
             link.pop("decideAt")
             changed = True
@@ -220,6 +222,10 @@ def set_state(arm: Arm, link: dict[str, Any], state: dict[str, Any]) -> None:
         # UNCONFIRMED code.
         raise bad_request("CannotApproveRejectedPrivateEndpointConnection",
                           f"Private endpoint connection {link['name']} was rejected and cannot be approved.")
+    if status == "Approved" and link["status"] != "Approved":
+        link["approvedAt"] = arm.clock()
+    elif status != "Approved":
+        link.pop("approvedAt", None)
     link["status"] = status
     link["description"] = state.get("description") or ""
     link["actionsRequired"] = state.get("actionsRequired") or "None"
@@ -257,6 +263,13 @@ class ArmPrivateLinkBroker:
             self.arm.tick()
             link = self.arm.links.get(lower(f"{self._target(target_id)}/privateEndpointConnections/{connection_name}"))
             return None if link is None else link["status"]
+
+    def approved_since(self, target_id: str, connection_name: str) -> float | None:
+        with self.arm.lock:
+            link = self.arm.links.get(lower(f"{self._target(target_id)}/privateEndpointConnections/{connection_name}"))
+            if link is None or link["status"] != "Approved" or "approvedAt" not in link:
+                return None
+            return self.arm.clock() - float(link["approvedAt"])
 
     def disconnect(self, target_id: str, connection_name: str) -> None:
         with self.arm.lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.v1alpha1 import (
@@ -17,7 +18,7 @@ from transit_operator.plan.confluent import KIND, owner_of_object, private_dns_z
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import preflight, timing
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.confluent.dns import reconcile_dns, retire_dns_zones
+from transit_operator.reconcile.confluent.dns import reconcile_dns, retire_dns_zones, steady_aspect
 from transit_operator.reconcile.confluent.endpoints import (
     APPROVED,
     endpoints_condition,
@@ -83,7 +84,10 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
     dns_ok, dns_reason, dns_message = True, Reason.NOT_MANAGED, "dns.manageZone is false"
     dns_zone_id = private_dns_zone_id(spec) if spec.dns.manage_zone else None
     if spec.dns.manage_zone:
-        dns_ok, dns_reason, dns_message = reconcile_dns(arm, spec, owner, owned_by, healthy, record)
+        only = None
+        if _dns_steady(previous, generation, healthy):
+            only = steady_aspect(owner.uid or f"{owner.namespace}/{owner.name}")
+        dns_ok, dns_reason, dns_message = reconcile_dns(arm, spec, owner, owned_by, healthy, record, only=only)
         if dns_reason == Reason.PROVISIONING:  # zones without an Approved IP are waited for above
             record.wait(Reason.PROVISIONING, dns_message, timing.IN_FLIGHT)
     retiring = retire_dns_zones(arm, owned_by, previous, dns_zone_id, record)
@@ -104,6 +108,18 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
         requeue_after=requeue,
         failure=record.failure,
     )
+
+
+def _dns_steady(previous: ConfluentPrivateLinkStatus, generation: int | None, healthy: Mapping[str, str]) -> bool:
+    """A drift check of DNS in place: Ready and DnsReady at this generation, the same endpoint IPs as the
+    records were written for (`reconcile.confluent.dns`: then one Private DNS read per pass is enough)."""
+    if preflight.needed(previous, generation):
+        return False
+    dns = cond.find(previous.conditions, cond.DNS_READY)
+    if dns is None or dns.status != "True" or dns.observed_generation != generation:
+        return False
+    before = {z.name: z.private_ip for z in previous.zones if z.private_ip and z.connection_state == APPROVED}
+    return before == dict(healthy)
 
 
 def _preflight(

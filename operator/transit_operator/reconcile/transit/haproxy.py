@@ -30,12 +30,14 @@ from transit_operator.api.v1alpha1 import (
     HAProxySpec,
     HAProxyStatus,
     InstanceStatus,
+    ServerlessTransit,
     ServerlessTransitSpec,
     ServerlessTransitStatus,
 )
 from transit_operator.cloud import runcommand
 from transit_operator.cloud.approval import PrivateLinkServiceTarget, connections_in, find_connection
 from transit_operator.cloud.arm import Arm, EnsureResult, tags_of
+from transit_operator.plan import ids
 from transit_operator.plan.confluent import healthy_endpoint_ips
 from transit_operator.plan.haproxy_config import config_hash
 from transit_operator.plan.haproxy_transit import (
@@ -57,6 +59,7 @@ from transit_operator.reconcile.transit.option import (
     Teardown,
     TransitInput,
     TransitOption,
+    ensure_in_order,
     private_link_target,
     provisioned,
 )
@@ -90,25 +93,7 @@ class _HAProxyPass:
 
     def ensure_resources(self, record: PassRecord) -> databricks.PrivateLinkTarget:
         inputs = self.inputs
-        arm = Arm(inputs.ctx)
-        owned_by = OwnedBy(inputs.owner)
-        results: dict[str, EnsureResult] = {}
-        for resource in self.plan.azure:
-            key = resource.id.lower()
-            blocked = [d for d in resource.dependsOn if not provisioned(results.get(d.lower()))]
-            if blocked:
-                names = ", ".join(d.rsplit("/", 1)[-1] for d in blocked)
-                record.wait(Reason.PROVISIONING, f"{_what(resource)} waits for {names}", timing.IN_FLIGHT)
-                continue
-            try:
-                result = arm.ensure(resource, owned_by)
-            except TransitError as exc:
-                record.fail(_what(resource), exc)
-                continue
-            results[key] = result
-            record.note(_what(resource), result)
-            if (result.provisioning_state or "").lower() == "failed" and not result.wrote:
-                record.stall(Reason.PROVISIONING_FAILED, f"{_what(resource)}: provisioningState Failed")
+        results = ensure_in_order(Arm(inputs.ctx), self.plan.azure, OwnedBy(inputs.owner), record)
         pls_id = self.resource_ids.private_link_service
         self.vmss_result = results.get(self.resource_ids.vmss.lower())
         return private_link_target(
@@ -158,9 +143,10 @@ def _rollout(
     waits). Instances that refused it are retried after a back-off; instances added by a scale-out have no
     entry yet."""
     previous = _instances_previous(inputs.previous)
-    if not provisioned(vmss_result):
-        message = "waiting for the scale set to be provisioned before configuring its instances"
-        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, message)
+    unprovisioned = "waiting for the scale set to be provisioned before configuring its instances"
+    updating = vmss_result is not None and (vmss_result.provisioning_state or "").lower() == "updating"
+    if not provisioned(vmss_result) and not updating:
+        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, unprovisioned)
     scale_set = runcommand.ScaleSet.of(inputs.ctx, resource_ids.vmss)
     try:
         instance_ids = scale_set.instance_ids()
@@ -169,6 +155,11 @@ def _rollout(
         return _Rollout(
             list(previous.values()), False, Reason.TRANSIENT_ERROR, "could not list the instances"
         )
+    if updating and (not instance_ids or not set(instance_ids) <= set(previous)):
+        # A model update (new customData after an endpoint IP change) leaves the running instances alone
+        # (upgradePolicy Manual): their config goes on by run command meanwhile. Instances a scale-out is
+        # still creating wait for the scale set.
+        return _Rollout(list(previous.values()), False, Reason.PROVISIONING, unprovisioned)
     todo = [i for i in instance_ids if i not in previous or previous[i].applied_config_hash != desired_hash]
     applied = scale_set.advance(
         todo,
@@ -230,7 +221,7 @@ def _rollout(
         )
         if waiting:
             message += f"; waiting for a free slot: {', '.join(waiting)}"
-        record.wait(Reason.PROVISIONING, message, timing.IN_FLIGHT)
+        record.wait(Reason.PROVISIONING, message, timing.RUN_COMMAND)
         return _Rollout(instances, False, Reason.PROVISIONING, message)
     if not instance_ids:
         message = "the scale set has no instances yet"
@@ -277,4 +268,11 @@ def _delete(teardown: Teardown) -> bool:
     return vmss_gone and pls_gone and lb_gone and nsg_gone
 
 
-OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete)
+def _independent(sxt: ServerlessTransit, uid: str | None) -> list[AzureResource]:
+    """NSG, LB and PLS need nothing from the ConfluentPrivateLink; the VMSS carries its endpoint IPs."""
+    plan = build_haproxy_transit_plan(sxt, cpl=None, uid=uid)
+    return [resource for resource in plan.azure if resource.type != ids.VIRTUAL_MACHINE_SCALE_SETS]
+
+
+OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete,
+                       independent=_independent)

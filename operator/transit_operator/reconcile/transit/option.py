@@ -8,6 +8,9 @@
                                   NCC rule points at (`private_link_target` builds it from the GET)
            finish(run)            what comes after the Databricks side (haproxy: the config rollout)
                                   -> `OptionReport` (backend IPs, status fields, domain conditions)
+      independent         (optional) the Azure resources that need nothing from the ConfluentPrivateLink: the
+                          pass creates them while it waits for it to turn Ready (`ensure_in_order`), so
+                          they are not on the path from the endpoints to Ready (haproxy: NSG, LB, PLS)
       private_link_id     the rule's target id, from the spec alone (finalize)
       owned_ids           our Azure resources, released in this order on `deletionPolicy: Orphan`
       delete(teardown)    `Delete`: its Azure resources, once the NCC rule is gone; True when all are gone
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
+from transit_operator.api.errors import TransitError
 from transit_operator.api.v1alpha1 import (
     Condition,
     ConfluentPrivateLink,
@@ -34,7 +38,10 @@ from transit_operator.api.v1alpha1 import (
 from transit_operator.cloud.approval import ConnectionTarget, connections_in
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
+from transit_operator.plan.model import AzureResource
 from transit_operator.plan.ownership import Owner
+from transit_operator.reconcile import timing
+from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import (
@@ -52,6 +59,7 @@ __all__ = [
     "Teardown",
     "TransitInput",
     "TransitOption",
+    "ensure_in_order",
     "outcome_with",
     "private_link_target",
     "provisioned",
@@ -91,6 +99,31 @@ def provisioned(result: EnsureResult | None) -> bool:
         and not result.in_flight
         and (result.provisioning_state or "").lower() == "succeeded"
     )
+
+
+def ensure_in_order(
+    arm: Arm, resources: Sequence[AzureResource], owned_by: OwnedBy, record: PassRecord
+) -> dict[str, EnsureResult]:
+    """Ensure `resources` in order (one GET each, a write only on a difference); one whose `dependsOn` is
+    not provisioned yet waits for a later pass. Results by lower-cased id."""
+    results: dict[str, EnsureResult] = {}
+    for resource in resources:
+        what = f"{resource.type.rsplit('/', 1)[-1]} {resource.name}"
+        blocked = [d for d in resource.dependsOn if not provisioned(results.get(d.lower()))]
+        if blocked:
+            names = ", ".join(d.rsplit("/", 1)[-1] for d in blocked)
+            record.wait(Reason.PROVISIONING, f"{what} waits for {names}", timing.IN_FLIGHT)
+            continue
+        try:
+            result = arm.ensure(resource, owned_by)
+        except TransitError as exc:
+            record.fail(what, exc)
+            continue
+        results[resource.id.lower()] = result
+        record.note(what, result)
+        if (result.provisioning_state or "").lower() == "failed" and not result.wrote:
+            record.stall(Reason.PROVISIONING_FAILED, f"{what}: provisioningState Failed")
+    return results
 
 
 def private_link_target(
@@ -160,6 +193,7 @@ class TransitOption:
     private_link_id: Callable[[ServerlessTransitSpec, Owner], str]
     owned_ids: Callable[[ServerlessTransitSpec, Owner], Sequence[str]]
     delete: Callable[[Teardown], bool]
+    independent: Callable[[ServerlessTransit, str | None], Sequence[AzureResource]] | None = None
 
 
 def outcome_with(

@@ -20,6 +20,7 @@ from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import preflight, timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Failure, Outcome
+from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import (
     Clock,
     PassRecord,
@@ -30,7 +31,12 @@ from transit_operator.reconcile.pass_record import (
     validated,
 )
 from transit_operator.reconcile.transit import databricks
-from transit_operator.reconcile.transit.option import TransitInput, TransitOption, outcome_with
+from transit_operator.reconcile.transit.option import (
+    TransitInput,
+    TransitOption,
+    ensure_in_order,
+    outcome_with,
+)
 from transit_operator.reconcile.transit.registry import OPTIONS
 from transit_operator.reconcile.typos import pruned_fields_event
 
@@ -78,16 +84,38 @@ def _reconcile(body: dict[str, Any], cpl: dict[str, Any] | None, ctx: CloudConte
         return build_outcome(previous, generation, cond.stalled(Reason.INVALID_SPEC, message, generation), clock())
     ready = _ready_cpl(cpl, sxt.spec.confluent_private_link_ref.name, owner.namespace)
     if isinstance(ready, str):
-        return build_outcome(
+        waiting = build_outcome(
             previous,
             generation,
             cond.reconciling(Reason.WAITING_FOR_DEPENDENCY, f"waiting: {ready}", generation),
             clock(),
             requeue_after=timing.DEPENDENCY,
         )
+        if cpl is not None and option.independent is not None:
+            inputs = TransitInput(body=body, sxt=sxt, owner=owner, cpl=None, ctx=ctx, clock=clock)
+            return _while_waiting(option, inputs, waiting)
+        return waiting
     return _reconcile_option(
         option, TransitInput(body=body, sxt=sxt, owner=owner, cpl=ready, ctx=ctx, clock=clock)
     )
+
+
+def _while_waiting(option: TransitOption, inputs: TransitInput, waiting: Outcome) -> Outcome:
+    """The referenced ConfluentPrivateLink exists but is not Ready yet (its endpoints are being created):
+    create what needs nothing from it (`TransitOption.independent`), after the network preflight, so that
+    it is not on the path from the endpoints to Ready. The pass still says it waits for the
+    ConfluentPrivateLink (whose turning Ready wakes it); a failure here is the full pass's business."""
+    assert option.independent is not None
+    if preflight.needed(inputs.previous, inputs.generation) and _network_preflight(inputs) is not None:
+        return waiting  # the full pass reports it, once the ConfluentPrivateLink is Ready
+    try:
+        resources = option.independent(inputs.sxt, inputs.owner.uid)
+    except InvalidSpec:
+        return waiting
+    record = PassRecord()
+    ensure_in_order(Arm(inputs.ctx), resources, OwnedBy(inputs.owner), record)
+    waiting.events[:0] = record.events
+    return waiting
 
 
 # --- one pass of an option ----------------------------------------------------------------------------------
