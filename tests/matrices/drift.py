@@ -7,7 +7,8 @@ object's drift check due and reads the operator's next pass (`InProcessOperator.
 judged against what it expects:
 
     repaired   the first pass after the change writes the repair (a PUT/PATCH/POST of that resource) and
-               posts an Event naming it; afterwards every object is Ready again and the cloud holds what it
+               posts an Event naming it - for the private DNS zone, its records and links: the first drift
+               check that reads that part, at most len(DNS_ASPECTS) checks (a steady check reads one); afterwards every object is Ready again and the cloud holds what it
                held before, with the changed property restored
     reported   repair would be unsafe: the first pass repairs what is safe, and the object reports the rest
                in its Ready condition (`reason`) - `why` says why it is not repaired
@@ -28,6 +29,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from transit_operator.plan.haproxy_config import config_hash
+from transit_operator.reconcile.confluent.dns import DNS_ASPECTS
 from transit_sandbox.arm.core import ArmError
 
 from .world import CPL, SXT, InProcessOperator, Pass, Snapshot, World, condition, is_ready, wait_for
@@ -288,6 +290,7 @@ def unbind_workspace(world: World) -> Drift:
     return Drift((f"/workspaces/{workspace_id}",), ("WorkspaceBound",), _bound_back(workspace_id, ours))
 
 
+DNS_PARTS = ("DNS zone", "record set", "VNet link")  # repaired by the steady check that reads them
 DISCONNECTED_WHY = ("the NCC rule's connection went with the target: a new connection means a new Databricks "
                     "endpoint approved by the operator, re-opening a path someone removed; the operator "
                     "replaces the rule only with spec.databricks.reapproveRejected")
@@ -382,11 +385,17 @@ def run_case(world: World, operator: InProcessOperator, case: DriftCase) -> Drif
         verdict.first_pass = first
         return verdict
     _settled(world)
-    since = operator.kick(owner)
-    first = wait_for(lambda: operator.passes_of(owner, since), PASS_SECONDS, f"{case.id}: the next pass")[0]
+    # A steady drift check reads one part of the private DNS in turn (reconcile.confluent.dns, the
+    # subscription's Private DNS read budget): a DNS change is repaired by the check that reads that part.
+    checks = len(DNS_ASPECTS) if case.resource in DNS_PARTS else 1
+    for _ in range(checks):
+        since = operator.kick(owner)
+        first = wait_for(lambda: operator.passes_of(owner, since), PASS_SECONDS, f"{case.id}: the next pass")[0]
+        repaired = repair_writes(world, drift, first)
+        if repaired:
+            break
     verdict.first_pass = first
     events = first.outcome.events if first.outcome else []
-    repaired = repair_writes(world, drift, first)
     named = [e for e in events if any(n in e.message or n == e.reason for n in drift.names)]
     if not repaired:
         verdict.problems.append(f"no repair write in the first pass ({first.error or 'no error'}; events: "

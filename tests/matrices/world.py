@@ -300,7 +300,7 @@ class InProcessOperator:
         """Make the object's drift check due now (its next tick reconciles it); returns the wall time."""
         now = time.time()
         meta = doc["metadata"]
-        self.runtime.state(doc["kind"], meta.get("namespace"), meta["name"]).kicked = True
+        self.runtime.kick(doc["kind"], meta.get("namespace"), meta["name"])
         return now
 
     def passes_of(self, doc: dict[str, Any], since: float) -> list[Pass]:

@@ -415,9 +415,13 @@ class Runtime:
         if previous == revision or event_type is None:  # None: the initial listing; resume covers it
             return
         for transit in transit_names:
-            state = self.state(TRANSIT, namespace, transit)
-            state.kicked = True
-            self.wake(state)
+            self.kick(TRANSIT, namespace, transit)
+
+    def kick(self, kind: str, namespace: str | None, name: str) -> None:
+        """Make the object's next timer pass due now, and wake its timer if it is waiting (any thread)."""
+        state = self.state(kind, namespace, name)
+        state.kicked = True
+        self.wake(state)
 
     # ---------------------------------------------------------------------------- internals
 
