@@ -390,7 +390,8 @@ def run_case(world: World, operator: InProcessOperator, case: DriftCase) -> Drif
     checks = len(DNS_ASPECTS) if case.resource in DNS_PARTS else 1
     for _ in range(checks):
         since = operator.kick(owner)
-        first = wait_for(lambda: operator.passes_of(owner, since), PASS_SECONDS, f"{case.id}: the next pass")[0]
+        first = wait_for(lambda since=since: operator.passes_of(owner, since), PASS_SECONDS,
+                         f"{case.id}: the next pass")[0]
         repaired = repair_writes(world, drift, first)
         if repaired:
             break
