@@ -1,8 +1,10 @@
 """What the plans of every ServerlessTransit option share: the Databricks actions around the option's own
 ARM objects, and the `waiting` sentences about the referenced ConfluentPrivateLink.
 
-An option's builder (`haproxy_transit`, `appgw_transit`) makes its ARM bodies and the NCC rule body (the
-rule's target is the option's private link resource), then hands them to `build_transit_plan`.
+An option's builder (`plan.transit.haproxy`, `.appgw`, registered in `plan.transit.PLANS`) makes its ARM
+bodies and the NCC rule body (the rule's target is the option's private link resource), then hands them to
+`build_transit_plan`. Resource families an option can reuse: `lb_pls` (Standard LB + Private Link Service)
+and `vmss` (a scale set in the LB pool).
 """
 
 from __future__ import annotations
