@@ -17,7 +17,7 @@ The two alternate within each round, so both see the same machine load. Counts c
 request logs (every HTTP request the SDKs sent, LRO polls included). The derived budget assumes one pass per
 object per `driftCheckIntervalSeconds` (default 300 s = ARM's 5-minute throttling window): Azure Resource
 Manager ~10,000 GETs and ~1,000 writes, Private DNS ~500 GETs per 5 minutes per subscription
-(transit.md rule 13).
+(docs/platform-rules.md#read-budget).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class RecordingExecutor:
         return self.result
 
 
-# The apply script's contract (plan/haproxy_config.py `render_apply_script`, design/transit.md): it is
+# The apply script's contract (plan/haproxy_config.py `render_apply_script`, docs/architecture.md "Sandbox cloud"): it is
 # given CONFIG_B64 and CONFIG_HASH (first 16 hex digits of the config's SHA-256), and its last stdout line
 # is `TRANSIT_APPLY result=<applied|unchanged|invalid|failed> hash=<hash or -> detail=<text>`.
 _APPLY_RESULT = "TRANSIT_APPLY result={result} hash={hash} detail={detail}"
