@@ -38,12 +38,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel, to_snake
 
 from transit_operator.api.hostnames import glb_domain, is_glb_of
+from transit_operator.api.kinds import API_VERSION as API_VERSION  # re-exported: the models' public surface
+from transit_operator.api.kinds import CONFLUENT_PRIVATE_LINK, SERVERLESS_TRANSIT
+from transit_operator.api.kinds import GROUP as GROUP
+from transit_operator.api.kinds import VERSION as VERSION
 from transit_operator.api.meta import object_meta_errors
 from transit_operator.api.status import known_fields_only
-
-GROUP = "transit.privatelink.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 # Top-level domains Databricks refuses in NCC rule domain names and that never resolve publicly
 # (RFC 6761/6762/7686 special-use names; `.internal` is ICANN-reserved for private use).
@@ -389,7 +389,7 @@ class ConfluentPrivateLink(ApiModel):
     """Customer-side private endpoints to a Confluent Cloud network (one per zone), their approval,
     private IPs, and the private DNS zone, records and VNet links that make broker names resolve to them."""
 
-    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
+    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")  # api.kinds
     kind: Literal["ConfluentPrivateLink"] = Field(description="Kind.")
     metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ConfluentPrivateLinkSpec = Field(description="Desired state.")
@@ -747,7 +747,7 @@ class ServerlessTransit(ApiModel):
     option, the NCC and its private endpoint rule, approval of exactly that rule's connection, and the
     workspace binding."""
 
-    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
+    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")  # api.kinds
     kind: Literal["ServerlessTransit"] = Field(description="Kind.")
     metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ServerlessTransitSpec = Field(description="Desired state.")
@@ -756,7 +756,8 @@ class ServerlessTransit(ApiModel):
     ] = Field(default=None, description="Observed state.")
 
 
+# The model of each kind of `api.kinds` (in the table's order).
 KINDS: dict[str, type[ConfluentPrivateLink] | type[ServerlessTransit]] = {
-    "ConfluentPrivateLink": ConfluentPrivateLink,
-    "ServerlessTransit": ServerlessTransit,
+    CONFLUENT_PRIVATE_LINK.kind: ConfluentPrivateLink,
+    SERVERLESS_TRANSIT.kind: ServerlessTransit,
 }

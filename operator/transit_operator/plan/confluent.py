@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.hostnames import private_name
+from transit_operator.api.kinds import CONFLUENT_PRIVATE_LINK
 from transit_operator.api.v1alpha1 import (
     ConfluentPrivateLink,
     ConfluentPrivateLinkSpec,
@@ -48,7 +49,7 @@ __all__ = [
     "private_endpoint_id",
 ]
 
-KIND = "ConfluentPrivateLink"
+KIND = CONFLUENT_PRIVATE_LINK.kind
 APPROVED = "Approved"
 CNAME_ENDPOINT_PREFIX = "endpoint-"
 

@@ -61,7 +61,12 @@ from transit_operator.plan.naming import (
 )
 from transit_operator.plan.ncc import build_private_endpoint_rule_body, rule_domain_names
 from transit_operator.plan.ownership import Owner, owner_of_object, owner_tags
-from transit_operator.plan.transit.common import build_security_rule, build_transit_plan, endpoint_waiting
+from transit_operator.plan.transit.common import (
+    build_nsg,
+    build_security_rule,
+    build_transit_plan,
+    endpoint_waiting,
+)
 
 __all__ = [
     "GatewayIds",
@@ -172,13 +177,7 @@ def build_appgw_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResour
             description="Nothing from the Internet: the public frontend is mandatory, Kafka comes through private link",
         ),
     ]
-    return AzureResource(
-        type=ids.NETWORK_SECURITY_GROUPS,
-        id=GatewayIds.of(spec, owner).nsg,
-        apiVersion=ids.api_version_for(ids.NETWORK_SECURITY_GROUPS),
-        body={"location": spec.azure.location, "tags": owner_tags(owner), "properties": {"securityRules": rules}},
-        dependsOn=[],
-    )
+    return build_nsg(spec, GatewayIds.of(spec, owner).nsg, rules, owner=owner)
 
 
 def private_link_frontend_name(spec: ServerlessTransitSpec) -> str:

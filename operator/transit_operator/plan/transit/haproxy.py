@@ -34,8 +34,13 @@ from transit_operator.plan.haproxy_config import (
 )
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ncc import build_private_endpoint_rule_body, rule_domain_names
-from transit_operator.plan.ownership import Owner, owner_of_object, owner_tags
-from transit_operator.plan.transit.common import build_security_rule, build_transit_plan, endpoint_waiting
+from transit_operator.plan.ownership import Owner, owner_of_object
+from transit_operator.plan.transit.common import (
+    build_nsg,
+    build_security_rule,
+    build_transit_plan,
+    endpoint_waiting,
+)
 from transit_operator.plan.transit.lb_pls import (
     ExtraRule,
     HealthProbe,
@@ -150,13 +155,7 @@ def build_haproxy_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureReso
         "deny-internet-inbound", _NSG_PRIORITY_DENY_INTERNET, "Deny", protocol="*", source="Internet",
         ports=["0-65535"],
     ))
-    return AzureResource(
-        type=ids.NETWORK_SECURITY_GROUPS,
-        id=HAProxyIds.of(spec, owner).nsg,
-        apiVersion=ids.api_version_for(ids.NETWORK_SECURITY_GROUPS),
-        body={"location": spec.azure.location, "tags": owner_tags(owner), "properties": {"securityRules": rules}},
-        dependsOn=[],
-    )
+    return build_nsg(spec, HAProxyIds.of(spec, owner).nsg, rules, owner=owner)
 
 
 def build_haproxy_load_balancer(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResource:
