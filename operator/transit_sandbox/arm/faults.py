@@ -21,7 +21,15 @@ from typing import Any
 
 from . import privatelink as pl
 from . import routing
-from .core import CONFLUENT_APPROVAL_SECONDS, DEFAULT_LRO_SECONDS, Arm, ArmError, LroFailure, ResourceId, lower
+from .core import (
+    CONFLUENT_APPROVAL_SECONDS,
+    DEFAULT_LRO_SECONDS,
+    Arm,
+    ArmError,
+    LroFailure,
+    ResourceId,
+    lower,
+)
 
 THROTTLE_CODES = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
                   504: "GatewayTimeout"}
