@@ -133,9 +133,8 @@ class World:
 
     def __enter__(self) -> World:
         self.cloud.start()
-        with self.cloud.arm.lock:
-            self.cloud.arm.default_lro_seconds = 0.05
-            self.cloud.arm.confluent_approval_seconds = 0.1
+        self.cloud.admin.set_lro_seconds(None, 0.05)
+        self.cloud.admin.set_confluent_approval_seconds(0.1)
         self.ctx = CloudContext.for_sandbox(
             self.cloud.arm_url,
             self.cloud.ca_bundle,

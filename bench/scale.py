@@ -15,7 +15,7 @@ Measured:
   in that much real time (`driftCheckIntervalSeconds` 300 s x F);
 - from the emulators' request logs over the steady window: ARM GETs, Private DNS GETs and ARM writes per 5
   minutes per subscription, and Databricks calls per minute, at the default drift interval (every figure
-  divided by the cloud time the window spans), against the limits of `shared/design/azure-api.md` section 9
+  divided by the cloud time the window spans), against the limits of docs/platform-rules.md#read-budget
   (Microsoft.Network 10,000 GETs and 1,000 writes per 5 minutes, Azure Private DNS 500 GETs per 5 minutes,
   per subscription: MicrosoftDocs azure-resource-manager/management/request-limits-and-throttling.md);
 - how many objects (ConfluentPrivateLinks + ServerlessTransits, in pairs) one subscription holds within all
@@ -47,7 +47,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "02-single-zone-hap
 KINDS = ("ConfluentPrivateLink", "ServerlessTransit")
 PAIRS_PER_VNET = 50
 DRIFT = 300.0  # spec.driftCheckIntervalSeconds default (s)
-ARM_GETS, ARM_WRITES, DNS_GETS = 10_000, 1_000, 500  # per 5 minutes per subscription (azure-api.md section 9)
+ARM_GETS, ARM_WRITES, DNS_GETS = 10_000, 1_000, 500  # per 5 minutes per subscription (docs/platform-rules.md#read-budget)
 WRITES = ("PUT", "PATCH", "POST", "DELETE")
 
 
@@ -183,7 +183,7 @@ def main(argv: list[str]) -> int:
             round(r["cpu_per_min"], 2), round(r["arm_gets_5min"]), round(r["dns_gets_5min"]),
             round(r["arm_writes_5min"]), round(r["dbx_per_min"], 1)] for r in results])
     print(f"\nsteady state at the default drift interval ({DRIFT:g} s), measured at time scale {scale:g} over "
-          f"{window:g} s of wall time; limits per subscription (azure-api.md section 9)")
+          f"{window:g} s of wall time; limits per subscription (docs/platform-rules.md#read-budget)")
     for result in results:
         ratio(f"RSS MB at {result['objects']} objects", round(result["rss_peak_mb"], 1),
               f"peak; steady {result['rss_steady_mb']:.1f}; target < 250 at 200")

@@ -17,7 +17,7 @@ The two alternate within each round, so both see the same machine load. Counts c
 request logs (every HTTP request the SDKs sent, LRO polls included). The derived budget assumes one pass per
 object per `driftCheckIntervalSeconds` (default 300 s = ARM's 5-minute throttling window): Azure Resource
 Manager ~10,000 GETs and ~1,000 writes, Private DNS ~500 GETs per 5 minutes per subscription
-(transit.md rule 13).
+(docs/platform-rules.md#read-budget).
 """
 
 from __future__ import annotations
@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         world.until_ready()
         print(f"{n} ConfluentPrivateLinks (3 zones) + {n} haproxy ServerlessTransits (3 instances) Ready "
               f"in {time.perf_counter() - started:.1f} s; {rounds} rounds of ours vs baseline\n")
-        with world.cloud.arm.lock:
-            world.cloud.arm.default_lro_seconds = 0.0  # the baseline's operations finish at once: its floor
+        world.cloud.admin.set_lro_seconds(None, 0.0)  # the baseline's operations finish at once: its floor
         steps = {
             ("ours", "ConfluentPrivateLink"): lambda p, c: p.reconcile_cpl(c),
             ("ours", "ServerlessTransit"): lambda p, c: p.reconcile_sxt(c),

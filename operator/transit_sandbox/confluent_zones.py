@@ -215,8 +215,13 @@ _LOG4J2 = """Configuration:
 
 
 def _kafka_uuid() -> str:
-    """A Kafka `Uuid` as its tools print it: URL-safe base64 of 16 random bytes, no padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka `Uuid` as its tools print it: URL-safe base64 of 16 random bytes, no padding; never one that
+    starts with `-`, which `kafka-storage format -t` would read as an option (1 in 64 draws did: the
+    dataplane fixtures then failed with "argument --cluster-id/-t: expected one argument")."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 class ConfluentZones:

@@ -69,7 +69,8 @@ AZURE_REGIONS = frozenset(_AZURE_REGION_NAMES.split())
 # Special-use and private-use TLDs that cannot be resolved publicly: RFC 2606 (test, example, invalid,
 # localhost), RFC 6761/6762 (local), RFC 7686 (onion), RFC 6761 (arpa reverse zones), ICANN 2024
 # (internal). UNCONFIRMED which of these Databricks itself rejects in `domain_names`: no public
-# Databricks document listing them was found; transit.md rule 8 reports `.internal`/`.local`/`.test`.
+# Databricks document listing them was found; field reports name `.internal`/`.local`/`.test`
+# (docs/platform-rules.md#ncc-rule, #unconfirmed).
 RESERVED_TLDS = ("internal", "local", "localhost", "test", "example", "invalid", "onion", "arpa")
 
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -82,8 +83,8 @@ _ARM_ID = re.compile(
 # Targets that are customer-managed private link services: the rule carries `domain_names` (Databricks
 # answers DNS for them from serverless compute) and no `group_id`; only these rules can be updated
 # (`update_private_endpoint_rule` docstring). Application Gateway is treated as customer-managed too, with
-# `group_id` = the frontend IP configuration's name (transit.md rule 5) - UNCONFIRMED that Databricks
-# accepts an App Gateway target with `domain_names` (azure-api.md section 10).
+# `group_id` = the frontend IP configuration's name (docs/platform-rules.md#appgw-private-link) - UNCONFIRMED
+# that Databricks accepts an App Gateway target with `domain_names` (docs/platform-rules.md#unconfirmed).
 _PLS = "microsoft.network/privatelinkservices"
 _APP_GATEWAY = "microsoft.network/applicationgateways"
 

@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -77,7 +78,7 @@ class RecordingExecutor:
         return self.result
 
 
-# The apply script's contract (plan/haproxy_config.py `render_apply_script`, design/transit.md): it is
+# The apply script's contract (plan/haproxy_config.py `render_apply_script`, docs/architecture.md "Sandbox cloud"): it is
 # given CONFIG_B64 and CONFIG_HASH (first 16 hex digits of the config's SHA-256), and its last stdout line
 # is `TRANSIT_APPLY result=<applied|unchanged|invalid|failed> hash=<hash or -> detail=<text>`.
 _APPLY_RESULT = "TRANSIT_APPLY result={result} hash={hash} detail={detail}"
@@ -106,18 +107,43 @@ def apply_parameters(config: str) -> dict[str, str]:
     return {"CONFIG_B64": base64.b64encode(config.encode("utf-8")).decode("ascii"), "CONFIG_HASH": _config_hash(config)}
 
 
+# A check of a config before it replaces the running one, as the apply script's `haproxy -c`: None when
+# the config passes, else what the check printed.
+ConfigCheck = Callable[[str], "str | None"]
+# What an instance whose check fails for any config prints (an instance with an older HAProxy, say).
+BROKEN_CHECK_DETAIL = "haproxy -c: [ALERT] (12) : config : parsing [/etc/haproxy/.haproxy.cfg.X:20]"
+
+
+@dataclass(frozen=True)
+class AppliedCommand:
+    """One `run_command` as the apply script ended it."""
+
+    vmss: str
+    instance: str
+    config_hash: str
+    result: str  # applied | unchanged | invalid
+
+
 @dataclass
 class ConfigExecutor:
     """Instances that keep an HAProxy config the way the apply script does, without running HAProxy.
 
     Each instance boots with the `haproxy.cfg` its cloud-init customData writes; `run_command` with
-    `CONFIG_B64`/`CONFIG_HASH` answers like the apply script: `invalid` when the hash does not match the
-    decoded config, `unchanged` when the instance already runs it, else `applied` (no `haproxy -c`: that
-    is the data plane's job, `--dataplane`). Enough for the control plane to converge in the sandbox.
+    `CONFIG_B64`/`CONFIG_HASH` answers like the apply script (the same `invalid` details): `invalid` when
+    the parameters are malformed or the hash does not match the decoded config, `unchanged` when the
+    instance already runs it, `invalid` keeping the old config when `check` refuses it (or the instance is
+    in `broken_check`), else `applied`. Without a `check` every config passes (real `haproxy -c` is the data
+    plane's job, `--dataplane`). `expected_script`: the apply script every command must carry (an
+    AssertionError otherwise). Enough for the control plane to converge in the sandbox.
     """
 
+    check: ConfigCheck | None = None
+    expected_script: list[str] | None = None
+    broken_check: set[str] = field(default_factory=set)  # instance ids whose check fails
+    output_before: str = ""  # what the script prints before its result line (HAProxy's own output)
     configs: dict[tuple[str, str], str | None] = field(default_factory=dict)
     commands: list[RecordedCommand] = field(default_factory=list)
+    applied: list[AppliedCommand] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
@@ -135,19 +161,47 @@ class ConfigExecutor:
     def run_command(
         self, vmss_id: str, instance_id: str, script: list[str], parameters: dict[str, str]
     ) -> tuple[int, str, str]:
-        key = (vmss_id.lower(), instance_id)
+        if self.expected_script is not None:
+            assert list(script) == self.expected_script, "the operator must send the apply script as is"
         digest = parameters.get("CONFIG_HASH", "")
         with self._lock:
             self.commands.append(RecordedCommand(vmss_id, instance_id, list(script), dict(parameters)))
-            try:
-                config = base64.b64decode(parameters.get("CONFIG_B64", ""), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                config = None
-            if not _HEX16.match(digest) or config is None or _config_hash(config) != digest:
-                line = _APPLY_RESULT.format(result="invalid", hash="-", detail="CONFIG_B64/CONFIG_HASH mismatch")
-                return 2, line + "\n", ""
+        result, detail, code = self._apply((vmss_id.lower(), instance_id), digest, parameters.get("CONFIG_B64", ""))
+        with self._lock:
+            self.applied.append(AppliedCommand(vmss_id, instance_id, digest, result))
+        shown = digest if _HEX16.match(digest) else "-"
+        return code, self.output_before + _APPLY_RESULT.format(result=result, hash=shown, detail=detail) + "\n", ""
+
+    def _apply(self, key: tuple[str, str], digest: str, b64: str) -> tuple[str, str, int]:
+        if not _HEX16.match(digest):
+            return "invalid", "CONFIG_HASH is not 16 lowercase hex characters", 2
+        try:
+            config = base64.b64decode(b64, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return "invalid", "CONFIG_B64 does not decode", 2
+        if _config_hash(config) != digest:
+            return "invalid", "decoded config does not match CONFIG_HASH", 2
+        with self._lock:
             current = self.configs.get(key)
-            if current is not None and _config_hash(current) == digest:
-                return 0, _APPLY_RESULT.format(result="unchanged", hash=digest, detail="already-applied") + "\n", ""
+        if current is not None and _config_hash(current) == digest:
+            return "unchanged", "already-applied", 0
+        refused = BROKEN_CHECK_DETAIL if key[1] in self.broken_check else self.check(config) if self.check else None
+        if refused is not None:
+            return "invalid", refused, 2
+        with self._lock:
             self.configs[key] = config
-            return 0, _APPLY_RESULT.format(result="applied", hash=digest, detail="reloaded") + "\n", ""
+        return "applied", "reloaded", 0
+
+    def runs(self) -> list[AppliedCommand]:
+        """Every command so far, as the script ended it."""
+        with self._lock:
+            return list(self.applied)
+
+    def hashes(self, vmss_id: str) -> dict[str, str | None]:
+        """Instance id -> the hash of the config it runs (None: none yet), for one scale set."""
+        with self._lock:
+            return {
+                instance: (_config_hash(config) if config is not None else None)
+                for (vmss, instance), config in self.configs.items()
+                if vmss == vmss_id.lower()
+            }

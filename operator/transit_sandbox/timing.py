@@ -8,8 +8,8 @@ waits by, so a ratio measured at 1/20 speed (`time_scale=0.05`) holds at full sp
     transit-operator sandbox --timing realistic --time-scale 0.05
     transit-operator emulator --timing realistic --time-scale 0.05
 
-Figures are in real-cloud seconds. Where the design notes (`shared/design/platform-facts.md`,
-`azure-api.md`, `transit.md`) give no figure of their own, the figure is issue 16's and marked UNCONFIRMED.
+Figures are in real-cloud seconds. Where the platform rules (docs/platform-rules.md) and their
+sources give no figure of their own, the figure is issue 16's and marked UNCONFIRMED.
 """
 
 from __future__ import annotations
@@ -37,24 +37,24 @@ REALISTIC_LRO: dict[str, Duration] = {
         150.0, "2-3 minutes for a scale set and its first instances to be provisioned (issue 16; UNCONFIRMED)"),
     f"{NETWORK}/applicationGateways": Duration(
         360.0, "\"Most deployments that use the v2 SKU take around 6 minutes\" (Application Gateway FAQ, "
-               "platform-facts.md section 6; field reports give 20-25 min for a first apply)"),
+               "docs/platform-rules.md#long-running-operations; field reports give 20-25 min for a first apply)"),
 }
 # Every other ARM write (NSG, public IP, private DNS zone, link and records, NIC): a few seconds.
 REALISTIC_DEFAULT_LRO = Duration(5.0, "a few seconds (UNCONFIRMED: no figure in the design notes)")
 # Databricks: an NCC private endpoint rule stays CREATING until its endpoint exists, then PENDING; after the
 # approval in Azure it turns ESTABLISHED about a minute later.
 REALISTIC_RULE_CREATING = Duration(
-    60.0, "NCC rule CREATING -> PENDING about 1 min (issue 16; states: platform-facts.md 'States', UNCONFIRMED figure)")
+    60.0, "NCC rule CREATING -> PENDING about 1 min (issue 16; states: docs/platform-rules.md#ncc-rule, UNCONFIRMED figure)")
 REALISTIC_RULE_ESTABLISHING = Duration(
     60.0, "NCC rule PENDING -> ESTABLISHED about 1 min after approval (issue 16; UNCONFIRMED figure)")
 # A managed run command on a Linux instance.
 REALISTIC_RUN_COMMAND = Duration(
     20.0, "~20 s minimum per run command (MicrosoftDocs articles/virtual-machines/linux/run-command.md, "
-          "platform-facts.md section 7)")
+          "docs/platform-rules.md#run-command)")
 # Confluent Cloud approving a private endpoint of a registered subscription.
 REALISTIC_CONFLUENT_APPROVAL = Duration(10.0, "seconds (UNCONFIRMED: Confluent's approval is automatic)")
 # The Retry-After ARM sends with an LRO and a 429 conflict.
-REALISTIC_RETRY_AFTER = Duration(10.0, "about 10 s on Network operations (azure-api.md section 9)")
+REALISTIC_RETRY_AFTER = Duration(10.0, "about 10 s on Network operations (docs/platform-rules.md#throttling)")
 
 PROFILES = ("fast", "realistic")
 

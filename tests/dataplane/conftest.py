@@ -22,7 +22,6 @@ import pytest
 import yaml
 
 from transit_operator.api.v1alpha1 import ConfluentNetwork, ServerlessTransit
-from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.haproxy_config import (
     KEEPALIVE_IDLE_S,
     ApplyResult,
@@ -31,8 +30,9 @@ from transit_operator.plan.haproxy_config import (
     render_apply_script,
     render_haproxy_config,
 )
-from transit_operator.plan.haproxy_transit import build_load_balancer
 from transit_operator.plan.ncc import rule_domain_names
+from transit_operator.plan.ownership import owner_of_object
+from transit_operator.plan.transit.haproxy import build_haproxy_load_balancer
 from transit_sandbox import kafka_client
 from transit_sandbox.client_path import LoadBalancerSpec
 from transit_sandbox.confluent_zones import ConfluentZones, kafka_unavailable_reason
@@ -115,7 +115,7 @@ def planned_load_balancer(status_endpoint: dict[str, Any] | None = None) -> Load
     """What the operator plans for the Standard LB in front of the instances (probe, interval, threshold;
     the status endpoint's rule when given)."""
     sxt = example_transit(status_endpoint)
-    return LoadBalancerSpec.from_body(build_load_balancer(sxt.spec, owner=owner_of_object(sxt, uid="u")).body)
+    return LoadBalancerSpec.from_body(build_haproxy_load_balancer(sxt.spec, owner=owner_of_object(sxt, uid="u")).body)
 
 
 def ncc_domain_names(zones: ConfluentZones, *, glb: bool = False, status_name: str | None = None) -> list[str]:

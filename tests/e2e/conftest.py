@@ -142,9 +142,8 @@ class System:
     # --- what the cloud holds -------------------------------------------------------------------------
     def arm_resources(self, resource_group: str | None = None) -> dict[str, dict[str, Any]]:
         """Stored ARM resources by id (lower-cased), optionally of one resource group."""
-        with self.cloud.arm.lock:
-            return {rid: copy.deepcopy(doc) for rid, doc in self.cloud.arm.resources.items()
-                    if resource_group is None or f"/resourcegroups/{resource_group.lower()}/" in rid}
+        return {doc["id"].lower(): doc for doc in self.cloud.admin.resources()
+                if resource_group is None or f"/resourcegroups/{resource_group.lower()}/" in doc["id"].lower()}
 
     def arm_counts(self, resource_group: str) -> Counter[str]:
         return Counter(doc["type"] for doc in self.arm_resources(resource_group).values())

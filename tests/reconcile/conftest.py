@@ -40,13 +40,7 @@ def cloud_session() -> Iterator[SandboxCloud]:
 def cloud(cloud_session: SandboxCloud) -> Iterator[SandboxCloud]:
     cloud_session.admin.clear_requests()
     yield cloud_session
-    cloud_session.admin.clear_faults()
-    with cloud_session.arm.lock:
-        cloud_session.arm.lro_seconds.clear()
-        cloud_session.arm.default_lro_seconds = 0.05
-        cloud_session.arm.lro_failures.clear()
-        cloud_session.arm.confluent_approval_seconds = 0.2
-        cloud_session.arm.alias_behaviour.clear()
+    cloud_session.admin.reset()
 
 
 @pytest.fixture

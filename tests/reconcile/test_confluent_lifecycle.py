@@ -19,10 +19,8 @@ OUR_TAGS = {MANAGED_BY_TAG, OWNER_TAG, UID_TAG}
 
 def all_resources(env: Env) -> dict[str, dict[str, Any]]:
     """Every stored resource of the test's resource group (lower-cased id -> public view)."""
-    with env.cloud.arm.lock:
-        env.cloud.arm.tick()
-        ids = [doc["id"] for doc in env.cloud.arm.resources.values() if f"/resourcegroups/{env.rg.lower()}/" in doc["id"].lower()]
-    return {i.lower(): env.resource(i) for i in ids}
+    prefix = f"/subscriptions/{env.sub}/resourceGroups/{env.rg}/"
+    return {doc["id"].lower(): doc for doc in env.cloud.admin.resources(prefix)}
 
 
 def pe_name(zone: str) -> str:

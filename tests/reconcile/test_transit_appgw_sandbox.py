@@ -17,18 +17,13 @@ from azure.mgmt.network import NetworkManagementClient
 
 from transit_operator.api.status import dump_status
 from transit_operator.cloud.context import CloudContext, StaticTokenCredential
-from transit_operator.plan.appgw_transit import (
-    PRIVATE_FRONTEND_NAME,
-    PUBLIC_FRONTEND_NAME,
-    application_gateway_id,
-    gateway_nsg_id,
-    public_ip_id,
-)
+from transit_operator.plan import transit as transit_plans
+from transit_operator.plan.naming import PRIVATE_FRONTEND_NAME, PUBLIC_FRONTEND_NAME
 from transit_operator.plan.ownership import MANAGED_BY_TAG, Owner
+from transit_operator.plan.transit.appgw import GatewayIds
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import transit
 from transit_operator.reconcile.outcome import Outcome
-from transit_operator.reconcile.transit import appgw as transit_appgw
 from transit_sandbox import conformance
 from transit_sandbox.server import SandboxCloud
 
@@ -154,7 +149,7 @@ class World:
     def gateway_id(self) -> str:
         from transit_operator.api.v1alpha1 import ServerlessTransit
 
-        return application_gateway_id(ServerlessTransit.model_validate(self.body).spec, self.owner)
+        return GatewayIds.of(ServerlessTransit.model_validate(self.body).spec, self.owner).gateway
 
     def resource(self, resource_id: str) -> dict[str, Any] | None:
         return self.cloud.admin.resource(resource_id)
@@ -280,7 +275,7 @@ def test_private_link_on_the_public_frontend_when_asked(world: World, ctx: Cloud
 def gateway_nsg_id_of(world: World) -> str:
     from transit_operator.api.v1alpha1 import ServerlessTransit
 
-    return gateway_nsg_id(ServerlessTransit.model_validate(world.body).spec, world.owner)
+    return GatewayIds.of(ServerlessTransit.model_validate(world.body).spec, world.owner).nsg
 
 
 def test_second_reconcile_makes_no_write(world: World, ctx: CloudContext, cloud: SandboxCloud) -> None:
@@ -452,7 +447,7 @@ def test_gateway_body_azure_refuses_is_reported_as_stalled_with_azures_code(
 ) -> None:
     """The API model never produces these bodies; a builder bug that did would meet Azure's refusal, and the
     user would read Azure's code verbatim in Ready/Stalled."""
-    real = transit_appgw.build_appgw_transit_plan
+    real = transit_plans.PLANS["applicationGateway"]
 
     def broken_plan(*args: Any, **kwargs: Any) -> Any:
         plan = real(*args, **kwargs)
@@ -460,7 +455,7 @@ def test_gateway_body_azure_refuses_is_reported_as_stalled_with_azures_code(
         mutate(gateway.body)
         return plan
 
-    monkeypatch.setattr(transit_appgw, "build_appgw_transit_plan", broken_plan)
+    monkeypatch.setitem(transit_plans.PLANS, "applicationGateway", broken_plan)
     outcome = drive(world, ctx)
 
     stalled = condition(outcome, cond.STALLED)
@@ -498,7 +493,7 @@ def test_untagged_public_ip_of_the_same_name_is_adopted(
 ) -> None:
     from transit_operator.api.v1alpha1 import ServerlessTransit
 
-    pip_id = public_ip_id(ServerlessTransit.model_validate(world.body).spec, world.owner)
+    pip_id = GatewayIds.of(ServerlessTransit.model_validate(world.body).spec, world.owner).public_ip
     network.public_ip_addresses.begin_create_or_update(
         world.rg,
         pip_id.rsplit("/", 1)[-1],
@@ -555,7 +550,7 @@ def test_delete_policy_removes_rule_gateway_nsg_and_public_ip(
 
     finalize_until_done(world, ctx)
 
-    for resource_id in (world.gateway_id, gateway_nsg_id(spec, world.owner), public_ip_id(spec, world.owner)):
+    for resource_id in (world.gateway_id, GatewayIds.of(spec, world.owner).nsg, GatewayIds.of(spec, world.owner).public_ip):
         assert world.resource(resource_id) is None, resource_id
     subnet = world.network.subnets.get(world.rg, "vnet", "appgw")
     assert subnet.network_security_group is None
@@ -577,7 +572,7 @@ def test_orphan_policy_leaves_everything_without_our_tags(
     finalize_until_done(world, ctx)
 
     assert gateway_writes(cloud, world) == {"PATCH": 1}  # tags only: released without draining connections
-    for resource_id in (world.gateway_id, gateway_nsg_id(spec, world.owner), public_ip_id(spec, world.owner)):
+    for resource_id in (world.gateway_id, GatewayIds.of(spec, world.owner).nsg, GatewayIds.of(spec, world.owner).public_ip):
         seen = world.resource(resource_id)
         assert seen is not None, resource_id
         assert MANAGED_BY_TAG not in {k.lower() for k in (seen.get("tags") or {})}, resource_id

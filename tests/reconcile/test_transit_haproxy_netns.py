@@ -46,8 +46,7 @@ def test_a_failing_haproxy_check_on_one_real_instance_keeps_it_on_the_old_config
     netns_cloud: tuple[SandboxCloud, NetnsExecutor],
 ) -> None:
     cloud, executor = netns_cloud
-    with cloud.arm.lock:
-        cloud.arm.default_lro_seconds = 0.05
+    cloud.admin.set_lro_seconds(None, 0.05)
     env = Env(cloud, executor, "netns-broken-check")  # type: ignore[arg-type]
     env.body["spec"]["haproxy"]["instanceCount"] = 2
     env.until_ready(passes=120)

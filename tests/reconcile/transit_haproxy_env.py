@@ -6,18 +6,14 @@ the `*_fixture` functions, which pytest registers under their `name=`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -25,110 +21,41 @@ from azure.mgmt.network import NetworkManagementClient
 
 from transit_operator.api.status import dump_status
 from transit_operator.cloud.context import CloudContext, StaticTokenCredential
-from transit_operator.plan.haproxy_config import config_hash, render_apply_script
+from transit_operator.plan.haproxy_config import render_apply_script
 from transit_operator.reconcile import transit
 from transit_operator.reconcile.outcome import Outcome
 from transit_sandbox import conformance
-from transit_sandbox.executor import cloud_init_config
+from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.server import SandboxCloud
 from transit_sandbox.world import create_transit_vnet
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
-_HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
 
-@dataclass
-class Command:
-    vmss: str
-    instance: str
-    config_hash: str
-    result: str
-
-
-@dataclass
-class ApplyingExecutor:
-    """Instances as the apply script sees them: each holds one haproxy.cfg (from cloud-init on creation);
-    `run_command` validates the parameters, checks the config with the real `haproxy -c` when installed
-    (instances in `broken_check` fail it, like an instance with an older HAProxy), keeps the old file when
-    the check fails, and prints the script's result line."""
-
-    configs: dict[tuple[str, str], str | None] = field(default_factory=dict)
-    commands: list[Command] = field(default_factory=list)
-    broken_check: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
-        config = cloud_init_config(custom_data)
-        with self.lock:
-            self.configs[(vmss_id.lower(), instance_id)] = config
-
-    def instance_deleted(self, vmss_id: str, instance_id: str) -> None:
-        with self.lock:
-            self.configs.pop((vmss_id.lower(), instance_id), None)
-
-    def run_command(
-        self, vmss_id: str, instance_id: str, script: list[str], parameters: dict[str, str]
-    ) -> tuple[int, str, str]:
-        assert script == render_apply_script(), "the operator must send the apply script as is"
-        digest = parameters.get("CONFIG_HASH", "")
-        result, detail, code = self._apply(
-            (vmss_id.lower(), instance_id), digest, parameters.get("CONFIG_B64", "")
-        )
-        with self.lock:
-            self.commands.append(Command(vmss_id, instance_id, digest, result))
-        line = f"TRANSIT_APPLY result={result} hash={digest if _HEX16.match(digest) else '-'} detail={detail}"
-        return code, f"some haproxy noise\n{line}\n", ""
-
-    def _apply(self, key: tuple[str, str], digest: str, b64: str) -> tuple[str, str, int]:
-        if not _HEX16.match(digest):
-            return "invalid", "CONFIG_HASH is not 16 lowercase hex characters", 2
-        try:
-            config = base64.b64decode(b64, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return "invalid", "CONFIG_B64 does not decode", 2
-        if config_hash(config) != digest:
-            return "invalid", "decoded config does not match CONFIG_HASH", 2
-        with self.lock:
-            current = self.configs.get(key)
-        if current is not None and config_hash(current) == digest:
-            return "unchanged", "already-applied", 0
-        if key[1] in self.broken_check:
-            return (
-                "invalid",
-                "haproxy -c: [ALERT] (12) : config : parsing [/etc/haproxy/.haproxy.cfg.X:20]",
-                2,
-            )
-        if HAPROXY is not None:
-            with tempfile.NamedTemporaryFile("w", suffix=".cfg") as tmp:
-                tmp.write(config)
-                tmp.flush()
-                check = subprocess.run([HAPROXY, "-c", "-q", "-f", tmp.name], capture_output=True, text=True)
-            if check.returncode != 0:
-                return "invalid", "haproxy -c: " + " ".join((check.stdout + check.stderr).split())[:100], 2
-        with self.lock:
-            self.configs[key] = config
-        return "applied", "reloaded", 0
-
-    def runs(self) -> list[Command]:
-        with self.lock:
-            return list(self.commands)
-
-    def hashes(self, vmss_id: str) -> dict[str, str | None]:
-        with self.lock:
-            return {
-                i: (config_hash(c) if c is not None else None)
-                for (v, i), c in self.configs.items()
-                if v == vmss_id.lower()
-            }
+def haproxy_check(config: str) -> str | None:
+    """The apply script's `haproxy -c` with the real HAProxy (None: the config passes)."""
+    assert HAPROXY is not None
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as tmp:
+        tmp.write(config)
+        tmp.flush()
+        check = subprocess.run([HAPROXY, "-c", "-q", "-f", tmp.name], capture_output=True, text=True)
+    return None if check.returncode == 0 else "haproxy -c: " + " ".join((check.stdout + check.stderr).split())[:100]
 
 
 @pytest.fixture(scope="module", name="haproxy_executor")
-def haproxy_executor_fixture() -> ApplyingExecutor:
-    return ApplyingExecutor()
+def haproxy_executor_fixture() -> ConfigExecutor:
+    """Instances as the apply script sees them: the config from cloud-init, checked with the real
+    `haproxy -c` when installed (instances in `broken_check` fail it), the old file kept when the check
+    fails, the script's result line after some HAProxy output."""
+    return ConfigExecutor(
+        check=haproxy_check if HAPROXY is not None else None,
+        expected_script=render_apply_script(),
+        output_before="some haproxy noise\n",
+    )
 
 
 @pytest.fixture(scope="module", name="haproxy_cloud_module")
-def haproxy_cloud_module_fixture(haproxy_executor: ApplyingExecutor) -> Iterator[SandboxCloud]:
+def haproxy_cloud_module_fixture(haproxy_executor: ConfigExecutor) -> Iterator[SandboxCloud]:
     with SandboxCloud(executor=haproxy_executor, check_conformance=True) as cloud:
         yield cloud
         violations = cloud.admin.take_violations()  # every ARM exchange, judged against the specs
@@ -137,11 +64,10 @@ def haproxy_cloud_module_fixture(haproxy_executor: ApplyingExecutor) -> Iterator
 
 @pytest.fixture(name="haproxy_cloud")
 def haproxy_cloud_fixture(
-    haproxy_cloud_module: SandboxCloud, haproxy_executor: ApplyingExecutor
+    haproxy_cloud_module: SandboxCloud, haproxy_executor: ConfigExecutor
 ) -> Iterator[SandboxCloud]:
     cloud = haproxy_cloud_module
-    with cloud.arm.lock:
-        cloud.arm.default_lro_seconds = 0.05
+    cloud.admin.set_lro_seconds(None, 0.05)
     cloud.admin.clear_requests()
     cloud.databricks.clear_request_log()
     haproxy_executor.broken_check.clear()
@@ -160,7 +86,7 @@ class Env:
     """One test's world: a resource group with a VNet, a Ready ConfluentPrivateLink (as the runtime would
     hand it over), a workspace, a ServerlessTransit body, and a CloudContext on the sandbox."""
 
-    def __init__(self, cloud: SandboxCloud, executor: ApplyingExecutor, name: str) -> None:
+    def __init__(self, cloud: SandboxCloud, executor: ConfigExecutor, name: str) -> None:
         self.cloud, self.executor = cloud, executor
         self.rg = f"rg-{name}"[:80]
         self.sub = cloud.subscription_id
@@ -355,7 +281,7 @@ class Env:
 
 @pytest.fixture(name="transit_env")
 def transit_env_fixture(
-    haproxy_cloud: SandboxCloud, haproxy_executor: ApplyingExecutor, request: pytest.FixtureRequest
+    haproxy_cloud: SandboxCloud, haproxy_executor: ConfigExecutor, request: pytest.FixtureRequest
 ) -> Env:
     name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[-40:].strip("-")
     return Env(haproxy_cloud, haproxy_executor, name)

@@ -42,15 +42,7 @@ def sandbox_cloud(sandbox_cloud_session: SandboxCloud, request: pytest.FixtureRe
     answers = [v for v in cloud.admin.take_violations() if v.direction == "response"]
     if "conformance_plants" not in request.keywords:
         assert answers == [], "\n".join(str(v) for v in answers[:20])
-    cloud.admin.clear_faults()
-    cloud.admin.clear_requests()
-    with cloud.arm.lock:
-        cloud.arm.lro_seconds.clear()
-        cloud.arm.default_lro_seconds = 0.05
-        cloud.arm.retry_after_seconds = 0
-        cloud.arm.lro_failures.clear()
-        cloud.arm.confluent_approval_seconds = 0.2
-        cloud.arm.alias_behaviour.clear()
+    cloud.admin.reset()
 
 
 def _kwargs(cloud: SandboxCloud) -> dict[str, object]:

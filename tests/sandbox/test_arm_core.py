@@ -258,3 +258,31 @@ def test_retry_after_is_settable_over_https(sandbox_cloud: SandboxCloud, network
                           verify=sandbox_cloud.ca_bundle, timeout=5,
                           headers={"Authorization": f"Bearer {sandbox_cloud.token}"})
     assert status.json()["status"] == "InProgress" and status.headers["Retry-After"] == "10"
+
+
+def test_admin_reset_returns_timings_and_faults_to_a_fresh_cloud_s(network_client, sandbox_cloud, rg: str) -> None:
+    """What the per-test fixture relies on: after `admin.reset()` a slow LRO type, a pending fault and the
+    request log are gone; the resources stay."""
+    network_client.virtual_networks.begin_create_or_update(rg, "kept", _vnet()).result()
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/virtualNetworks", 30)
+    sandbox_cloud.admin.inject_fault("/virtualNetworks/faulty", status=500, count=10, method="PUT")
+    sandbox_cloud.admin.reset()
+
+    assert sandbox_cloud.admin.requests() == []
+    network_client.virtual_networks.begin_create_or_update(rg, "faulty", _vnet(), polling=False)
+    time.sleep(0.2)  # well past the fresh default LRO time, far below the 30 s set before the reset
+    assert network_client.virtual_networks.get(rg, "faulty").provisioning_state == "Succeeded"
+    assert network_client.virtual_networks.get(rg, "kept").provisioning_state == "Succeeded"
+
+
+
+def test_admin_resources_lists_one_resource_group_s_public_views(network_client, sandbox_cloud, rg: str) -> None:
+    network_client.virtual_networks.begin_create_or_update(rg, "listed", _vnet()).result()
+    sandbox_cloud.admin.set_lro_seconds("Microsoft.Network/virtualNetworks", 30)
+    network_client.virtual_networks.begin_create_or_update(rg, "running", _vnet("10.2.0.0/16"), polling=False)
+
+    listed = sandbox_cloud.admin.resources(f"/subscriptions/{sandbox_cloud.subscription_id}/resourceGroups/{rg}/")
+
+    states = {doc["name"]: doc["properties"]["provisioningState"] for doc in listed}
+    assert states == {"listed": "Succeeded", "running": "Updating"}
+    assert listed == [sandbox_cloud.admin.resource(doc["id"]) for doc in listed]

@@ -1,4 +1,4 @@
-"""plan.appgw_transit: public IP, gateway NSG, the Application Gateway body and the NCC rule (option A)."""
+"""plan.transit.appgw: public IP, gateway NSG, the Application Gateway body and the NCC rule (option A)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import pytest
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
 from transit_operator.plan import CONFLUENT_PRIVATE_LINK, build_plan
-from transit_operator.plan.appgw_transit import (
-    APPLICATION_GATEWAYS,
-    PRIVATE_FRONTEND_NAME,
-    PUBLIC_IP_ADDRESSES,
-    build_appgw_transit_plan,
-)
 from transit_operator.plan.command import run_plan
-from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, parse_resource_id, same_id
+from transit_operator.plan.ids import (
+    APPLICATION_GATEWAYS,
+    NETWORK_SECURITY_GROUPS,
+    PUBLIC_IP_ADDRESSES,
+    parse_resource_id,
+    same_id,
+)
+from transit_operator.plan.naming import PRIVATE_FRONTEND_NAME
+from transit_operator.plan.transit.appgw import build_appgw_transit_plan
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = "rg-transit"

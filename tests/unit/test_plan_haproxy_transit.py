@@ -1,4 +1,4 @@
-"""ServerlessTransit option haproxy (plan.haproxy_transit) and the Databricks bodies (plan.ncc)."""
+"""ServerlessTransit option haproxy (plan.transit.haproxy) and the Databricks bodies (plan.ncc)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from test_plan_confluent import ALL_APPROVED, DOMAIN, NET, SUB, cpl_doc, with_st
 from transit_operator.api.errors import InvalidSpec
 from transit_operator.api.v1alpha1 import ConfluentNetwork, ConfluentPrivateLink, ServerlessTransit
 from transit_operator.plan import build_plan, ids
-from transit_operator.plan.haproxy_transit import health_port_for
 from transit_operator.plan.model import Plan
 from transit_operator.plan.ncc import build_private_endpoint_rule_body, derive_domain_names
 from transit_operator.plan.ownership import OWNER_TAG
+from transit_operator.plan.transit.haproxy import health_port_for
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlaceholder ops@example.com"
 

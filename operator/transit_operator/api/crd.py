@@ -18,8 +18,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from transit_operator.api.kinds import GROUP, KIND_TABLE, VERSION
 from transit_operator.api.meta import MAX_NAME_LENGTH
-from transit_operator.api.v1alpha1 import GROUP, VERSION, ConfluentPrivateLink, ServerlessTransit
+from transit_operator.api.v1alpha1 import KINDS
 
 _DROP = {"title", "additionalProperties", "examples", "$defs"}
 
@@ -97,34 +98,13 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
 _READY = '.status.conditions[?(@.type=="Ready")].status'
 _REASON = '.status.conditions[?(@.type=="Ready")].reason'
 
-_KINDS: list[tuple[type[BaseModel], str, str, str, list[dict[str, Any]]]] = [
-    (
-        ConfluentPrivateLink,
-        "confluentprivatelinks",
-        "confluentprivatelink",
-        "cpl",
-        [{"name": "Domain", "type": "string", "jsonPath": ".spec.confluent.dnsDomain"}],
-    ),
-    (
-        ServerlessTransit,
-        "serverlesstransits",
-        "serverlesstransit",
-        "sxt",
-        [
-            {"name": "Option", "type": "string", "jsonPath": ".spec.option"},
-            {"name": "Rule", "type": "string", "jsonPath": ".status.ncc.connectionState", "priority": 1},
-        ],
-    ),
-]
-
-
 def build_crds() -> list[dict[str, Any]]:
     crds = []
-    for model, plural, singular, short, extra_columns in _KINDS:
-        kind = model.__name__
+    for entry in KIND_TABLE:
+        kind, plural = entry.kind, entry.plural
         columns = [
             {"name": "Ready", "type": "string", "jsonPath": _READY},
-            *extra_columns,
+            *(dict(column) for column in entry.columns),
             {"name": "Reason", "type": "string", "jsonPath": _REASON},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ]
@@ -133,7 +113,7 @@ def build_crds() -> list[dict[str, Any]]:
                 "apiVersion": "apiextensions.k8s.io/v1",
                 "kind": "CustomResourceDefinition",
                 "metadata": {
-                    "name": f"{plural}.{GROUP}",
+                    "name": entry.crd_name,
                     "labels": {"app.kubernetes.io/part-of": "transit-operator"},
                 },
                 "spec": {
@@ -143,8 +123,8 @@ def build_crds() -> list[dict[str, Any]]:
                         "kind": kind,
                         "listKind": f"{kind}List",
                         "plural": plural,
-                        "singular": singular,
-                        "shortNames": [short],
+                        "singular": entry.singular,
+                        "shortNames": [entry.short_name],
                         "categories": ["transit"],
                     },
                     "versions": [
@@ -154,7 +134,7 @@ def build_crds() -> list[dict[str, Any]]:
                             "storage": True,
                             "subresources": {"status": {}},
                             "additionalPrinterColumns": columns,
-                            "schema": {"openAPIV3Schema": openapi_schema(model)},
+                            "schema": {"openAPIV3Schema": openapi_schema(KINDS[kind])},
                         }
                     ],
                 },
@@ -164,7 +144,7 @@ def build_crds() -> list[dict[str, Any]]:
 
 
 def crd_file_names() -> list[str]:
-    return [f"{GROUP}_{plural}.yaml" for _, plural, *_ in _KINDS]
+    return [f"{GROUP}_{entry.plural}.yaml" for entry in KIND_TABLE]
 
 
 def render_crd_yaml(crd: dict[str, Any]) -> str:

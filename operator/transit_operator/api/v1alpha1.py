@@ -23,7 +23,7 @@ the models see a document (JSON types, int64, pruning), for `transit-operator pl
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -35,15 +35,15 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from transit_operator.api.hostnames import glb_domain, is_glb_of
+from transit_operator.api.kinds import API_VERSION as API_VERSION  # re-exported: the models' public surface
+from transit_operator.api.kinds import CONFLUENT_PRIVATE_LINK, SERVERLESS_TRANSIT
+from transit_operator.api.kinds import GROUP as GROUP
+from transit_operator.api.kinds import VERSION as VERSION
 from transit_operator.api.meta import object_meta_errors
 from transit_operator.api.status import known_fields_only
-
-GROUP = "transit.privatelink.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 # Top-level domains Databricks refuses in NCC rule domain names and that never resolve publicly
 # (RFC 6761/6762/7686 special-use names; `.internal` is ICANN-reserved for private use).
@@ -175,6 +175,12 @@ def _object_meta(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 ObjectMeta = Annotated[dict[str, Any], AfterValidator(_object_meta)]
+
+# The ServerlessTransit options: each name is also the camelCase name of the option's settings block in the
+# spec (`haproxy`, `applicationGateway`), which is required with it and refused with any other. Adding an
+# option here is the API's part of the checklist in docs/architecture.md.
+TransitOptionName = Literal["haproxy", "applicationGateway"]
+TRANSIT_OPTIONS: tuple[str, ...] = get_args(TransitOptionName)
 
 
 class ApiModel(BaseModel):
@@ -383,7 +389,7 @@ class ConfluentPrivateLink(ApiModel):
     """Customer-side private endpoints to a Confluent Cloud network (one per zone), their approval,
     private IPs, and the private DNS zone, records and VNet links that make broker names resolve to them."""
 
-    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
+    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")  # api.kinds
     kind: Literal["ConfluentPrivateLink"] = Field(description="Kind.")
     metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ConfluentPrivateLinkSpec = Field(description="Desired state.")
@@ -442,8 +448,8 @@ class StatusEndpointSpec(ApiModel):
     port: Port = Field(default=8080, description="TCP port of the status endpoint (not a Kafka port).")
 
 
-class HAProxySpec(ApiModel):
-    """Option B: Standard Load Balancer + Private Link Service in front of a VMSS running HAProxy."""
+class ScaleSetSpec(ApiModel):
+    """The VM scale set of an option whose proxy runs on instances (its fields sit flat in the option's block)."""
 
     instance_count: int = Field(default=2, ge=1, le=20, description="Number of VMSS instances.")
     vm_size: Annotated[str, StringConstraints(pattern=r"^Standard_[A-Za-z0-9_]+$")] = Field(
@@ -466,6 +472,25 @@ class HAProxySpec(ApiModel):
             max_length=8192,
         ),
     ] = Field(description="OpenSSH public key for the admin user.")
+
+    @field_validator("admin_username")
+    @classmethod
+    def _not_reserved_user(cls, value: str) -> str:
+        if value in {"root", "admin", "administrator", "user", "guest", "test"}:
+            raise ValueError(f"'{value}' is a user name Azure refuses for Linux VMs")
+        return value
+
+    @field_validator("zones")
+    @classmethod
+    def _distinct_zones(cls, zones: list[str]) -> list[str]:
+        if len(set(zones)) != len(zones):
+            raise ValueError(f"zones must be distinct, got {zones}")
+        return zones
+
+
+class HAProxySpec(ScaleSetSpec):
+    """Option B: Standard Load Balancer + Private Link Service in front of a VMSS running HAProxy."""
+
     private_link_visibility: list[Guid] = Field(
         default_factory=list,
         max_length=100,
@@ -481,20 +506,6 @@ class HAProxySpec(ApiModel):
             "`GET /status` answers the instance, its config hash and each zone's backend state."
         ),
     )
-
-    @field_validator("admin_username")
-    @classmethod
-    def _not_reserved_user(cls, value: str) -> str:
-        if value in {"root", "admin", "administrator", "user", "guest", "test"}:
-            raise ValueError(f"'{value}' is a user name Azure refuses for Linux VMs")
-        return value
-
-    @field_validator("zones")
-    @classmethod
-    def _distinct_zones(cls, zones: list[str]) -> list[str]:
-        if len(set(zones)) != len(zones):
-            raise ValueError(f"zones must be distinct, got {zones}")
-        return zones
 
 
 class ApplicationGatewaySpec(ApiModel):
@@ -597,7 +608,7 @@ class DatabricksSpec(ApiModel):
 class ServerlessTransitSpec(ApiModel):
     """Desired state of a ServerlessTransit."""
 
-    option: Literal["haproxy", "applicationGateway"] = Field(
+    option: TransitOptionName = Field(
         description="`haproxy` (LB + PLS + VMSS HAProxy, all GA) or `applicationGateway` (App Gateway v2 L4 proxy)."
     )
     confluent_private_link_ref: LocalObjectReference = Field(
@@ -630,16 +641,11 @@ class ServerlessTransitSpec(ApiModel):
 
     @model_validator(mode="after")
     def _option_block_matches(self) -> ServerlessTransitSpec:
-        if self.option == "haproxy":
-            if self.haproxy is None:
-                raise ValueError("`haproxy` is required when option is 'haproxy'")
-            if self.application_gateway is not None:
-                raise ValueError("`applicationGateway` must not be set when option is 'haproxy'")
-        else:
-            if self.application_gateway is None:
-                raise ValueError("`applicationGateway` is required when option is 'applicationGateway'")
-            if self.haproxy is not None:
-                raise ValueError("`haproxy` must not be set when option is 'applicationGateway'")
+        if getattr(self, to_snake(self.option)) is None:
+            raise ValueError(f"`{self.option}` is required when option is '{self.option}'")
+        for other in TRANSIT_OPTIONS:
+            if other != self.option and getattr(self, to_snake(other)) is not None:
+                raise ValueError(f"`{other}` must not be set when option is '{self.option}'")
         if self.network.frontend_subnet_id.lower() == self.network.private_link_subnet_id.lower():
             raise ValueError("network.privateLinkSubnetId must differ from network.frontendSubnetId")
         status = self.haproxy.status_endpoint if self.haproxy is not None else None
@@ -652,6 +658,12 @@ class ServerlessTransitSpec(ApiModel):
         """The haproxy status endpoint's domain name, when there is one (it goes on the NCC rule)."""
         status = self.haproxy.status_endpoint if self.haproxy is not None else None
         return status.domain_name if status is not None else None
+
+    @property
+    def option_block(self) -> HAProxySpec | ApplicationGatewaySpec:
+        """The settings block of `option` (present: validated)."""
+        block: HAProxySpec | ApplicationGatewaySpec = getattr(self, to_snake(self.option))
+        return block
 
 
 class NccStatus(ApiModel):
@@ -735,7 +747,7 @@ class ServerlessTransit(ApiModel):
     option, the NCC and its private endpoint rule, approval of exactly that rule's connection, and the
     workspace binding."""
 
-    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")
+    api_version: Literal["transit.privatelink.io/v1alpha1"] = Field(description="API version.")  # api.kinds
     kind: Literal["ServerlessTransit"] = Field(description="Kind.")
     metadata: ObjectMeta = Field(default_factory=dict, description="Standard object metadata.")
     spec: ServerlessTransitSpec = Field(description="Desired state.")
@@ -744,7 +756,8 @@ class ServerlessTransit(ApiModel):
     ] = Field(default=None, description="Observed state.")
 
 
+# The model of each kind of `api.kinds` (in the table's order).
 KINDS: dict[str, type[ConfluentPrivateLink] | type[ServerlessTransit]] = {
-    "ConfluentPrivateLink": ConfluentPrivateLink,
-    "ServerlessTransit": ServerlessTransit,
+    CONFLUENT_PRIVATE_LINK.kind: ConfluentPrivateLink,
+    SERVERLESS_TRANSIT.kind: ServerlessTransit,
 }

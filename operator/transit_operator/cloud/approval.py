@@ -2,7 +2,7 @@
 
 A Private Link Service (or an Application Gateway's private link configuration) collects connections
 from any private endpoint allowed to see it; each arrives `Pending` until the resource owner approves it
-(transit.md, platform rule 7). Approving "the first pending one" would let a stranger's endpoint in, so we
+(docs/platform-rules.md#approval). Approving "the first pending one" would let a stranger's endpoint in, so we
 match on identity: the NCC rule reports `endpoint_name` (the Azure private endpoint Databricks created in
 its own subscription), and the connection whose `properties.privateEndpoint.id` ends with that name is
 ours. We approve that one only, and never reject anything (other connections are not ours to judge).
@@ -13,7 +13,7 @@ new NCC rule, which the reconciler does only when the spec says so (`spec.databr
 
 Targets differ only in three calls, so a target is a `ConnectionTarget` (list, approve, remove):
 - `PrivateLinkServiceTarget`: `private_link_services.list_private_endpoint_connections` and
-  `update_private_endpoint_connection` (synchronous, 200; azure-api.md section 2),
+  `update_private_endpoint_connection` (synchronous, 200; docs/platform-rules.md#approval),
   `begin_delete_private_endpoint_connection` (finalize: a PLS with live connections cannot be deleted);
 - the Application Gateway variant (`application_gateway_private_endpoint_connections.list` /
   `begin_update`, an LRO, `begin_delete`) is one more class with the same three methods.
@@ -171,7 +171,7 @@ class PrivateLinkServiceTarget(_TargetResource):
 class ApplicationGatewayTarget(_TargetResource):
     """An Application Gateway's private link configuration: list with
     `application_gateway_private_endpoint_connections.list`, approve with its `begin_update` (an LRO,
-    unlike the PLS call; azure-api.md section 3), started without polling: the reconciler reads the
+    unlike the PLS call; docs/platform-rules.md#approval), started without polling: the reconciler reads the
     result on its next pass (the rule's `connection_state`, the gateway's `provisioningState`)."""
 
     def list_connections(self) -> list[EndpointConnection]:

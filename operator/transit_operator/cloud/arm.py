@@ -20,14 +20,14 @@
                            else a PUT of the observed body without them (and without what the spec marks
                            readOnly: `writable`)
 
-Writes are REST-shaped dicts: the SDKs send a dict body as is (test-substrate.md), so `plan`'s bodies go on
+Writes are REST-shaped dicts: the SDKs send a dict body as is (docs/platform-rules.md#sdk-bodies), so `plan`'s bodies go on
 the wire unchanged. An update PUTs the desired body with the tags of the observed one merged in, so tags
 others added survive.
 
 Nothing blocks on a long-running operation: PUT and DELETE are started with `polling=False` and the
 next reconcile reads `provisioningState` with a GET. We chose this over persisting LRO continuation
 tokens: a GET is what a drift check does anyway, it survives operator restarts and azure-core upgrades
-(tokens from another azure-core version are refused, azure-api.md §9), and it costs one read per
+(tokens from another azure-core version are refused, docs/platform-rules.md#continuation-tokens), and it costs one read per
 in-flight resource per pass. The price: an LRO's failure message is not seen, only `provisioningState:
 Failed`, which `ensure` answers with a fresh PUT (ARM's documented way out of Failed).
 

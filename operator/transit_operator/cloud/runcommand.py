@@ -1,14 +1,14 @@
 """Push a rendered `haproxy.cfg` to live VMSS instances with managed run commands, one step per pass.
 
 Why run commands: the VMSS model's customData only reaches instances created (or reimaged) after it
-changed (transit.md, platform rule 11), so the instances that already run get the config this way. The
+changed (docs/platform-rules.md#run-command), so the instances that already run get the config this way. The
 apply script (`plan.haproxy_config.render_apply_script`) goes with every command; the config travels only
 as the parameters `CONFIG_B64` and `CONFIG_HASH` (on Linux, named parameters are environment variables:
 learn.microsoft.com/azure/virtual-machines/linux/run-command-managed), and the script prints one result
 line that `parse_apply_result` reads back. It is a no-op when the hash already matches.
 
 Why managed run commands (`.../virtualMachines/{id}/runCommands/{name}`, a child resource) and not the
-action `runCommand` (platform-facts §7): the instance view reports `executionState` and `exitCode`, a
+action `runCommand` (docs/platform-rules.md#run-command): the instance view reports `executionState` and `exitCode`, a
 command has a `timeoutInSeconds`, deleting it ends a running script, and commands do not serialise on an
 instance (the action form answers 409 while another runs, for up to 90 minutes when one hangs).
 

@@ -1,7 +1,8 @@
 """Pure desired-state builders: spec + observed facts -> REST-shaped bodies. No I/O, clock or environment.
 
-`build_plan` dispatches on the kind (and, for a ServerlessTransit, on `spec.option`); the per-family
-builders live in `confluent`, `haproxy_transit`, `appgw_transit`, `ncc`.
+`build_plan` dispatches on the kind (and, for a ServerlessTransit, on `spec.option` through
+`plan.transit.PLANS`); the per-family builders live in `confluent`, `transit/` (one module per option and
+the families they share), `ncc`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
-from transit_operator.plan.appgw_transit import build_appgw_transit_plan
 from transit_operator.plan.confluent import build_confluent_plan
-from transit_operator.plan.haproxy_transit import build_haproxy_transit_plan
 from transit_operator.plan.model import AzureResource, DatabricksAction, Plan
+from transit_operator.plan.transit import build_transit_option_plan
 
 __all__ = ["AzureResource", "DatabricksAction", "Plan", "build_plan"]
 
@@ -35,7 +35,5 @@ def build_plan(
         cpl = related.get(CONFLUENT_PRIVATE_LINK)
         if cpl is not None and not isinstance(cpl, ConfluentPrivateLink):
             raise TypeError(f"related[{CONFLUENT_PRIVATE_LINK!r}] is a {type(cpl).__name__}")
-        if obj.spec.option == "applicationGateway":
-            return build_appgw_transit_plan(obj, cpl=cpl, uid=uid)
-        return build_haproxy_transit_plan(obj, cpl=cpl, uid=uid)
+        return build_transit_option_plan(obj, cpl=cpl, uid=uid)
     raise TypeError(f"cannot plan a {type(obj).__name__}")

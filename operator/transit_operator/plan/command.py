@@ -35,8 +35,9 @@ from pydantic import ValidationError
 
 from transit_operator.api.admission import admit
 from transit_operator.api.errors import InvalidSpec, TransitError
+from transit_operator.api.kinds import API_VERSION
 from transit_operator.api.meta import object_meta_errors
-from transit_operator.api.v1alpha1 import API_VERSION, KINDS, ConfluentPrivateLink, ServerlessTransit
+from transit_operator.api.v1alpha1 import KINDS, ConfluentPrivateLink, ServerlessTransit
 from transit_operator.plan import CONFLUENT_PRIVATE_LINK, build_plan
 from transit_operator.plan.model import Plan
 

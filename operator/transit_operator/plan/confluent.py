@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from transit_operator.api.errors import InvalidSpec
 from transit_operator.api.hostnames import private_name
+from transit_operator.api.kinds import CONFLUENT_PRIVATE_LINK
 from transit_operator.api.v1alpha1 import (
     ConfluentPrivateLink,
     ConfluentPrivateLinkSpec,
@@ -34,7 +34,7 @@ from transit_operator.api.v1alpha1 import (
 )
 from transit_operator.plan import ids, naming
 from transit_operator.plan.model import AzureResource, Plan
-from transit_operator.plan.ownership import Owner, build_ownership_tags
+from transit_operator.plan.ownership import Owner, owner_of_object, owner_tags
 
 __all__ = [
     "APPROVED",
@@ -45,29 +45,13 @@ __all__ = [
     "build_private_endpoint",
     "build_vnet_links",
     "healthy_endpoint_ips",
-    "owner_of_object",
     "private_dns_zone_id",
     "private_endpoint_id",
 ]
 
-KIND = "ConfluentPrivateLink"
+KIND = CONFLUENT_PRIVATE_LINK.kind
 APPROVED = "Approved"
 CNAME_ENDPOINT_PREFIX = "endpoint-"
-
-
-def owner_of_object(obj: ConfluentPrivateLink | Any, *, uid: str | None) -> Owner:
-    """Owner (kind, namespace, name, uid) of a CR model; namespace defaults to `default`."""
-    metadata = obj.metadata or {}
-    name = metadata.get("name")
-    if not name:
-        raise InvalidSpec("required", field="metadata.name")
-    return Owner(
-        obj.kind, metadata.get("namespace") or "default", str(name), uid or metadata.get("uid") or None
-    )
-
-
-def _tags(owner: Owner) -> dict[str, str]:
-    return build_ownership_tags(owner.kind, owner.namespace, owner.name, owner.uid)
 
 
 def healthy_endpoint_ips(status: ConfluentPrivateLinkStatus | None) -> dict[str, str]:
@@ -99,7 +83,7 @@ def build_private_endpoint(spec: ConfluentPrivateLinkSpec, zone: str, *, owner: 
     """The private endpoint of one Confluent zone, with a manual connection to the zone's alias (or id).
 
     `customNetworkInterfaceName` gives the endpoint's NIC a known name, so its private IP can be read
-    with one GET (`customDnsConfigs` is often empty for a customer PLS; azure-api.md §1).
+    with one GET (`customDnsConfigs` is often empty for a customer PLS; docs/platform-rules.md#private-endpoint-ip).
     """
     by_name = {z.name: z for z in spec.confluent.zones}
     if zone not in by_name:
@@ -107,7 +91,7 @@ def build_private_endpoint(spec: ConfluentPrivateLinkSpec, zone: str, *, owner: 
     pe_name = naming.build_private_endpoint_name(owner.namespace, owner.name, zone)
     body = {
         "location": spec.azure.location,
-        "tags": _tags(owner),
+        "tags": owner_tags(owner),
         "properties": {
             "subnet": {"id": spec.private_endpoints.subnet_id},
             "customNetworkInterfaceName": naming.build_private_endpoint_nic_name(pe_name),
@@ -139,7 +123,7 @@ def build_dns_zone(spec: ConfluentPrivateLinkSpec, *, owner: Owner) -> AzureReso
         type=ids.PRIVATE_DNS_ZONES,
         id=private_dns_zone_id(spec),
         apiVersion=ids.api_version_for(ids.PRIVATE_DNS_ZONES),
-        body={"location": "global", "tags": _tags(owner), "properties": {}},
+        body={"location": "global", "tags": owner_tags(owner), "properties": {}},
         dependsOn=[],
     )
 
@@ -156,7 +140,7 @@ def build_vnet_links(spec: ConfluentPrivateLinkSpec, *, owner: Owner) -> list[Az
             apiVersion=ids.api_version_for(ids.VIRTUAL_NETWORK_LINKS),
             body={
                 "location": "global",
-                "tags": _tags(owner),
+                "tags": owner_tags(owner),
                 "properties": {"virtualNetwork": {"id": vnet_id}, "registrationEnabled": False},
             },
             dependsOn=[zone_id],
@@ -179,7 +163,7 @@ def _record(
         id=ids.child_id(zone_id, record_type, relative_name),
         apiVersion=ids.api_version_for(type_),
         # Record sets have no tags; ownership goes into `metadata`.
-        body={"properties": {"metadata": _tags(owner), "ttl": spec.dns.ttl, **rdata}},
+        body={"properties": {"metadata": owner_tags(owner), "ttl": spec.dns.ttl, **rdata}},
         dependsOn=[zone_id, *depends_on],
     )
 

@@ -22,7 +22,7 @@ Three builders and one parser live here, with no I/O, clock or environment:
 - `parse_apply_result` -> reads the one result line back from run-command output.
 
 Why run-command *and* customData: customData only reaches instances created after a model change
-(transit.md, platform rule 11), so live instances get the config through run-command.
+(docs/platform-rules.md#run-command), so live instances get the config through run-command.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ __all__ = [
     "APPLY_SCRIPT_PATH",
     "CHECKS_PER_MINUTE",
     "CONFIG_PATH",
+    "DEFAULT_HEALTH_PORT",
     "HEALTH_URI",
     "OLD_SESSIONS_MAX_S",
     "STATS_SOCKET",
@@ -67,10 +68,11 @@ PID_FILE = "/run/haproxy.pid"
 STATS_SOCKET = "/run/haproxy/admin.sock"
 APPLY_SCRIPT_PATH = "/usr/local/sbin/transit-apply-haproxy"
 HEALTH_URI = "/healthz"
+DEFAULT_HEALTH_PORT = 8404  # HAProxy's stats/monitor port by convention
 RESULT_PREFIX = "TRANSIT_APPLY"
 
-# Private Link (PLS) drops idle flows after ~4-5 minutes and no setting raises it (transit.md, platform
-# rule 12): keepalives on both sides must start well before 240 s of idleness.
+# Private Link (PLS) drops idle flows after ~4-5 minutes and no setting raises it
+# (docs/platform-rules.md#idle-timeouts): keepalives on both sides must start well before 240 s of idleness.
 KEEPALIVE_IDLE_S = 60
 _KEEPALIVE_INTERVAL_S = 20
 _KEEPALIVE_COUNT = 3
@@ -162,7 +164,7 @@ def render_haproxy_config(
     bootstrap_host: str | None,
     zones: Sequence[ZoneBackend],
     ports: Sequence[int],
-    health_port: int = 8404,
+    health_port: int = DEFAULT_HEALTH_PORT,
     keepalive_idle_s: int = KEEPALIVE_IDLE_S,
     status_port: int | None = None,
 ) -> str:

@@ -18,13 +18,17 @@ import re
 from dataclasses import dataclass
 
 __all__ = [
+    "APPLICATION_GATEWAYS",
     "COMPUTE_API_VERSION",
     "GUID_PATTERN",
+    "LABELS",
     "NETWORK_API_VERSION",
     "PRIVATE_DNS_API_VERSION",
+    "PUBLIC_IP_ADDRESSES",
     "ResourceId",
     "api_version_for",
     "child_id",
+    "label",
     "parse_resource_id",
     "resource_group_id",
     "resource_id",
@@ -39,7 +43,7 @@ _GUID = re.compile(f"^{GUID_PATTERN}$")
 _SEGMENT = re.compile(r"^[\w()*@-]([\w.()*@-]*[\w()*@-])?$")
 
 
-# The api-versions the pinned SDKs send by default (azure-api.md §0): the plan shows what goes on the wire.
+# The api-versions the pinned SDKs send by default (docs/platform-rules.md#sdk-bodies): the plan shows what goes on the wire.
 NETWORK_API_VERSION = "2026-03-01"  # azure-mgmt-network 33.1
 COMPUTE_API_VERSION = "2026-04-01"  # azure-mgmt-compute 39
 PRIVATE_DNS_API_VERSION = "2024-06-01"  # azure-mgmt-privatedns 2.0 (client-level api_version)
@@ -51,6 +55,27 @@ LOAD_BALANCERS = "Microsoft.Network/loadBalancers"
 PRIVATE_LINK_SERVICES = "Microsoft.Network/privateLinkServices"
 NETWORK_SECURITY_GROUPS = "Microsoft.Network/networkSecurityGroups"
 VIRTUAL_MACHINE_SCALE_SETS = "Microsoft.Compute/virtualMachineScaleSets"
+APPLICATION_GATEWAYS = "Microsoft.Network/applicationGateways"
+PUBLIC_IP_ADDRESSES = "Microsoft.Network/publicIPAddresses"
+
+# How events and conditions name a resource of each type ("Created load balancer lb-...").
+LABELS = {
+    PRIVATE_ENDPOINTS: "private endpoint",
+    PRIVATE_DNS_ZONES: "private DNS zone",
+    VIRTUAL_NETWORK_LINKS: "VNet link",
+    LOAD_BALANCERS: "load balancer",
+    PRIVATE_LINK_SERVICES: "private link service",
+    NETWORK_SECURITY_GROUPS: "network security group",
+    VIRTUAL_MACHINE_SCALE_SETS: "scale set",
+    APPLICATION_GATEWAYS: "application gateway",
+    PUBLIC_IP_ADDRESSES: "public IP",
+}
+
+
+def label(resource_type: str, name: str) -> str:
+    """`load balancer lb-transit-4d5e6f`: a resource as messages name it."""
+    known = {key.lower(): value for key, value in LABELS.items()}
+    return f"{known.get(resource_type.lower(), resource_type.rsplit('/', 1)[-1])} {name}"
 
 
 def record_set_type(record_type: str) -> str:

@@ -23,14 +23,21 @@ import hashlib
 import re
 
 __all__ = [
-    "BACKEND_POOL_NAME",
     "FRONTEND_IP_CONFIG_NAME",
-    "HEALTH_PROBE_NAME",
+    "GATEWAY_IP_CONFIG_NAME",
+    "GATEWAY_POOL_NAME",
+    "HAPROXY_POOL_NAME",
+    "HAPROXY_PROBE_NAME",
     "IP_CONFIG_NAME",
     "NIC_CONFIG_NAME",
     "PLS_NAT_IP_CONFIG_NAME",
+    "PRIVATE_FRONTEND_NAME",
+    "PRIVATE_LINK_CONFIG_NAME",
+    "PRIVATE_LINK_IP_CONFIG_NAME",
+    "PUBLIC_FRONTEND_NAME",
     "STATUS_PROBE_NAME",
     "STATUS_RULE_NAME",
+    "build_application_gateway_name",
     "build_computer_name_prefix",
     "build_load_balancer_name",
     "build_nsg_name",
@@ -38,22 +45,36 @@ __all__ = [
     "build_private_endpoint_name",
     "build_private_endpoint_nic_name",
     "build_private_link_service_name",
+    "build_public_ip_name",
     "build_resource_name",
     "build_vmss_name",
     "build_vnet_link_name",
+    "frontend_port_name",
     "lb_rule_name",
+    "listener_name",
     "name_hash",
 ]
 
 # Child object names inside the LB / PLS / VMSS bodies (fixed: one of each per transit).
 FRONTEND_IP_CONFIG_NAME = "frontend"
-BACKEND_POOL_NAME = "haproxy"
-HEALTH_PROBE_NAME = "haproxy-health"
-STATUS_PROBE_NAME = "haproxy-status"
-STATUS_RULE_NAME = "status"
 PLS_NAT_IP_CONFIG_NAME = "nat-1"
 NIC_CONFIG_NAME = "nic"
 IP_CONFIG_NAME = "ipconfig"
+# Option haproxy's LB backend pool and health probe (names in existing load balancers: never renamed).
+HAPROXY_POOL_NAME = "haproxy"
+HAPROXY_PROBE_NAME = "haproxy-health"
+# Option haproxy's status endpoint (`spec.haproxy.statusEndpoint`): its LB rule and TCP probe.
+STATUS_PROBE_NAME = "haproxy-status"
+STATUS_RULE_NAME = "status"
+# Child object names inside an Application Gateway body (one of each per transit, one per port where noted).
+GATEWAY_IP_CONFIG_NAME = "gateway-subnet"
+PUBLIC_FRONTEND_NAME = "public-frontend"
+# The NCC rule's `group_id` is a frontend's name: App Gateway offers each private-link-enabled frontend as a
+# sub-resource.
+PRIVATE_FRONTEND_NAME = "private-frontend"
+PRIVATE_LINK_CONFIG_NAME = "private-link"
+PRIVATE_LINK_IP_CONFIG_NAME = "private-link-ip-1"
+GATEWAY_POOL_NAME = "confluent"
 
 _HASH_LEN = 6
 _MAX_PRIVATE_ENDPOINT = 64
@@ -128,4 +149,23 @@ def build_computer_name_prefix(namespace: str, name: str) -> str:
 
 
 def lb_rule_name(port: int) -> str:
+    return f"tcp-{port}"
+
+
+def build_application_gateway_name(namespace: str, name: str) -> str:
+    return build_resource_name("agw", namespace, name)
+
+
+def build_public_ip_name(namespace: str, name: str) -> str:
+    return build_resource_name("pip", namespace, name)
+
+
+def frontend_port_name(port: int) -> str:
+    """An Application Gateway frontend port."""
+    return f"port-{port}"
+
+
+def listener_name(port: int) -> str:
+    """An Application Gateway's listener, backend settings and routing rule of one port (different
+    collections, one name)."""
     return f"tcp-{port}"

@@ -5,7 +5,7 @@ Bodies are snake_case, exactly what databricks-sdk's request objects serialise t
 - NCC create:  `CreateNetworkConnectivityConfiguration` -> `{"name", "region"}`
   (POST /api/2.0/accounts/{account_id}/network-connectivity-configs)
 - rule create: `CreatePrivateEndpointRule` -> `{"resource_id", "domain_names"}` for a Private Link Service
-  target, `{"resource_id", "group_id"}` for an Application Gateway (they conflict; azure-api.md §7)
+  target, `{"resource_id", "group_id"}` for an Application Gateway (they conflict; docs/platform-rules.md#ncc-rule)
 - binding:     `Workspace(network_connectivity_config_id=...)` with `update_mask=network_connectivity_config_id`
   (PATCH /api/2.0/accounts/{account_id}/workspaces/{workspace_id}); the plan body also carries
   `workspace_id`, which goes in the path.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from transit_operator.api.errors import InvalidSpec
 
@@ -25,6 +26,8 @@ __all__ = [
     "Owner",
     "build_ownership_tags",
     "owner_of",
+    "owner_of_object",
+    "owner_tags",
 ]
 
 MANAGED_BY_TAG = "managed-by"
@@ -79,3 +82,17 @@ def owner_of(tags: Mapping[str, str] | None) -> Owner | None:
         return None
     uid = lowered.get(UID_TAG) or None
     return Owner(parts[0], parts[1], parts[2], uid)
+
+
+def owner_tags(owner: Owner) -> dict[str, str]:
+    """The tags of every cloud object `owner` makes."""
+    return build_ownership_tags(owner.kind, owner.namespace, owner.name, owner.uid)
+
+
+def owner_of_object(obj: Any, *, uid: str | None) -> Owner:
+    """Owner (kind, namespace, name, uid) of a CR model (`kind`, `metadata`); namespace defaults to `default`."""
+    metadata = obj.metadata or {}
+    name = metadata.get("name")
+    if not name:
+        raise InvalidSpec("required", field="metadata.name")
+    return Owner(obj.kind, metadata.get("namespace") or "default", str(name), uid or metadata.get("uid") or None)

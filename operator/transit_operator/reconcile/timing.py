@@ -41,7 +41,7 @@ __all__ = [
 # --- waits of a pass that is going well ---------------------------------------------------------------
 
 # A write we started (an LRO) or an operation we found running: ARM resources other than a gateway settle
-# in seconds to a minute; a GET this often costs little of the Network read budget (transit.md rule 13).
+# in seconds to a minute; a GET this often costs little of the Network read budget (docs/platform-rules.md#read-budget).
 IN_FLIGHT = 5.0
 # A private endpoint connection that Confluent (or a person) has yet to approve, or an empty backend pool
 # that waits for such an approval: someone else's decision, looked at less often than an operation.
@@ -52,7 +52,7 @@ BACKENDS = 10.0
 # wait for it, so it is looked at more often than other operations: one GET per instance each time, for the
 # few passes of a rollout (an endpoint IP change), never in steady state.
 RUN_COMMAND = 1.0
-# An Application Gateway update takes about 20 minutes in Azure (transit.md rule 9): poll it this often,
+# An Application Gateway update takes about 20 minutes in Azure (docs/platform-rules.md#long-running-operations): poll it this often,
 # not every IN_FLIGHT (every GET counts against the read budget).
 GATEWAY_LRO = 30.0
 # Databricks moves an NCC private endpoint rule CREATING -> PENDING -> ESTABLISHED in seconds to a minute.
@@ -83,5 +83,5 @@ MAX_RETRY = 300.0
 BACKOFF_FIRST = 5.0
 BACKOFF_CAP = 300.0
 # Re-read the cloud this often when `spec.driftCheckIntervalSeconds` says nothing (its default): Private
-# DNS allows ~500 GETs per 5 minutes per subscription (transit.md rule 13).
+# DNS allows ~500 GETs per 5 minutes per subscription (docs/platform-rules.md#read-budget).
 DRIFT_CHECK = 300.0

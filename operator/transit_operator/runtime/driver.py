@@ -61,14 +61,15 @@ from typing import Any
 
 import kopf
 
+from transit_operator.api.kinds import CONFLUENT_PRIVATE_LINK, SERVERLESS_TRANSIT
 from transit_operator.api.status import dump_status
 from transit_operator.cloud.redact import scrub, scrub_tree
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.outcome import Outcome, stalled_after_repeats
 from transit_operator.runtime.metrics import Metrics
 
-CONFLUENT = "ConfluentPrivateLink"
-TRANSIT = "ServerlessTransit"
+CONFLUENT = CONFLUENT_PRIVATE_LINK.kind
+TRANSIT = SERVERLESS_TRANSIT.kind
 DEFAULT_DRIFT_SECONDS = timing.DRIFT_CHECK
 DEFAULT_TICK_SECONDS = 2.0  # how often the timer looks at an object not yet passed over here (unclaimed)
 # How long a timer waits at most before looking again at an object it has passed over: every change of

@@ -4,7 +4,7 @@ Handlers go into an explicit `kopf.OperatorRegistry` built per operator (never k
 registry), so importing this module twice, or running two operators in one test process, registers
 nothing twice.
 
-Per kind (`confluentprivatelinks`, `serverlesstransits` in `transit.privatelink.io/v1alpha1`):
+Per kind of `api.kinds` (`confluentprivatelinks`, `serverlesstransits` in `transit.privatelink.io/v1alpha1`):
 - one level-based reconcile registered on `resume`, `create` and `update` of `spec` (status-only and
   metadata-only changes do not trigger it);
 - a `timer` whose handler waits for the object's turn (`Runtime.turn`: a requeue or drift check due, a
@@ -21,12 +21,11 @@ from typing import Any
 
 import kopf
 
+from transit_operator.api.kinds import CONFLUENT_PRIVATE_LINK, GROUP, SERVERLESS_TRANSIT, VERSION
 from transit_operator.runtime.driver import CONFLUENT, TIMER_INTERVAL, TRANSIT, Runtime, plain
 
-GROUP = "transit.privatelink.io"
-VERSION = "v1alpha1"
-CONFLUENT_PLURAL = "confluentprivatelinks"
-TRANSIT_PLURAL = "serverlesstransits"
+CONFLUENT_PLURAL = CONFLUENT_PRIVATE_LINK.plural
+TRANSIT_PLURAL = SERVERLESS_TRANSIT.plural
 FINALIZER = f"{GROUP}/finalizer"
 FINALIZE_HANDLER = "finalize"  # the delete handlers' id: kopf names them so in its log lines
 

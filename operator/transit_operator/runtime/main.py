@@ -13,10 +13,11 @@ from typing import Any
 
 import kopf
 
+from transit_operator.api.kinds import GROUP
 from transit_operator.cloud.errors import SecretUnreadable
 from transit_operator.cloud.redact import install_log_redaction
 from transit_operator.runtime.driver import REQUEUE_PREFIX, Reconcilers, Runtime
-from transit_operator.runtime.handlers import FINALIZE_HANDLER, FINALIZER, GROUP, build_registry
+from transit_operator.runtime.handlers import FINALIZE_HANDLER, FINALIZER, build_registry
 from transit_operator.runtime.metrics import Metrics
 from transit_operator.runtime.options import DEFAULT_PEERING_LIFETIME, random_priority
 

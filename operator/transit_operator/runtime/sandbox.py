@@ -44,16 +44,15 @@ from typing import Any, TextIO
 import yaml
 
 from transit_operator.api.hostnames import private_name
+from transit_operator.api.kinds import API_VERSION, KIND_TABLE
 from transit_operator.plan.command import load_yaml_documents
+from transit_operator.plan.ids import NETWORK_API_VERSION
 from transit_operator.runtime.driver import CONFLUENT, TRANSIT, Reconcilers, Runtime
-from transit_operator.runtime.handlers import GROUP, VERSION
 from transit_operator.runtime.main import build_settings, configure_logging, kubernetes_secret_reader, operate
 from transit_sandbox.kube.client import Cluster
 
-API_VERSION = f"{GROUP}/{VERSION}"
-KINDS = (CONFLUENT, TRANSIT)
-APPLY_ORDER = {"Namespace": 0, "Secret": 1, CONFLUENT: 2, TRANSIT: 3}
-NETWORK_API_VERSION = "2026-03-01"
+KINDS = tuple(entry.kind for entry in KIND_TABLE)
+APPLY_ORDER = {"Namespace": 0, "Secret": 1, **{kind: 2 + i for i, kind in enumerate(KINDS)}}
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 

@@ -70,6 +70,11 @@ COMPUTE_API_VERSIONS = frozenset(
 PRIVATE_DNS_API_VERSIONS = frozenset({"2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01"})
 
 
+# The timings a fresh sandbox cloud starts with (`Admin.reset` returns to them): fast, for tests.
+DEFAULT_LRO_SECONDS = 0.05
+CONFLUENT_APPROVAL_SECONDS = 0.2
+
+
 class ArmError(Exception):
     """An ARM error response: `{"error": {"code", "message", ...}}` with an HTTP status."""
 
@@ -616,7 +621,7 @@ class Arm:
         self.links: dict[str, dict[str, Any]] = {}  # private endpoint connections, see privatelink.py
         self.operations: dict[str, Operation] = {}
         self.lro_seconds: dict[str, float] = {}  # lower-cased type -> seconds
-        self.default_lro_seconds = 0.05
+        self.default_lro_seconds = DEFAULT_LRO_SECONDS
         self.lro_failures: list[LroFailure] = []
         # Retry-After on LRO responses and on 429 conflicts (Azure: ~10 s; 0 = let the client's interval rule)
         self.retry_after_seconds: int = 0
@@ -627,7 +632,7 @@ class Arm:
         self.base_url = ""
         self.counter = 0
         # Emulated Confluent Cloud: aliases not owned by an emulated PLS (see privatelink.py).
-        self.confluent_approval_seconds = 0.2
+        self.confluent_approval_seconds = CONFLUENT_APPROVAL_SECONDS
         self.alias_behaviour: dict[str, str] = {}  # lower alias -> "approve" | "reject" | "unknown"
         self.clock: Callable[[], float] = time.monotonic
         # concurrent.futures pool for executor calls (boot, run-command, delete), created on first use

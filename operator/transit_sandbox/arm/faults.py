@@ -21,7 +21,15 @@ from typing import Any
 
 from . import privatelink as pl
 from . import routing
-from .core import Arm, ArmError, LroFailure, ResourceId, lower
+from .core import (
+    CONFLUENT_APPROVAL_SECONDS,
+    DEFAULT_LRO_SECONDS,
+    Arm,
+    ArmError,
+    LroFailure,
+    ResourceId,
+    lower,
+)
 
 THROTTLE_CODES = {429: "TooManyRequests", 500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable",
                   504: "GatewayTimeout"}
@@ -68,7 +76,7 @@ class Admin:
     remote = ("inject_fault", "clear_faults", "set_lro_seconds", "set_retry_after", "fail_lro", "out_of_band",
               "delete_resource",
               "set_private_endpoint_ip", "set_connection_state", "remove_connection", "set_alias_behaviour",
-              "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "resources", "connections")
+              "set_confluent_approval_seconds", "requests", "clear_requests", "resource", "resources", "connections", "reset")
 
     def __init__(self, arm: Arm, check_conformance: bool = False) -> None:
         self.arm = arm
@@ -109,6 +117,19 @@ class Admin:
                     self.faults = [r for r in self.faults if r.count > 0]
                     return rule
         return None
+
+    def reset(self) -> None:
+        """Faults, the request log and every timing or behaviour set through this API back to what a fresh
+        cloud starts with; resources and connections stay."""
+        self.clear_faults()
+        self.clear_requests()
+        with self.arm.lock:
+            self.arm.lro_seconds.clear()
+            self.arm.default_lro_seconds = DEFAULT_LRO_SECONDS
+            self.arm.retry_after_seconds = 0
+            self.arm.lro_failures.clear()
+            self.arm.confluent_approval_seconds = CONFLUENT_APPROVAL_SECONDS
+            self.arm.alias_behaviour.clear()
 
     def set_lro_seconds(self, type_: str | None, seconds: float) -> None:
         """How long LROs on `type_` (e.g. `Microsoft.Network/applicationGateways`; None: default) take."""

@@ -3,7 +3,7 @@
 Why our own small aiohttp server and not a subclass of kmock's `KubernetesEmulator`: kmock keeps objects
 as a history of plain dict merges and changes state inside its request interceptor (`_handle`) before any
 override can answer, treats PUT and PATCH alike, and has no resourceVersion, generation, status
-subresource, 404s or schema validation (see ../shared/design/test-substrate.md). A subclass would
+subresource, 404s or schema validation (kmock 0.8 from PyPI, read at that version). A subclass would
 override almost every method and still fight the DSL underneath; one catch-all route over a plain store
 is smaller and behaves exactly as we decide.
 

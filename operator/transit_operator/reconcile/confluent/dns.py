@@ -4,7 +4,7 @@ Links and records are kept the same way (`sync_children`): one list call, stale 
 first (a record name cannot be A and CNAME at once), then each desired one ensured with the body the list
 returned (no GET per child).
 
-Private DNS allows ~500 GETs per 5 minutes per subscription (transit.md rule 13), and each of the zone, its
+Private DNS allows ~500 GETs per 5 minutes per subscription (docs/platform-rules.md#read-budget), and each of the zone, its
 links and its records is one GET. A drift check of an object whose DNS was in place and whose endpoint IPs
 did not change (`steady`) reads ONE of the three, in turn (`DNS_ASPECTS`; the turn is counted per object in
 this process, starting at an offset per object): one Private DNS GET per ConfluentPrivateLink per drift

@@ -10,8 +10,8 @@ from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import TransitError
 from transit_operator.plan import ids
-from transit_operator.plan.confluent import KIND, owner_of_object, private_dns_zone_id, private_endpoint_id
-from transit_operator.plan.ownership import Owner
+from transit_operator.plan.confluent import KIND, private_dns_zone_id, private_endpoint_id
+from transit_operator.plan.ownership import Owner, owner_of_object
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason

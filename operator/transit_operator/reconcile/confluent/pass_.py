@@ -14,7 +14,8 @@ from transit_operator.api.v1alpha1 import (
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import CloudError
-from transit_operator.plan.confluent import KIND, owner_of_object, private_dns_zone_id
+from transit_operator.plan.confluent import KIND, private_dns_zone_id
+from transit_operator.plan.ownership import owner_of_object
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import preflight, timing
 from transit_operator.reconcile.conditions import Reason

@@ -38,26 +38,19 @@ from typing import Any
 from transit_operator.api.v1alpha1 import ApplicationGatewayStatus, ServerlessTransitSpec
 from transit_operator.cloud.approval import ApplicationGatewayTarget
 from transit_operator.cloud.arm import Arm, EnsureResult, tags_of
-from transit_operator.cloud.errors import Classified, CloudError, TransitError
+from transit_operator.cloud.errors import Classified, CloudError
 from transit_operator.cloud.network import (
     SubnetFacts,
     gateway_backend_ips,
     observe_subnet,
     set_subnet_network_security_group,
 )
-from transit_operator.plan.appgw_transit import (
-    APPLICATION_GATEWAYS,
-    BACKEND_POOL_NAME,
-    PUBLIC_IP_ADDRESSES,
-    application_gateway_id,
-    build_appgw_transit_plan,
-    gateway_nsg_id,
-    private_link_frontend_name,
-    public_ip_id,
-)
-from transit_operator.plan.ids import NETWORK_SECURITY_GROUPS, same_id
-from transit_operator.plan.model import Plan
+from transit_operator.plan import ids
+from transit_operator.plan.ids import APPLICATION_GATEWAYS, same_id
+from transit_operator.plan.model import AzureResource, Plan
+from transit_operator.plan.naming import GATEWAY_POOL_NAME
 from transit_operator.plan.ownership import Owner
+from transit_operator.plan.transit.appgw import GatewayIds, private_link_frontend_name
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
@@ -69,6 +62,7 @@ from transit_operator.reconcile.transit.option import (
     Teardown,
     TransitInput,
     TransitOption,
+    ensure_in_order,
     private_link_target,
     provisioned,
 )
@@ -83,9 +77,8 @@ DRAIN_SECONDS = 30
 # --- reconcile ----------------------------------------------------------------------------------------------
 
 
-def _start(inputs: TransitInput) -> _GatewayPass:
-    assert inputs.sxt.spec.application_gateway is not None and inputs.cpl is not None
-    return _GatewayPass(inputs, build_appgw_transit_plan(inputs.sxt, cpl=inputs.cpl, uid=inputs.owner.uid))
+def _start(inputs: TransitInput, plan: Plan) -> _GatewayPass:
+    return _GatewayPass(inputs, plan, GatewayIds.of(inputs.sxt.spec, inputs.owner))
 
 
 @dataclass
@@ -94,61 +87,44 @@ class _GatewayPass:
 
     inputs: TransitInput
     plan: Plan
+    resource_ids: GatewayIds
     gateway_result: EnsureResult | None = None
     observed_gateway: dict[str, Any] | None = None
     gateway_what: str = ""
     updates: ApplicationGatewayStatus | None = None  # status.applicationGateway after this pass
 
     def ensure_resources(self, record: PassRecord) -> databricks.PrivateLinkTarget:
-        # What the gateway references must exist first (Azure refuses references to missing ones).
-        inputs, plan = self.inputs, self.plan
-        ctx = inputs.ctx
-        arm = Arm(ctx)
-        owned_by = OwnedBy(inputs.owner)
-        public_ip = plan.resources_of_type(PUBLIC_IP_ADDRESSES)[0]
-        nsg = plan.resources_of_type(NETWORK_SECURITY_GROUPS)[0]
-        gateway = plan.resources_of_type(APPLICATION_GATEWAYS)[0]
-        prerequisites_ok = True
-        for resource, what in (
-            (public_ip, f"public IP {public_ip.name}"),
-            (nsg, f"network security group {nsg.name}"),
-        ):
+        inputs, gateway_id = self.inputs, self.resource_ids.gateway
+        arm = Arm(inputs.ctx)
+        subnet_id = inputs.sxt.spec.network.frontend_subnet_id
+
+        def subnet_nsg(resource: AzureResource) -> str | None:
+            # The gateway goes on once its subnet carries an NSG that lets the v2 control plane in.
+            if resource.id.lower() != gateway_id.lower():
+                return None
+            if _ensure_subnet_nsg(arm, subnet_id, self.resource_ids.nsg, record):
+                return None
+            return f"the network security group of subnet {subnet_id.rsplit('/', 1)[-1]}"
+
+        results = ensure_in_order(arm, self.plan.azure, OwnedBy(inputs.owner), record, gate=subnet_nsg)
+        self.gateway_what = ids.label(APPLICATION_GATEWAYS, gateway_id.rsplit("/", 1)[-1])
+        self.gateway_result = results.get(gateway_id.lower())
+        if self.gateway_result is not None:
+            self.observed_gateway = self.gateway_result.observed
+            self.updates = _configuration_updates(inputs, self.gateway_result, self.gateway_what, record)
+        else:  # waiting, or refused: its pool and connections as they are
             try:
-                result = arm.ensure(resource, owned_by)
-            except TransitError as exc:
-                record.fail(what, exc)
-                prerequisites_ok = False
-                continue
-            record.note(what, result)
-            prerequisites_ok = prerequisites_ok and provisioned(result)
-        if prerequisites_ok:
-            prerequisites_ok = _ensure_subnet_nsg(arm, inputs.sxt.spec.network.frontend_subnet_id, nsg.id, record)
-        self.gateway_what = gateway_what = f"application gateway {gateway.name}"
-        if prerequisites_ok:
-            try:
-                self.gateway_result = result = arm.ensure(gateway, owned_by)
-                self.observed_gateway = result.observed
-                record.note(gateway_what, result)
-                self.updates = _configuration_updates(inputs, result, gateway_what, record)
-                failed = (result.provisioning_state or "").lower() == "failed"
-                if failed and not result.wrote:
-                    record.stall(Reason.PROVISIONING_FAILED, f"{gateway_what}: provisioningState Failed")
-            except TransitError as exc:
-                record.fail(gateway_what, exc)
-        else:
-            record.wait(Reason.PROVISIONING, f"{gateway_what} waits for its public IP, NSG and subnet", timing.IN_FLIGHT)
-            try:
-                self.observed_gateway = arm.observe(gateway.id)
+                self.observed_gateway = arm.observe(gateway_id)
             except CloudError:
                 self.observed_gateway = None
         return private_link_target(
-            ApplicationGatewayTarget.of(ctx, gateway.id),
+            ApplicationGatewayTarget.of(inputs.ctx, gateway_id),
             private_link_frontend_name(inputs.sxt.spec),
             self.gateway_result,
         )
 
     def finish(self, record: PassRecord) -> OptionReport:
-        backend_ips = gateway_backend_ips(self.observed_gateway, BACKEND_POOL_NAME)
+        backend_ips = gateway_backend_ips(self.observed_gateway, GATEWAY_POOL_NAME)
         if not backend_ips and provisioned(self.gateway_result):
             record.wait(
                 Reason.WAITING_FOR_DEPENDENCY,
@@ -259,34 +235,36 @@ def _set_subnet_nsg(arm: Arm, subnet: SubnetFacts, nsg_id: str | None, record: P
 
 
 def _owned_ids(spec: ServerlessTransitSpec, owner: Owner) -> list[str]:
-    return [application_gateway_id(spec, owner), gateway_nsg_id(spec, owner), public_ip_id(spec, owner)]
+    resource_ids = GatewayIds.of(spec, owner)
+    return [resource_ids.gateway, resource_ids.nsg, resource_ids.public_ip]
+
+
+def _private_link_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
+    return GatewayIds.of(spec, owner).gateway
 
 
 def _delete(teardown: Teardown) -> bool:
     """Gateway -> NSG association -> NSG, public IP; each layer once the one above is gone."""
     inputs, arm = teardown.inputs, teardown.arm
-    spec, owner = inputs.sxt.spec, inputs.owner
-    if not teardown.delete(application_gateway_id(spec, owner), "application gateway"):
+    spec, resource_ids = inputs.sxt.spec, GatewayIds.of(inputs.sxt.spec, inputs.owner)
+    if not teardown.delete(resource_ids.gateway, "application gateway"):
         return False
     # An NSG still associated with a subnet cannot be deleted (InUseNetworkSecurityGroupCannotBeDeleted).
-    nsg_id = gateway_nsg_id(spec, owner)
-    nsg = arm.observe(nsg_id)
+    nsg = arm.observe(resource_ids.nsg)
     if nsg is not None and teardown.owned_by.is_ours(tags_of(nsg)):
         subnet_id = spec.network.frontend_subnet_id
         subnet = observe_subnet(arm, subnet_id)
         attached = subnet.network_security_group_id if subnet is not None else None
-        if subnet is not None and attached and same_id(attached, nsg_id):
+        if subnet is not None and attached and same_id(attached, resource_ids.nsg):
             record = PassRecord()
             _set_subnet_nsg(arm, subnet, None, record, f"subnet {subnet_id.rsplit('/', 1)[-1]}")
             teardown.events.extend(record.events)
             if record.errors:
                 raise record.errors[0][1].as_error()
             return False
-    nsg_gone = teardown.delete(nsg_id, "network security group", observed=nsg)
-    pip_gone = teardown.delete(public_ip_id(spec, owner), "public IP")
+    nsg_gone = teardown.delete(resource_ids.nsg, "network security group", observed=nsg)
+    pip_gone = teardown.delete(resource_ids.public_ip, "public IP")
     return nsg_gone and pip_gone
 
 
-OPTION = TransitOption(
-    start=_start, private_link_id=application_gateway_id, owned_ids=_owned_ids, delete=_delete
-)
+OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete)

@@ -8,7 +8,7 @@ from transit_operator.api.v1alpha1 import ServerlessTransit, ServerlessTransitSt
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import TransitError
-from transit_operator.plan.confluent import owner_of_object
+from transit_operator.plan.ownership import owner_of_object
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason

@@ -40,13 +40,9 @@ from transit_operator.cloud.arm import Arm, EnsureResult, tags_of
 from transit_operator.plan import ids
 from transit_operator.plan.confluent import healthy_endpoint_ips
 from transit_operator.plan.haproxy_config import config_hash
-from transit_operator.plan.haproxy_transit import (
-    HAPROXY_CFG_FILE,
-    TransitIds,
-    build_haproxy_transit_plan,
-)
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ownership import Owner
+from transit_operator.plan.transit.haproxy import HAPROXY_CFG_FILE, HAProxyIds, build_haproxy_transit_plan
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
@@ -68,18 +64,12 @@ __all__ = ["OPTION"]
 
 
 
-def _what(resource: AzureResource) -> str:
-    return f"{resource.type.rsplit('/', 1)[-1]} {resource.name}"
-
-
 def _instances_previous(previous: ServerlessTransitStatus) -> dict[str, InstanceStatus]:
     return {i.instance_id: i for i in (previous.haproxy.instances if previous.haproxy else [])}
 
 
-def _start(inputs: TransitInput) -> _HAProxyPass:
-    assert inputs.sxt.spec.haproxy is not None and inputs.cpl is not None
-    plan = build_haproxy_transit_plan(inputs.sxt, cpl=inputs.cpl, uid=inputs.owner.uid)
-    return _HAProxyPass(inputs, plan, TransitIds(inputs.sxt.spec, inputs.owner))
+def _start(inputs: TransitInput, plan: Plan) -> _HAProxyPass:
+    return _HAProxyPass(inputs, plan, HAProxyIds.of(inputs.sxt.spec, inputs.owner))
 
 
 @dataclass
@@ -88,7 +78,7 @@ class _HAProxyPass:
 
     inputs: TransitInput
     plan: Plan
-    resource_ids: TransitIds
+    resource_ids: HAProxyIds
     vmss_result: EnsureResult | None = None  # set by ensure_resources: the rollout needs a provisioned VMSS
 
     def ensure_resources(self, record: PassRecord) -> databricks.PrivateLinkTarget:
@@ -97,7 +87,7 @@ class _HAProxyPass:
         pls_id = self.resource_ids.private_link_service
         self.vmss_result = results.get(self.resource_ids.vmss.lower())
         return private_link_target(
-            PrivateLinkServiceTarget.of(inputs.ctx, pls_id), None, results.get(pls_id.lower())
+            PrivateLinkServiceTarget.of(self.inputs.ctx, pls_id), None, results.get(pls_id.lower())
         )
 
     def finish(self, record: PassRecord) -> OptionReport:
@@ -132,7 +122,7 @@ class _Rollout:
 def _rollout(
     inputs: TransitInput,
     record: PassRecord,
-    resource_ids: TransitIds,
+    resource_ids: HAProxyIds,
     haproxy: HAProxySpec,
     vmss_result: EnsureResult | None,
     config: str,
@@ -236,18 +226,18 @@ def _rollout(
 
 
 def _owned_ids(spec: ServerlessTransitSpec, owner: Owner) -> list[str]:
-    resource_ids = TransitIds(spec, owner)
+    resource_ids = HAProxyIds.of(spec, owner)
     return [resource_ids.vmss, resource_ids.private_link_service, resource_ids.load_balancer, resource_ids.nsg]
 
 
 def _private_link_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
-    return TransitIds(spec, owner).private_link_service
+    return HAProxyIds.of(spec, owner).private_link_service
 
 
 def _delete(teardown: Teardown) -> bool:
     """Our PLS connection -> VMSS, PLS -> LB, NSG; each layer once the one above is gone."""
     inputs, arm = teardown.inputs, teardown.arm
-    resource_ids = TransitIds(inputs.sxt.spec, inputs.owner)
+    resource_ids = HAProxyIds.of(inputs.sxt.spec, inputs.owner)
     pls = arm.observe(resource_ids.private_link_service)
     if pls is not None and teardown.endpoint_name and teardown.owned_by.is_ours(tags_of(pls)):
         ours = find_connection(connections_in(pls), teardown.endpoint_name)

@@ -2,12 +2,13 @@
 
     TransitInput      one pass's validated input (the pass's record is `reconcile.pass_record.PassRecord`)
     TransitOption     what an option provides; everything else is `reconcile.transit`'s:
-      start(inp)          build the option's plan (pure; ValueError: the spec cannot be planned), returning
-      -> OptionPass         the pass's option part:
-           ensure_resources(run)  its Azure resources, dependencies first -> the `PrivateLinkTarget` the
-                                  NCC rule points at (`private_link_target` builds it from the GET)
-           finish(run)            what comes after the Databricks side (haproxy: the config rollout)
-                                  -> `OptionReport` (backend IPs, status fields, domain conditions)
+      start(inputs, plan) the pass's option part, from the option's plan (`plan.transit.PLANS`):
+      -> OptionPass
+           ensure_resources(record)  its Azure resources -> the `PrivateLinkTarget` the NCC rule points
+                                     at; `ensure_in_order` walks the plan's resources dependencies first
+                                     (`private_link_target` builds the target from that GET)
+           finish(record)            what comes after the Databricks side (haproxy: the config rollout)
+                                     -> `OptionReport` (backend IPs, status fields, domain conditions)
       independent         (optional) the Azure resources that need nothing from the ConfluentPrivateLink: the
                           pass creates them while it waits for it to turn Ready (`ensure_in_order`), so
                           they are not on the path from the endpoints to Ready (haproxy: NSG, LB, PLS)
@@ -38,7 +39,8 @@ from transit_operator.api.v1alpha1 import (
 from transit_operator.cloud.approval import ConnectionTarget, connections_in
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
-from transit_operator.plan.model import AzureResource
+from transit_operator.plan import ids
+from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
@@ -102,17 +104,25 @@ def provisioned(result: EnsureResult | None) -> bool:
 
 
 def ensure_in_order(
-    arm: Arm, resources: Sequence[AzureResource], owned_by: OwnedBy, record: PassRecord
+    arm: Arm,
+    resources: Sequence[AzureResource],
+    owned_by: OwnedBy,
+    record: PassRecord,
+    *,
+    gate: Callable[[AzureResource], str | None] | None = None,
 ) -> dict[str, EnsureResult]:
-    """Ensure `resources` in order (one GET each, a write only on a difference); one whose `dependsOn` is
-    not provisioned yet waits for a later pass. Results by lower-cased id."""
+    """An option's ARM resources in plan order (dependencies first): one GET each, a write only on a
+    difference (`cloud.arm.Arm.ensure`). A resource waits for a later pass while one it `dependsOn` is not
+    provisioned, or while `gate` names something else it waits for (the gateway subnet's NSG association);
+    Azure refuses references to what is not there. A resource that stays `Failed` after our write is
+    decided against. Returns the results by lower-cased id."""
     results: dict[str, EnsureResult] = {}
     for resource in resources:
-        what = f"{resource.type.rsplit('/', 1)[-1]} {resource.name}"
-        blocked = [d for d in resource.dependsOn if not provisioned(results.get(d.lower()))]
-        if blocked:
-            names = ", ".join(d.rsplit("/", 1)[-1] for d in blocked)
-            record.wait(Reason.PROVISIONING, f"{what} waits for {names}", timing.IN_FLIGHT)
+        what = ids.label(resource.type, resource.name)
+        blocked = [d.rsplit("/", 1)[-1] for d in resource.dependsOn if not provisioned(results.get(d.lower()))]
+        held = ", ".join(blocked) if blocked else gate(resource) if gate is not None else None
+        if held:
+            record.wait(Reason.PROVISIONING, f"{what} waits for {held}", timing.IN_FLIGHT)
             continue
         try:
             result = arm.ensure(resource, owned_by)
@@ -189,7 +199,7 @@ class Teardown:
 class TransitOption:
     """One `spec.option`: only what differs between options (see the module docstring)."""
 
-    start: Callable[[TransitInput], OptionPass]
+    start: Callable[[TransitInput, Plan], OptionPass]
     private_link_id: Callable[[ServerlessTransitSpec, Owner], str]
     owned_ids: Callable[[ServerlessTransitSpec, Owner], Sequence[str]]
     delete: Callable[[Teardown], bool]

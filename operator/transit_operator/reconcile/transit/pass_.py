@@ -14,8 +14,9 @@ from transit_operator.api.v1alpha1 import (
 from transit_operator.cloud.arm import Arm
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.errors import InvalidSpec, TransitError
-from transit_operator.plan.confluent import owner_of_object
 from transit_operator.plan.ncc import rule_domain_names
+from transit_operator.plan.ownership import owner_of_object
+from transit_operator.plan.transit import build_transit_option_plan
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import preflight, timing
 from transit_operator.reconcile.conditions import Reason
@@ -129,7 +130,7 @@ def _reconcile_option(option: TransitOption, inputs: TransitInput) -> Outcome:
 
     # 2. plan (pure) and the Databricks preflight (reads only): nothing is written before both pass.
     try:
-        option_pass = option.start(inputs)
+        option_pass = option.start(inputs, build_transit_option_plan(inputs.sxt, cpl=inputs.cpl, uid=owner.uid))
         domain_names = rule_domain_names(inputs.cpl.spec.confluent, spec.databricks, status_name=spec.status_domain_name)
     except InvalidSpec as exc:
         message = str(exc) if exc.field else f"spec: {exc}"

@@ -1,23 +1,27 @@
 """What the plans of every ServerlessTransit option share: the Databricks actions around the option's own
 ARM objects, and the `waiting` sentences about the referenced ConfluentPrivateLink.
 
-An option's builder (`haproxy_transit`, `appgw_transit`) makes its ARM bodies and the NCC rule body (the
-rule's target is the option's private link resource), then hands them to `build_transit_plan`.
+An option's builder (`plan.transit.haproxy`, `.appgw`, registered in `plan.transit.PLANS`) makes its ARM
+bodies and the NCC rule body (the rule's target is the option's private link resource), then hands them to
+`build_transit_plan`. Resource families an option can reuse: `lb_pls` (Standard LB + Private Link Service)
+and `vmss` (a scale set in the LB pool).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit
+from transit_operator.api.kinds import SERVERLESS_TRANSIT
+from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit, ServerlessTransitSpec
+from transit_operator.plan import ids
 from transit_operator.plan.confluent import healthy_endpoint_ips
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ncc import build_databricks_actions
-from transit_operator.plan.ownership import Owner
+from transit_operator.plan.ownership import Owner, owner_tags
 
-__all__ = ["KIND", "build_security_rule", "build_transit_plan", "cpl_key", "endpoint_waiting"]
+__all__ = ["KIND", "build_nsg", "build_security_rule", "build_transit_plan", "cpl_key", "endpoint_waiting"]
 
-KIND = "ServerlessTransit"
+KIND = SERVERLESS_TRANSIT.kind
 
 
 def build_security_rule(
@@ -44,6 +48,19 @@ def build_security_rule(
         "destinationPortRanges": ports,
     }
     return {"name": name, "properties": properties}
+
+
+def build_nsg(
+    spec: ServerlessTransitSpec, nsg_id: str, rules: list[dict[str, Any]], *, owner: Owner
+) -> AzureResource:
+    """An option's network security group with its inbound `rules` (`build_security_rule`)."""
+    return AzureResource(
+        type=ids.NETWORK_SECURITY_GROUPS,
+        id=nsg_id,
+        apiVersion=ids.api_version_for(ids.NETWORK_SECURITY_GROUPS),
+        body={"location": spec.azure.location, "tags": owner_tags(owner), "properties": {"securityRules": rules}},
+        dependsOn=[],
+    )
 
 
 def cpl_key(sxt: ServerlessTransit, owner: Owner) -> str:

@@ -7,7 +7,7 @@
 What the plan holds, dependencies first:
 
 1. a Standard, Static **public IP**: App Gateway v2 refuses to exist without a public frontend even when
-   only the private one is used (transit.md rule 4,
+   only the private one is used (docs/platform-rules.md#appgw-public-frontend,
    https://learn.microsoft.com/azure/application-gateway/application-gateway-private-deployment);
 2. an **NSG** for the gateway subnet that locks that public frontend down: GatewayManager on 65200-65535
    (the v2 control plane; without it the gateway does not provision), AzureLoadBalancer, VirtualNetwork on
@@ -32,34 +32,44 @@ option haproxy): traffic may cross zones.
 
 The Databricks private endpoint rule targets the gateway's resource id (App Gateway private link has no
 alias) with `group_id` = the name of the frontend IP configuration carrying the private link configuration
-(transit.md rule 5): the private one by default, the public one with `privateLinkFrontend: public` (whether
-private link on the private frontend carries TCP is unconfirmed; a field report carried Kafka through
-private link on the public frontend - platform-facts §4). The TCP listeners sit on that same frontend: a
-frontend without a listener is not offered as a private link target.
+(docs/platform-rules.md#appgw-private-link): the private one by default, the public one with
+`privateLinkFrontend: public` (whether private link on the private frontend carries TCP is unconfirmed; a
+field report carried Kafka through private link on the public frontend - docs/platform-rules.md#unconfirmed,
+item 6). The TCP listeners sit on that same frontend: a frontend without a listener is not offered as a
+private link target.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from transit_operator.api.v1alpha1 import ConfluentPrivateLink, ServerlessTransit, ServerlessTransitSpec
 from transit_operator.plan import ids, naming
-from transit_operator.plan.confluent import healthy_endpoint_ips, owner_of_object
+from transit_operator.plan.confluent import healthy_endpoint_ips
+from transit_operator.plan.ids import APPLICATION_GATEWAYS, PUBLIC_IP_ADDRESSES
 from transit_operator.plan.model import AzureResource, Plan
+from transit_operator.plan.naming import (
+    GATEWAY_IP_CONFIG_NAME,
+    GATEWAY_POOL_NAME,
+    PRIVATE_FRONTEND_NAME,
+    PRIVATE_LINK_CONFIG_NAME,
+    PRIVATE_LINK_IP_CONFIG_NAME,
+    PUBLIC_FRONTEND_NAME,
+    frontend_port_name,
+    listener_name,
+)
 from transit_operator.plan.ncc import build_private_endpoint_rule_body, rule_domain_names
-from transit_operator.plan.ownership import Owner, build_ownership_tags
-from transit_operator.plan.transit import KIND, build_security_rule, build_transit_plan, endpoint_waiting
+from transit_operator.plan.ownership import Owner, owner_of_object, owner_tags
+from transit_operator.plan.transit.common import (
+    build_nsg,
+    build_security_rule,
+    build_transit_plan,
+    endpoint_waiting,
+)
 
 __all__ = [
-    "APPLICATION_GATEWAYS",
-    "BACKEND_POOL_NAME",
-    "GATEWAY_IP_CONFIG_NAME",
-    "KIND",
-    "PRIVATE_FRONTEND_NAME",
-    "PRIVATE_LINK_CONFIG_NAME",
-    "PUBLIC_FRONTEND_NAME",
-    "PUBLIC_IP_ADDRESSES",
-    "application_gateway_id",
+    "GatewayIds",
     "backend_ips_of",
     "build_appgw_nsg",
     "build_appgw_rule_body",
@@ -67,26 +77,14 @@ __all__ = [
     "build_application_gateway",
     "build_backend_pool",
     "build_public_ip",
-    "gateway_nsg_id",
     "private_link_frontend_name",
-    "public_ip_id",
 ]
 
-APPLICATION_GATEWAYS = "Microsoft.Network/applicationGateways"
-PUBLIC_IP_ADDRESSES = "Microsoft.Network/publicIPAddresses"
-
-# Child object names inside the gateway body (fixed: one of each per transit, one per port where noted).
-GATEWAY_IP_CONFIG_NAME = "gateway-subnet"
-PUBLIC_FRONTEND_NAME = "public-frontend"
-# The NCC rule's `group_id`: App Gateway offers each private-link-enabled frontend as a sub-resource.
-PRIVATE_FRONTEND_NAME = "private-frontend"
-PRIVATE_LINK_CONFIG_NAME = "private-link"
-PRIVATE_LINK_IP_CONFIG_NAME = "private-link-ip-1"
-BACKEND_POOL_NAME = "confluent"
 FIRST_RULE_PRIORITY = 100
 
 # Backend connection timeout of the L4 backend settings (seconds, 1-86400). Idle Kafka connections are
-# bounded by the Private Link hop (~300 s) anyway; clients need keepalives below that (transit.md rule 12).
+# bounded by the Private Link hop (~300 s) anyway; clients need keepalives below that
+# (docs/platform-rules.md#idle-timeouts).
 BACKEND_TIMEOUT_SECONDS = 60
 
 # NSG rule priorities: GatewayManager first, Internet denied last among ours (Azure's defaults are 65000+).
@@ -96,41 +94,22 @@ _NSG_PRIORITY_LISTENERS = 120
 _NSG_PRIORITY_DENY_INTERNET = 4000
 
 
-def frontend_port_name(port: int) -> str:
-    return f"port-{port}"
+@dataclass(frozen=True)
+class GatewayIds:
+    """ARM ids of one applicationGateway transit's objects, from the deterministic names."""
 
+    gateway: str
+    public_ip: str
+    nsg: str
 
-def listener_name(port: int) -> str:
-    """Listener, backend settings and routing rule of one port share this name (different collections)."""
-    return f"tcp-{port}"
-
-
-def build_application_gateway_name(namespace: str, name: str) -> str:
-    return naming.build_resource_name("agw", namespace, name)
-
-
-def build_public_ip_name(namespace: str, name: str) -> str:
-    return naming.build_resource_name("pip", namespace, name)
-
-
-def _tags(owner: Owner) -> dict[str, str]:
-    return build_ownership_tags(owner.kind, owner.namespace, owner.name, owner.uid)
-
-
-def _id(spec: ServerlessTransitSpec, type_: str, name: str) -> str:
-    return ids.resource_id(spec.azure.subscription_id, spec.azure.resource_group, type_, name)
-
-
-def application_gateway_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
-    return _id(spec, APPLICATION_GATEWAYS, build_application_gateway_name(owner.namespace, owner.name))
-
-
-def public_ip_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
-    return _id(spec, PUBLIC_IP_ADDRESSES, build_public_ip_name(owner.namespace, owner.name))
-
-
-def gateway_nsg_id(spec: ServerlessTransitSpec, owner: Owner) -> str:
-    return _id(spec, ids.NETWORK_SECURITY_GROUPS, naming.build_nsg_name(owner.namespace, owner.name))
+    @classmethod
+    def of(cls, spec: ServerlessTransitSpec, owner: Owner) -> GatewayIds:
+        sub, rg, ns, name = spec.azure.subscription_id, spec.azure.resource_group, owner.namespace, owner.name
+        return cls(
+            gateway=ids.resource_id(sub, rg, APPLICATION_GATEWAYS, naming.build_application_gateway_name(ns, name)),
+            public_ip=ids.resource_id(sub, rg, PUBLIC_IP_ADDRESSES, naming.build_public_ip_name(ns, name)),
+            nsg=ids.resource_id(sub, rg, ids.NETWORK_SECURITY_GROUPS, naming.build_nsg_name(ns, name)),
+        )
 
 
 def backend_ips_of(cpl: ConfluentPrivateLink | None) -> list[str]:
@@ -145,11 +124,11 @@ def build_public_ip(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResour
     """Standard SKU, Static: the only kind App Gateway v2 accepts for its (mandatory) public frontend."""
     return AzureResource(
         type=PUBLIC_IP_ADDRESSES,
-        id=public_ip_id(spec, owner),
+        id=GatewayIds.of(spec, owner).public_ip,
         apiVersion=ids.api_version_for(PUBLIC_IP_ADDRESSES),
         body={
             "location": spec.azure.location,
-            "tags": _tags(owner),
+            "tags": owner_tags(owner),
             "sku": {"name": "Standard", "tier": "Regional"},
             "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
         },
@@ -198,13 +177,7 @@ def build_appgw_nsg(spec: ServerlessTransitSpec, *, owner: Owner) -> AzureResour
             description="Nothing from the Internet: the public frontend is mandatory, Kafka comes through private link",
         ),
     ]
-    return AzureResource(
-        type=ids.NETWORK_SECURITY_GROUPS,
-        id=gateway_nsg_id(spec, owner),
-        apiVersion=ids.api_version_for(ids.NETWORK_SECURITY_GROUPS),
-        body={"location": spec.azure.location, "tags": _tags(owner), "properties": {"securityRules": rules}},
-        dependsOn=[],
-    )
+    return build_nsg(spec, GatewayIds.of(spec, owner).nsg, rules, owner=owner)
 
 
 def private_link_frontend_name(spec: ServerlessTransitSpec) -> str:
@@ -217,7 +190,7 @@ def private_link_frontend_name(spec: ServerlessTransitSpec) -> str:
 def build_backend_pool(backend_ips: list[str]) -> dict[str, Any]:
     """The one backend pool; an endpoint IP change rewrites only this element of the gateway body."""
     return {
-        "name": BACKEND_POOL_NAME,
+        "name": GATEWAY_POOL_NAME,
         "properties": {"backendAddresses": [{"ipAddress": ip} for ip in backend_ips]},
     }
 
@@ -232,7 +205,8 @@ def build_application_gateway(
     settings = spec.application_gateway
     if settings is None:
         raise ValueError("spec.applicationGateway is required for option applicationGateway")
-    gw_id = application_gateway_id(spec, owner)
+    gateway_ids = GatewayIds.of(spec, owner)
+    gw_id = gateway_ids.gateway
     linked = private_link_frontend_name(spec)
 
     def sub(collection: str, name: str) -> dict[str, str]:
@@ -261,7 +235,7 @@ def build_application_gateway(
             {
                 "name": PUBLIC_FRONTEND_NAME,
                 "properties": {
-                    "publicIPAddress": {"id": public_ip_id(spec, owner)},
+                    "publicIPAddress": {"id": gateway_ids.public_ip},
                     **private_link(PUBLIC_FRONTEND_NAME),
                 },
             },
@@ -322,7 +296,7 @@ def build_application_gateway(
                     "ruleType": "Basic",
                     "priority": FIRST_RULE_PRIORITY + index,
                     "listener": sub("listeners", listener_name(port)),
-                    "backendAddressPool": sub("backendAddressPools", BACKEND_POOL_NAME),
+                    "backendAddressPool": sub("backendAddressPools", GATEWAY_POOL_NAME),
                     "backendSettings": sub("backendSettingsCollection", listener_name(port)),
                 },
             }
@@ -342,8 +316,8 @@ def build_application_gateway(
         type=APPLICATION_GATEWAYS,
         id=gw_id,
         apiVersion=ids.api_version_for(APPLICATION_GATEWAYS),
-        body={"location": spec.azure.location, "tags": _tags(owner), "properties": properties},
-        dependsOn=[public_ip_id(spec, owner), gateway_nsg_id(spec, owner)],
+        body={"location": spec.azure.location, "tags": owner_tags(owner), "properties": properties},
+        dependsOn=[gateway_ids.public_ip, gateway_ids.nsg],
     )
 
 
@@ -354,7 +328,8 @@ def build_appgw_rule_body(
 
     `domain_names` go along: Databricks Serverless sends to the endpoint only the names the rule lists, and
     Kafka needs the bootstrap and broker names to resolve there. Whether Databricks accepts `domain_names`
-    next to `group_id` for an App Gateway target is UNCONFIRMED (azure-api.md §10); the sandbox accepts it.
+    next to `group_id` for an App Gateway target is UNCONFIRMED (docs/platform-rules.md#unconfirmed); the
+    sandbox accepts it.
     """
     body = build_private_endpoint_rule_body(gateway_id, group_id=group_id)
     if domain_names:
