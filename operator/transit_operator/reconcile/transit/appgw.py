@@ -63,7 +63,7 @@ from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
-from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit import databricks, proxy_health
 from transit_operator.reconcile.transit.option import (
     OptionReport,
     Teardown,
@@ -288,5 +288,9 @@ def _delete(teardown: Teardown) -> bool:
 
 
 OPTION = TransitOption(
-    start=_start, private_link_id=application_gateway_id, owned_ids=_owned_ids, delete=_delete
+    start=_start,
+    private_link_id=application_gateway_id,
+    owned_ids=_owned_ids,
+    delete=_delete,
+    diagnose=proxy_health.application_gateway,
 )
