@@ -1,0 +1,48 @@
+"""`kubectl annotate serverlesstransit NAME transit.privatelink.io/diagnose=<value>` against the running
+operator: one diagnosis, written to `status.diagnosis` with `DataPathHealthy` and told in an Event; a second
+value within the rate limit is refused with a Warning Event and answered by nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import SXT, System, condition, eventually, of_kind
+
+ANNOTATION = "transit.privatelink.io/diagnose"
+
+
+def annotate(system: System, doc: dict[str, Any], value: str) -> None:
+    meta = doc["metadata"]
+    system.cluster.patch(doc["apiVersion"], doc["kind"], meta["name"], system.namespace,
+                         {"metadata": {"annotations": {ANNOTATION: value}}})
+
+
+def events(system: System, name: str, reason: str) -> list[dict[str, Any]]:
+    return [e for e in system.cluster.list_objects("v1", "Event", system.namespace)
+            if e["involvedObject"]["name"] == name and e.get("reason") == reason]
+
+
+@pytest.mark.parametrize("option", ["applicationGateway"])
+async def test_annotate_runs_one_diagnosis_and_refuses_the_next_within_the_limit(system: System, option: str) -> None:
+    documents = system.example(option)
+    system.apply_all(documents)
+    doc = of_kind(documents, SXT)
+    await system.ready(doc)
+
+    annotate(system, doc, "first")
+    transit = await eventually(
+        lambda: (obj := system.get(doc)) and (obj.get("status") or {}).get("diagnosis", {}).get("request") == "first"
+        and obj)
+    diagnosis = transit["status"]["diagnosis"]
+    assert [h["verdict"] for h in diagnosis["hops"]] == ["Healthy"] * 5, diagnosis["hops"]
+    assert condition(transit, "DataPathHealthy")["status"] == "True"
+    assert condition(transit, "Ready")["status"] == "True"
+    name = doc["metadata"]["name"]
+    await eventually(lambda: events(system, name, "DataPathDiagnosed"))
+
+    annotate(system, doc, "second")
+    (refused,) = await eventually(lambda: events(system, name, "DiagnosisRefused"))
+    assert refused["type"] == "Warning" and "at most one every 60s" in refused["message"]
+    assert system.get(doc)["status"]["diagnosis"]["request"] == "first"  # type: ignore[index]
