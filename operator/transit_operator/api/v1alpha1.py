@@ -734,7 +734,9 @@ class DiagnosisStatus(ApiModel):
     read-back after a configuration rollout)."""
 
     time: str = Field(description="When the diagnosis ran (RFC 3339).")
-    trigger: Literal["annotation", "rollout"] = Field(description="What asked for it.")
+    trigger: Literal["annotation", "rollout", "command"] = Field(
+        description="What asked for it: the annotation, the read-back after a rollout, `transit-operator diagnose`."
+    )
     request: str | None = Field(
         default=None, description="The `transit.privatelink.io/diagnose` annotation value it answered."
     )
