@@ -54,16 +54,9 @@ def _documents(path: str) -> list[dict[str, Any]]:
 def _cluster_reader(kubeconfig: str | None) -> Reader:
     import kubernetes
 
-    if kubeconfig is None:
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-            api_client = kubernetes.client.ApiClient(configuration)
-        except kubernetes.config.ConfigException:
-            api_client = kubernetes.config.new_client_from_config()
-    else:
-        api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
-    api = kubernetes.client.CustomObjectsApi(api_client)
+    from transit_operator.runtime.main import kube_api_client
+
+    api = kubernetes.client.CustomObjectsApi(kube_api_client(kubeconfig))
 
     def read(plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
