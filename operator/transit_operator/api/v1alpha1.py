@@ -730,12 +730,11 @@ class HopVerdict(ApiModel):
 
 
 class DiagnosisStatus(ApiModel):
-    """The last diagnosis of the data path (on the `transit.privatelink.io/diagnose` annotation, or the
-    read-back after a configuration rollout)."""
+    """The last diagnosis of the data path (on the `transit.privatelink.io/diagnose` annotation)."""
 
     time: str = Field(description="When the diagnosis ran (RFC 3339).")
-    trigger: Literal["annotation", "rollout", "command"] = Field(
-        description="What asked for it: the annotation, the read-back after a rollout, `transit-operator diagnose`."
+    trigger: Literal["annotation", "command"] = Field(
+        description="What asked for it: the annotation, or `transit-operator diagnose` (which writes no status)."
     )
     request: str | None = Field(
         default=None, description="The `transit.privatelink.io/diagnose` annotation value it answered."

@@ -68,7 +68,7 @@ __all__ = [
     "summary",
 ]
 
-Trigger = Literal["annotation", "rollout", "command"]
+Trigger = Literal["annotation", "command"]
 
 
 def hop(name: HopName, verdict: Verdict, message: str = "") -> HopVerdict:
