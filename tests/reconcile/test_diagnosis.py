@@ -1,9 +1,11 @@
 """A diagnosis of the data path names exactly the hop that is broken (issue 19), through the real SDK clients
-against the embedded sandbox: a ConfluentPrivateLink and an `applicationGateway` ServerlessTransit
-reconciled to Ready, then one hop broken at a time - the private endpoint removed, a DNS record wrong, the
-NCC rule's connection disconnected, a backend unreachable (Confluent's side stops answering) - and
-`reconcile.transit.diagnose` run. Every ARM exchange, the backend health LRO included, is judged against
-the REST specs (`conformance`)."""
+against the embedded sandbox: a ConfluentPrivateLink and a ServerlessTransit of each option reconciled to
+Ready, then one hop broken at a time - the private endpoint removed, a DNS record wrong, the NCC rule's
+connection disconnected, a backend unreachable (Confluent's side stops answering), and for haproxy an
+instance whose HAProxy is down - and `reconcile.transit.diagnose` run. The VMSS instances are
+`ConfigExecutor`s, which answer the backend health script from the ARM state (tests/dataplane has the same
+on real HAProxy). Every ARM exchange, the backend health LRO and the run commands included, is judged
+against the REST specs (`conformance`)."""
 
 from __future__ import annotations
 
@@ -20,16 +22,20 @@ from transit_operator.api.v1alpha1 import DATA_PATH_HOPS, ServerlessTransit
 from transit_operator.cloud.context import CloudContext
 from transit_operator.cloud.network import gateway_backend_health
 from transit_operator.plan.appgw_transit import application_gateway_id
+from transit_operator.plan.haproxy_transit import transit_ids
 from transit_operator.plan.ownership import Owner
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import confluent, transit
 from transit_operator.reconcile.outcome import Outcome
 from transit_sandbox import conformance
+from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.server import SandboxCloud
 
 LOCATION = "westeurope"
 DOMAIN = "n-diag01.westeurope.azure.confluent.cloud"
 WORKSPACE_ID = 5550019
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt0ZXN0a2V5Zm9ydHJhbnNpdG9wZXJhdG9ydGVzdHM= test"
+OPTIONS = ["applicationGateway", "haproxy"]
 ALIASES = {
     zone: f"s-diag-{i}.0f6a1c5e-1a2b-4c3d-8e9f-00112233446{i}.westeurope.azure.privatelinkservice"
     for i, zone in enumerate(("az1", "az2", "az3"), start=1)
@@ -38,7 +44,7 @@ ALIASES = {
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[SandboxCloud]:
-    with SandboxCloud(check_conformance=True) as sandbox:
+    with SandboxCloud(executor=ConfigExecutor(), check_conformance=True) as sandbox:
         sandbox.admin.set_lro_seconds(None, 0.05)
         sandbox.admin.set_confluent_approval_seconds(0.05)
         sandbox.databricks.add_workspace(WORKSPACE_ID, LOCATION, "ws-diag")
@@ -58,7 +64,8 @@ class World:
     """A resource group with a VNet, a ConfluentPrivateLink (three zones, managed DNS) and an App Gateway
     transit, both reconciled until Ready."""
 
-    def __init__(self, cloud: SandboxCloud, ctx: CloudContext, name: str) -> None:
+    def __init__(self, cloud: SandboxCloud, ctx: CloudContext, name: str, option: str) -> None:
+        self.option = option
         self.cloud, self.ctx = cloud, ctx
         self.sub = cloud.subscription_id
         self.rg = f"rg-{name}"[:90]
@@ -76,6 +83,9 @@ class World:
                         {"name": "pe", "properties": {"addressPrefix": "10.0.1.0/24"}},
                         {"name": "appgw", "properties": {"addressPrefix": "10.0.4.0/24"}},
                         {"name": "appgwpl", "properties": {"addressPrefix": "10.0.5.0/24"}},
+                        {"name": "transit", "properties": {"addressPrefix": "10.0.2.0/24"}},
+                        {"name": "pls", "properties": {"addressPrefix": "10.0.3.0/24",
+                                                       "privateLinkServiceNetworkPolicies": "Disabled"}},
                     ],
                 },
             },
@@ -96,19 +106,26 @@ class World:
                 "dns": {"virtualNetworkIds": [vnet]},
             },
         }
+        option_spec: dict[str, Any] = (
+            {
+                "network": {"frontendSubnetId": f"{vnet}/subnets/appgw", "privateLinkSubnetId": f"{vnet}/subnets/appgwpl"},
+                "applicationGateway": {"privateFrontendIp": "10.0.4.10"},
+            }
+            if option == "applicationGateway"
+            else {
+                "network": {"frontendSubnetId": f"{vnet}/subnets/transit", "privateLinkSubnetId": f"{vnet}/subnets/pls"},
+                "haproxy": {"instanceCount": 2, "zones": ["1", "2"], "sshPublicKey": SSH_KEY},
+            }
+        )
         self.body: dict[str, Any] = {
             "apiVersion": "transit.privatelink.io/v1alpha1",
             "kind": "ServerlessTransit",
             "metadata": {"name": "kafka", "namespace": self.namespace, "uid": str(uuid.uuid4()), "generation": 1},
             "spec": {
-                "option": "applicationGateway",
+                "option": option,
                 "confluentPrivateLinkRef": {"name": "confluent"},
                 "azure": {"subscriptionId": self.sub, "resourceGroup": self.rg, "location": LOCATION},
-                "network": {
-                    "frontendSubnetId": f"{vnet}/subnets/appgw",
-                    "privateLinkSubnetId": f"{vnet}/subnets/appgwpl",
-                },
-                "applicationGateway": {"privateFrontendIp": "10.0.4.10"},
+                **option_spec,
                 "databricks": {
                     "accountId": cloud.databricks.account_id,
                     "ncc": {"name": f"ncc-{uuid.uuid4().hex[:12]}"},
@@ -122,6 +139,17 @@ class World:
     @property
     def gateway_id(self) -> str:
         return application_gateway_id(ServerlessTransit.model_validate(self.body).spec, self.owner)
+
+    @property
+    def target_id(self) -> str:
+        """What the NCC rule connects to: the gateway, or the Private Link Service."""
+        if self.option == "applicationGateway":
+            return self.gateway_id
+        return transit_ids(ServerlessTransit.model_validate(self.body).spec, self.owner).private_link_service
+
+    @property
+    def vmss_id(self) -> str:
+        return transit_ids(ServerlessTransit.model_validate(self.body).spec, self.owner).vmss
 
     def converge(self) -> None:
         _until_ready(lambda: confluent.reconcile(copy.deepcopy(self.cpl), self.ctx), self.cpl)
@@ -152,10 +180,18 @@ def _until_ready(reconcile: Callable[[], Outcome], body: dict[str, Any], passes:
     raise AssertionError(f"not Ready: {body['status']['conditions']}")
 
 
-@pytest.fixture
+@pytest.fixture(params=OPTIONS)
 def world(cloud: SandboxCloud, ctx: CloudContext, request: pytest.FixtureRequest) -> World:
     name = request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")
-    made = World(cloud, ctx, name)
+    made = World(cloud, ctx, name, request.param)
+    made.converge()
+    return made
+
+
+@pytest.fixture
+def gateway_world(cloud: SandboxCloud, ctx: CloudContext, request: pytest.FixtureRequest) -> World:
+    name = request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")
+    made = World(cloud, ctx, name, "applicationGateway")
     made.converge()
     return made
 
@@ -187,7 +223,9 @@ def test_a_healthy_path_is_healthy_at_every_hop(world: World) -> None:
     assert [(e.type, e.reason) for e in outcome.events] == [("Normal", "DataPathDiagnosed")]
 
 
-def test_the_backend_health_api_answers_per_address(world: World, ctx: CloudContext, cloud: SandboxCloud) -> None:
+def test_the_backend_health_api_answers_per_address(gateway_world: World, ctx: CloudContext,
+                                                    cloud: SandboxCloud) -> None:
+    world = gateway_world
     cloud.admin.clear_requests()
     servers = gateway_backend_health(ctx, world.gateway_id)
 
@@ -217,14 +255,23 @@ def _wrong_dns_record(world: World) -> str:
 
 
 def _disconnect_rule(world: World) -> str:
-    (connection,) = world.cloud.admin.connections(target_id=world.gateway_id)
-    world.cloud.admin.set_connection_state(world.gateway_id, connection["name"], "Disconnected", "cut")
+    (connection,) = world.cloud.admin.connections(target_id=world.target_id)
+    world.cloud.admin.set_connection_state(world.target_id, connection["name"], "Disconnected", "cut")
     return "DISCONNECTED"
 
 
 def _confluent_silent(world: World) -> str:
     world.cloud.admin.set_confluent_answering(ALIASES["az3"], False)
+    if world.option == "haproxy":
+        return f"az3 {world.endpoint_ip('az3')}:9092 DOWN"
     return f"{world.endpoint_ip('az3')}: Down"
+
+
+def _instance_down(world: World) -> str:
+    executor = world.cloud.arm.executor
+    assert isinstance(executor, ConfigExecutor)
+    executor.stop_haproxy(world.vmss_id, "1")
+    return "instance 1: HAProxy does not answer"
 
 
 BREAKS: dict[str, tuple[Callable[[World], str], str]] = {
@@ -232,18 +279,28 @@ BREAKS: dict[str, tuple[Callable[[World], str], str]] = {
     "dns-record-wrong": (_wrong_dns_record, "dnsRecords"),
     "rule-disconnected": (_disconnect_rule, "nccRule"),
     "backend-unreachable": (_confluent_silent, "backends"),
+    "instance-down": (_instance_down, "proxy"),
 }
 
 
+def _repair(world: World) -> None:
+    world.cloud.admin.set_confluent_answering(ALIASES["az3"], True)
+    executor = world.cloud.arm.executor
+    if isinstance(executor, ConfigExecutor):
+        executor.haproxy_down.clear()
+
+
 @pytest.mark.parametrize("case", sorted(BREAKS))
-def test_the_diagnosis_names_exactly_the_broken_hop(world: World, cloud: SandboxCloud, case: str) -> None:
+def test_the_diagnosis_names_exactly_the_broken_hop(world: World, case: str) -> None:
+    if case == "instance-down" and world.option != "haproxy":
+        pytest.skip("an Application Gateway has no instances of ours")
     assert set(verdicts(world.diagnose("before")).values()) == {"Healthy"}
     breaker, broken_hop = BREAKS[case]
     try:
         said = breaker(world)
         outcome = world.diagnose("after")
     finally:
-        cloud.admin.set_confluent_answering(ALIASES["az3"], True)
+        _repair(world)
 
     diagnosis = dump_status(outcome.status)["diagnosis"]
     assert diagnosis["firstBrokenHop"] == broken_hop, diagnosis["hops"]
@@ -261,13 +318,14 @@ def test_the_diagnosis_names_exactly_the_broken_hop(world: World, cloud: Sandbox
     assert (event.type, event.reason) == ("Warning", "DataPathDiagnosed") and broken_hop in event.message
 
 
-def test_the_condition_survives_a_reconcile_pass_and_ready_does_not_follow_it(world: World, cloud: SandboxCloud) -> None:
+def test_the_condition_survives_a_reconcile_pass_and_ready_does_not_follow_it(gateway_world: World) -> None:
+    world = gateway_world
     try:
         _confluent_silent(world)
         world.diagnose("x")
         outcome = transit.reconcile(copy.deepcopy(world.body), copy.deepcopy(world.cpl), world.ctx)
     finally:
-        cloud.admin.set_confluent_answering(ALIASES["az3"], True)
+        _repair(world)
 
     status = dump_status(outcome.status)
     assert cond.is_true(outcome.status.conditions, cond.READY)  # GitOps health does not flap

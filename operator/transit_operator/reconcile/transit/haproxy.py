@@ -51,7 +51,7 @@ from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
-from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit import databricks, proxy_health
 from transit_operator.reconcile.transit.option import (
     OptionReport,
     Teardown,
@@ -277,4 +277,10 @@ def _delete(teardown: Teardown) -> bool:
     return vmss_gone and pls_gone and lb_gone and nsg_gone
 
 
-OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete)
+OPTION = TransitOption(
+    start=_start,
+    private_link_id=_private_link_id,
+    owned_ids=_owned_ids,
+    delete=_delete,
+    diagnose=proxy_health.haproxy,
+)
