@@ -28,7 +28,7 @@ def events(system: System, name: str, reason: str) -> list[dict[str, Any]]:
             if e["involvedObject"]["name"] == name and e.get("reason") == reason]
 
 
-@pytest.mark.parametrize("option", ["applicationGateway"])
+@pytest.mark.parametrize("option", ["applicationGateway", "haproxy"])
 async def test_annotate_runs_one_diagnosis_and_refuses_the_next_within_the_limit(system: System, option: str) -> None:
     documents = system.example(option)
     system.apply_all(documents)
