@@ -1,4 +1,4 @@
-"""Command line: `transit-operator {crds,plan,emulator,run,sandbox}`.
+"""Command line: `transit-operator {crds,plan,emulator,run,diagnose,sandbox}`.
 
 Each sub-command's implementation lives beside the layer it belongs to and is imported lazily, so
 `transit-operator plan` never loads kopf or the Azure SDKs.
@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the operator against the current Kubernetes context")
     add_run_arguments(run)
 
+    from transit_operator.runtime.diagnose import add_diagnose_arguments
+
+    diagnose = sub.add_parser("diagnose", help="diagnose a ServerlessTransit's data path hop by hop (reads only)")
+    add_diagnose_arguments(diagnose)
+
     sandbox = sub.add_parser("sandbox", help="emulated Kubernetes + cloud + operator, applying example CRs")
     sandbox.add_argument("-f", "--filename", action="append", default=None, metavar="FILE",
                          help="CR files to apply (default: the examples)")
@@ -79,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from transit_operator.runtime.main import run_operator
 
         return run_operator(args)
+    if args.command == "diagnose":
+        from transit_operator.runtime.diagnose import run_diagnose
+
+        return run_diagnose(args)
     if args.command == "sandbox":
         from transit_operator.runtime.sandbox import run_sandbox
 

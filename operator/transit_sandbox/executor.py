@@ -124,6 +124,30 @@ class AppliedCommand:
     result: str  # applied | unchanged | invalid
 
 
+# The backend health script's contract (plan/haproxy_config.py `render_backend_health_script`): no
+# parameters; one `TRANSIT_SERVER` line per checked server (the servers of `bk_all_<port>`), then
+# `TRANSIT_HEALTH result=<healthy|degraded|down|unknown> hash=<hash or -> instance=<host> up=<n> down=<n>
+# mismatched=<n> detail=<text>`; exit 1 when HAProxy could not be asked.
+HEALTH_SCRIPT_MARKER = "# transit-haproxy-health"
+_BACKEND = re.compile(r"^backend (bk_all_([0-9]+))$")
+_SERVER = re.compile(r"^server (az[0-9]+) ([0-9.]+):([0-9]+) ")
+
+
+def checked_servers(config: str) -> list[tuple[str, str, int]]:
+    """(zone, address, port) of the servers HAProxy health-checks in `config` (those of `bk_all_<port>`)."""
+    servers: list[tuple[str, str, int]] = []
+    in_checked = False
+    for raw in config.splitlines():
+        line = raw.strip()
+        if line.startswith(("backend ", "frontend ", "listen ", "defaults", "global")):
+            in_checked = bool(_BACKEND.match(line))
+            continue
+        match = _SERVER.match(line) if in_checked else None
+        if match:
+            servers.append((match.group(1), match.group(2), int(match.group(3))))
+    return servers
+
+
 @dataclass
 class ConfigExecutor:
     """Instances that keep an HAProxy config the way the apply script does, without running HAProxy.
@@ -135,6 +159,11 @@ class ConfigExecutor:
     in `broken_check`), else `applied`. Without a `check` every config passes (real `haproxy -c` is the data
     plane's job, `--dataplane`). `expected_script`: the apply script every command must carry (an
     AssertionError otherwise). Enough for the control plane to converge in the sandbox.
+
+    The backend health script (`HEALTH_SCRIPT_MARKER`) is answered like HAProxy would answer it: each
+    checked server of the instance's config UP when `backend_probe(address, port)` says something answers
+    there (the sandbox cloud plugs in the ARM state: `arm.network.backend_address_health`), and HAProxy not
+    answering at all on an instance in `haproxy_down` (a crashed or stopped HAProxy).
     """
 
     check: ConfigCheck | None = None
@@ -144,7 +173,33 @@ class ConfigExecutor:
     configs: dict[tuple[str, str], str | None] = field(default_factory=dict)
     commands: list[RecordedCommand] = field(default_factory=list)
     applied: list[AppliedCommand] = field(default_factory=list)
+    haproxy_down: set[tuple[str, str]] = field(default_factory=set)  # (vmss id lower-cased, instance id)
+    backend_probe: Callable[[str, int], bool] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def stop_haproxy(self, vmss_id: str, instance_id: str, stopped: bool = True) -> None:
+        with self._lock:
+            (self.haproxy_down.add if stopped else self.haproxy_down.discard)((vmss_id.lower(), instance_id))
+
+    def _health(self, key: tuple[str, str]) -> tuple[int, str, str]:
+        host = f"vmss-{key[1]}"
+        with self._lock:  # the probe reads the cloud's state: not under this lock
+            down_here, config = key in self.haproxy_down, self.configs.get(key) or ""
+        if down_here:
+            return 1, (f"TRANSIT_HEALTH result=unknown hash=- instance={host} up=0 down=0 mismatched=0 "
+                       "detail=haproxy-not-answering:ConnectionRefusedError\n"), ""
+        digest = _config_hash(config) if config else "-"
+        lines, up, down = [], 0, 0
+        for zone, address, port in sorted(checked_servers(config), key=lambda s: (s[0], s[2])):
+            ok = self.backend_probe(address, port) if self.backend_probe is not None else True
+            up, down = up + ok, down + (not ok)
+            state, check = ("UP", "L6OK") if ok else ("DOWN", "L4TOUT")
+            lines.append(f"TRANSIT_SERVER zone={zone} port={port} addr={address}:{port} state={state} "
+                         f"check={check} check_ms=1 since_s=0")
+        result = "unknown" if not lines else "healthy" if not down else "down" if not up else "degraded"
+        lines.append(f"TRANSIT_HEALTH result={result} hash={digest} instance={host} up={up} down={down} "
+                     f"mismatched=0 detail={'no-servers' if not lines else '-'}")
+        return 0, "\n".join(lines) + "\n", ""
 
     def instance_created(self, vmss_id: str, instance_id: str, custom_data: bytes | None) -> None:
         try:
@@ -161,11 +216,14 @@ class ConfigExecutor:
     def run_command(
         self, vmss_id: str, instance_id: str, script: list[str], parameters: dict[str, str]
     ) -> tuple[int, str, str]:
+        with self._lock:
+            self.commands.append(RecordedCommand(vmss_id, instance_id, list(script), dict(parameters)))
+        if any(line.strip() == HEALTH_SCRIPT_MARKER or line.startswith(f"{HEALTH_SCRIPT_MARKER}:")
+               for line in script[:3]):
+            return self._health((vmss_id.lower(), instance_id))
         if self.expected_script is not None:
             assert list(script) == self.expected_script, "the operator must send the apply script as is"
         digest = parameters.get("CONFIG_HASH", "")
-        with self._lock:
-            self.commands.append(RecordedCommand(vmss_id, instance_id, list(script), dict(parameters)))
         result, detail, code = self._apply((vmss_id.lower(), instance_id), digest, parameters.get("CONFIG_B64", ""))
         with self._lock:
             self.applied.append(AppliedCommand(vmss_id, instance_id, digest, result))

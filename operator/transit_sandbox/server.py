@@ -57,6 +57,12 @@ def build_arm(executor: InstanceExecutor | None = None, state_file: Path | None 
     privatedns.register(arm)
     arm.tick_hooks.append(advance_links)
     arm.load()
+    if isinstance(executor, ConfigExecutor) and executor.backend_probe is None:
+        def answers(address: str, port: int) -> bool:  # what HAProxy's check finds, from the ARM state
+            with arm.lock:
+                return network.backend_address_health(arm, address, port)[0] == "Up"
+
+        executor.backend_probe = answers
     return arm
 
 

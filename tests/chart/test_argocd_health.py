@@ -145,6 +145,14 @@ CASES = [
         id="being-deleted",
     ),
     pytest.param(
+        {"observedGeneration": 3, "conditions": [
+            *READY, condition("DataPathHealthy", "False", "HopBroken", "backends: 10.0.1.5: Down")]},
+        {},
+        "Healthy",
+        "the cloud matches the spec",
+        id="data-path-broken-on-confluents-side-does-not-flap-gitops-health",
+    ),
+    pytest.param(
         {"observedGeneration": 3, "conditions": []},
         {},
         "Progressing",

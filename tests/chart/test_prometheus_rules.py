@@ -40,7 +40,9 @@ def exported() -> dict[str, set[str]]:
     metrics.cloud_call("GET", "https://management.azure.com/x")
     metrics.arm_response("GET", "https://management.azure.com/x", 429)
     metrics.observe_status("ServerlessTransit", "ns", "name", {
-        "conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled"}],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled"},
+                       {"type": "DataPathHealthy", "status": "False", "reason": "HopBroken"}],
+        "diagnosis": {"firstBrokenHop": "backends"},
         "ncc": {"connectionState": "ESTABLISHED"},
         "haproxy": {"desiredConfigHash": "h", "instances": [{"instanceId": "0", "appliedConfigHash": "h"}]}})
     series: dict[str, set[str]] = {}
@@ -75,7 +77,7 @@ def test_promtool_checks_and_unit_tests_pass_on_the_rendered_rules(
     check = subprocess.run([promtool, "check", "rules", "rules.yaml"], cwd=tmp_path, capture_output=True, text=True,
                            timeout=60, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "SUCCESS: 5 rules found" in check.stdout
+    assert "SUCCESS: 6 rules found" in check.stdout
     test = subprocess.run([promtool, "test", "rules", RULES_TEST.name], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, check=False)
     assert test.returncode == 0, test.stdout + test.stderr

@@ -166,9 +166,12 @@ def test_the_transit_waits_for_a_ready_confluent_private_link(
     written = {url.split("?")[0].split("/providers/")[1].split("/")[1] for _, url in env.arm_writes()}
     assert written == {"networkSecurityGroups", "loadBalancers"}
     assert not [url for _, url in env.calls if env.cloud.databricks_url in url]
-    for _ in range(3):
+    for _ in range(40):  # passes until the LB's LRO (tens of ms in the sandbox) has ended
         env.reconcile()
-    written = {url.split("?")[0].split("/providers/")[1].split("/")[1] for _, url in env.arm_writes()}
+        written = {url.split("?")[0].split("/providers/")[1].split("/")[1] for _, url in env.arm_writes()}
+        if "privateLinkServices" in written:
+            break
+        time.sleep(0.05)
     assert written == {"networkSecurityGroups", "loadBalancers", "privateLinkServices"}
     assert env.condition("Ready")["reason"] == "WaitingForDependency"
 

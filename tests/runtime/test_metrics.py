@@ -68,6 +68,21 @@ def test_ncc_rule_state_and_haproxy_rollout_come_from_the_transit_status() -> No
         labels(namespace="ns", name="sxt", state="ESTABLISHED"): 1.0}
 
 
+def test_the_broken_hop_is_a_series_while_data_path_healthy_is_false() -> None:
+    metrics = Metrics()
+    broken = {"conditions": [condition("DataPathHealthy", "False", "HopBroken")],
+              "diagnosis": {"firstBrokenHop": "privateEndpoints"}}
+    metrics.observe_status("ServerlessTransit", "ns", "sxt", broken)
+    assert samples(metrics, "transit_operator_data_path_broken_hop") == {
+        labels(namespace="ns", name="sxt", hop="privateEndpoints"): 1.0}
+    metrics.observe_status("ServerlessTransit", "ns", "sxt", {
+        "conditions": [condition("DataPathHealthy", "True", "HopsHealthy")], "diagnosis": {}})
+    assert samples(metrics, "transit_operator_data_path_broken_hop") == {}
+    metrics.observe_status("ServerlessTransit", "ns", "sxt", {  # Unknown: nothing seen broken
+        "conditions": [condition("DataPathHealthy", "Unknown", "HopUnknown")], "diagnosis": {}})
+    assert samples(metrics, "transit_operator_data_path_broken_hop") == {}
+
+
 def test_a_deleted_object_leaves_no_series() -> None:
     runtime = Runtime(None, StatusFromSpecDouble().reconcilers())
     runtime.metrics.observe_status("ServerlessTransit", "ns", "gone", {

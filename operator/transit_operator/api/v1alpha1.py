@@ -721,6 +721,42 @@ class ApplicationGatewayStatus(ApiModel):
     )
 
 
+# The hops of the data path a diagnosis looks at, in the order a Kafka connection from Databricks Serverless
+# crosses them (docs/troubleshooting.md). `dnsRecords` is the customer VNet's own way to the endpoints.
+HopName = Literal["nccRule", "proxy", "privateEndpoints", "backends", "dnsRecords"]
+DATA_PATH_HOPS: tuple[HopName, ...] = ("nccRule", "proxy", "privateEndpoints", "backends", "dnsRecords")
+Verdict = Literal["Healthy", "Broken", "Unknown", "NotChecked"]
+
+
+class HopVerdict(ApiModel):
+    """What a diagnosis found at one hop of the data path."""
+
+    hop: HopName = Field(
+        description="`nccRule` (the Databricks private endpoint rule), `proxy` (HAProxy instances or the "
+        "Application Gateway), `privateEndpoints` (the ConfluentPrivateLink's endpoints), `backends` (the "
+        "proxy's own health checks of the Confluent endpoints), `dnsRecords` (the ConfluentPrivateLink's "
+        "private DNS records against its endpoints' IPs)."
+    )
+    verdict: Verdict = Field(description="`Healthy`, `Broken`, `Unknown` (could not be read) or `NotChecked`.")
+    message: str = Field(default="", description="What was seen, naming the zone, instance or address.")
+
+
+class DiagnosisStatus(ApiModel):
+    """The last diagnosis of the data path (on the `transit.privatelink.io/diagnose` annotation)."""
+
+    time: str = Field(description="When the diagnosis ran (RFC 3339).")
+    trigger: Literal["annotation", "command"] = Field(
+        description="What asked for it: the annotation, or `transit-operator diagnose` (which writes no status)."
+    )
+    request: str | None = Field(
+        default=None, description="The `transit.privatelink.io/diagnose` annotation value it answered."
+    )
+    hops: list[HopVerdict] = Field(default_factory=list, description="One verdict per hop, in path order.")
+    first_broken_hop: HopName | None = Field(
+        default=None, description="The first hop, in path order, whose verdict is `Broken`."
+    )
+
+
 class ServerlessTransitStatus(ApiModel):
     """Observed state of a ServerlessTransit."""
 
@@ -739,6 +775,9 @@ class ServerlessTransitStatus(ApiModel):
     haproxy: HAProxyStatus | None = Field(default=None, description="HAProxy config hashes (option haproxy).")
     application_gateway: ApplicationGatewayStatus | None = Field(
         default=None, description="Configuration updates of the gateway (option applicationGateway)."
+    )
+    diagnosis: DiagnosisStatus | None = Field(
+        default=None, description="The last diagnosis of the data path, hop by hop (docs/troubleshooting.md)."
     )
 
 

@@ -412,7 +412,7 @@ class Arm:
             if _is_404(exc):
                 return None
             raise
-        return _same_resource(resource_id, _as_dict(model))
+        return _same_resource(resource_id, as_dict(model))
 
     def list_children(self, parent_id: str, child: str) -> list[dict[str, Any]]:
         """List children of a resource in one call: `recordSets` or `virtualNetworkLinks` of a DNS zone.
@@ -426,7 +426,7 @@ class Arm:
         }
         try:
             with sdk_errors():
-                items = [_as_dict(item) for item in listers[child]()]
+                items = [as_dict(item) for item in listers[child]()]
         except CloudError as exc:
             if _is_404(exc):
                 return []
@@ -458,7 +458,7 @@ class Arm:
         _, ops, args = self._operations(resource_id)
         with writing_to(resource_id), sdk_errors():
             written = ops.update_tags(*args, {"tags": dict(tags)})
-        return _same_resource(resource_id, _as_dict(written))
+        return _same_resource(resource_id, as_dict(written))
 
     def _put(self, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
         entry, ops, args = self._operations(resource_id)
@@ -467,7 +467,7 @@ class Arm:
                 written = ops.begin_create_or_update(*args, body, polling=False).result()
             else:
                 written = ops.create_or_update(*args, body)
-        return _same_resource(resource_id, _as_dict(written))
+        return _same_resource(resource_id, as_dict(written))
 
     def ensure(
         self,
@@ -584,7 +584,7 @@ def _without_path(body: Mapping[str, Any], path: tuple[str, ...]) -> dict[str, A
     return out
 
 
-def _as_dict(model: Any) -> dict[str, Any]:
+def as_dict(model: Any) -> dict[str, Any]:
     if model is None:
         return {}
     if isinstance(model, dict):

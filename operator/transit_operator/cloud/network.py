@@ -13,6 +13,8 @@ What the operator's own resources say, from the body `Arm.ensure` returned (no e
     endpoint_connection(body, name)   a private endpoint's connection to its provider: state, description
     endpoint_private_ip(arm, body)    its private IP, from its NIC (one GET), else from its DNS configs
     gateway_backend_ips(body, pool)   the IPs an Application Gateway backend pool really forwards to
+    gateway_backend_health(ctx, id)   what the gateway's own probes say of each backend address (the backend
+                                      health API: a long-running POST, read-only)
 
 An api-version or SDK change that moves any of these lands here, not in `reconcile`.
 """
@@ -24,13 +26,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from transit_operator.cloud.arm import Arm
+from transit_operator.cloud.arm import Arm, as_dict
+from transit_operator.cloud.context import CloudContext
+from transit_operator.cloud.errors import sdk_errors
+from transit_operator.plan.ids import parse_resource_id
 
 __all__ = [
+    "BackendServerHealth",
     "EndpointConnectionState",
     "SubnetFacts",
     "endpoint_connection",
     "endpoint_private_ip",
+    "gateway_backend_health",
     "gateway_backend_ips",
     "observe_subnet",
     "observe_virtual_network",
@@ -172,3 +179,43 @@ def gateway_backend_ips(gateway: Mapping[str, Any] | None, pool: str) -> list[st
             addresses = (candidate.get("properties") or {}).get("backendAddresses") or []
             return [str(a["ipAddress"]) for a in addresses if a.get("ipAddress")]
     return []
+
+
+@dataclass(frozen=True)
+class BackendServerHealth:
+    """One backend address of an Application Gateway as the gateway's health probes see it."""
+
+    pool: str  # the backend address pool's name
+    address: str
+    health: str  # Up | Down | Partial | Draining | Unknown (ApplicationGatewayBackendHealthServerHealth)
+    log: str | None  # healthProbeLog: why, in Azure's words (e.g. "Cannot connect to backend server")
+
+    @property
+    def up(self) -> bool:
+        return self.health.lower() == "up"
+
+
+def gateway_backend_health(ctx: CloudContext, gateway_id: str) -> list[BackendServerHealth]:
+    """The gateway's backend health (`POST .../applicationGateways/{name}/backendhealth`, api-version
+    2026-03-01, a long-running operation answering `ApplicationGatewayBackendHealth`): one entry per backend
+    address of every pool and backend setting. Read-only; it costs one POST and a few polls (Azure answers
+    in seconds to a minute)."""
+    parsed = parse_resource_id(gateway_id)
+    client = ctx.network(parsed.subscription_id)
+    with sdk_errors():
+        result = client.application_gateways.begin_backend_health(parsed.resource_group, parsed.name).result()
+    body = as_dict(result)
+    servers: list[BackendServerHealth] = []
+    for pool in body.get("backendAddressPools") or []:
+        pool_name = str((pool.get("backendAddressPool") or {}).get("id", "")).rsplit("/", 1)[-1]
+        for setting in pool.get("backendHttpSettingsCollection") or []:
+            for server in setting.get("servers") or []:
+                servers.append(
+                    BackendServerHealth(
+                        pool=pool_name,
+                        address=str(server.get("address") or ""),
+                        health=str(server.get("health") or "Unknown"),
+                        log=server.get("healthProbeLog") or None,
+                    )
+                )
+    return servers

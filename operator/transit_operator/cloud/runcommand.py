@@ -55,8 +55,10 @@ from transit_operator.plan.ids import parse_resource_id
 __all__ = [
     "APPLY_TIMEOUT_SECONDS",
     "COMMAND_PREFIX",
+    "READ_PREFIX",
     "ApplyState",
     "InstanceApply",
+    "InstanceOutput",
     "ScaleSet",
     "advance",
     "build_run_command",
@@ -74,6 +76,10 @@ UNDER_WAY = frozenset({"running", "waiting"})
 
 # Names of the run commands this module owns on an instance; anything else there is left alone.
 COMMAND_PREFIX = "transit-apply-"
+# A read-only script (the backend health read-back) runs as a managed run command of this prefix, waited
+# for, read and deleted; `advance` leaves it alone. It answers in seconds: one that has not is stuck.
+READ_PREFIX = "transit-read-"
+READ_TIMEOUT_SECONDS = 60
 # `timeoutInSeconds` of a command: the apply script checks, swaps and reloads in seconds; a script still
 # running after this is stuck (Azure reports it `TimedOut` and ends it).
 APPLY_TIMEOUT_SECONDS = 300
@@ -154,6 +160,74 @@ class ScaleSet:
     def advance(self, instance_ids: Sequence[str], **options: Any) -> dict[str, InstanceApply]:
         """`advance` on this scale set's instances."""
         return advance(self.compute, self.resource_group, self.name, instance_ids, **options)
+
+    def read(self, instance_ids: Sequence[str], script: Sequence[str], *, location: str,
+             timeout: float = READ_TIMEOUT_SECONDS) -> dict[str, InstanceOutput]:
+        """`run_read_only` on this scale set's instances."""
+        return run_read_only(self.compute, self.resource_group, self.name, instance_ids, script,
+                             location=location, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class InstanceOutput:
+    """What a read-only script printed on one instance, or why there is nothing (`error`)."""
+
+    instance_id: str
+    exit_code: int | None
+    output: str
+    error: str | None = None
+
+
+def run_read_only(
+    compute: Any,
+    resource_group: str,
+    vmss_name: str,
+    instance_ids: Sequence[str],
+    script: Sequence[str],
+    *,
+    location: str,
+    timeout: float = READ_TIMEOUT_SECONDS,
+) -> dict[str, InstanceOutput]:
+    """Run a read-only `script` (no parameters) on every instance at once as a managed run command, wait for
+    each (at most `timeout` seconds: Azure ends it then too), read its output from the instance view, and
+    delete it (not awaited). Blocks: for on-demand reads (a diagnosis), never inside a reconcile pass's
+    rollout. Errors stay per instance."""
+    ops = compute.virtual_machine_scale_set_vm_run_commands
+    body = {
+        "location": location,
+        "properties": {
+            "source": {"script": "\n".join(script) + "\n"},
+            "timeoutInSeconds": int(timeout),
+            "asyncExecution": False,
+            "treatFailureAsDeploymentFailure": False,
+        },
+    }
+
+    def one(instance_id: str) -> InstanceOutput:
+        name = f"{READ_PREFIX}{secrets.token_hex(4)}"
+        try:
+            ops.begin_create_or_update(resource_group, vmss_name, instance_id, name, body).result(timeout=timeout + 30)
+            got = ops.get(resource_group, vmss_name, instance_id, name, expand="instanceView")
+            view = (got.as_dict() if hasattr(got, "as_dict") else dict(got)).get("properties", {}).get("instanceView") or {}
+            state = str(view.get("executionState") or "")
+            code = view.get("exitCode")
+            if state.lower() in ("timedout", "canceled", "failed") and not view.get("output"):
+                error = view.get("executionMessage") or view.get("error") or f"the run command {state}"
+                return InstanceOutput(instance_id, code if isinstance(code, int) else None, "", _short(str(error)))
+            return InstanceOutput(instance_id, code if isinstance(code, int) else None, str(view.get("output") or ""))
+        except _INSTANCE_ERRORS as exc:
+            return InstanceOutput(instance_id, None, "", _error_of(exc))
+        except TimeoutError:
+            return InstanceOutput(instance_id, None, "", f"no answer within {timeout:g} s")
+        finally:
+            with contextlib.suppress(*_INSTANCE_ERRORS):
+                ops.begin_delete(resource_group, vmss_name, instance_id, name, polling=False)
+
+    if not instance_ids:
+        return {}
+    workers = max(1, min(_CALLS_IN_PARALLEL, len(instance_ids)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run-command-read") as pool:
+        return {out.instance_id: out for out in pool.map(one, instance_ids)}
 
 
 def build_run_command(config: str, location: str, script: Sequence[str] | None = None) -> dict[str, Any]:

@@ -33,8 +33,11 @@ ENDPOINTS_APPROVED = "EndpointsApproved"
 DNS_READY = "DnsReady"
 CONFIG_APPLIED = "ConfigApplied"
 NCC_RULE_ESTABLISHED = "NccRuleEstablished"
+# Whether Kafka gets through, hop by hop (`reconcile.transit.diagnosis`); never part of Ready, so GitOps
+# health does not change with a Confluent-side incident.
+DATA_PATH_HEALTHY = "DataPathHealthy"
 
-DOMAIN_TYPES = frozenset({ENDPOINTS_APPROVED, DNS_READY, CONFIG_APPLIED, NCC_RULE_ESTABLISHED})
+DOMAIN_TYPES = frozenset({ENDPOINTS_APPROVED, DNS_READY, CONFIG_APPLIED, NCC_RULE_ESTABLISHED, DATA_PATH_HEALTHY})
 
 
 class Reason(StrEnum):
@@ -68,6 +71,10 @@ class Reason(StrEnum):
     REGION_MISMATCH = "RegionMismatch"  # the NCC is not in its workspaces' region (ServerlessTransit)
     CONFIG_APPLY_FAILED = "ConfigApplyFailed"  # an instance refused the HAProxy config (haproxy -c, reload)
     NCC_RULE_FAILED = "NccRuleFailed"  # the NCC rule keeps failing (CREATE_FAILED, EXPIRED) when replaced
+    # DataPathHealthy (a diagnosis of the data path; never on Ready)
+    HOPS_HEALTHY = "HopsHealthy"
+    HOP_BROKEN = "HopBroken"
+    HOP_UNKNOWN = "HopUnknown"  # a hop could not be read (and none was seen broken)
 
 
 # Reasons that report progress, not a problem: no Warning event for them (`pass_record.warnings`).

@@ -22,6 +22,7 @@ __all__ = [
     "BACKOFF_FIRST",
     "CONFIG_REFUSED",
     "DEPENDENCY",
+    "DIAGNOSIS_INTERVAL",
     "DRIFT_CHECK",
     "FAILED_DELETE",
     "GATEWAY_LRO",
@@ -85,3 +86,9 @@ BACKOFF_CAP = 300.0
 # Re-read the cloud this often when `spec.driftCheckIntervalSeconds` says nothing (its default): Private
 # DNS allows ~500 GETs per 5 minutes per subscription (docs/platform-rules.md#read-budget).
 DRIFT_CHECK = 300.0
+
+# On-demand diagnoses of one object (`transit.privatelink.io/diagnose`): at most one this often. Each one
+# costs POSTs that count against ARM's write budget (1200 per hour per subscription and principal,
+# learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling): the gateway's
+# backend health, or one run command per HAProxy instance, which also runs for tens of seconds.
+DIAGNOSIS_INTERVAL = 60.0

@@ -84,23 +84,28 @@ Body = dict[str, Any]
 ReconcileConfluent = Callable[[Body, Any], Outcome]
 ReconcileTransit = Callable[[Body, "Body | None", Any], Outcome]
 Finalize = Callable[[Body, Any], Outcome]
+DiagnoseTransit = Callable[[Body, "Body | None", Any, str], Outcome]
 
 
 @dataclass(frozen=True)
 class Reconcilers:
-    """The four entry points of `transit_operator.reconcile` (a seam for tests, nothing else)."""
+    """The entry points of `transit_operator.reconcile` (a seam for tests, nothing else)."""
 
     reconcile_confluent: ReconcileConfluent
     finalize_confluent: Finalize
     reconcile_transit: ReconcileTransit
     finalize_transit: Finalize
+    diagnose_transit: DiagnoseTransit | None = None  # body, ConfluentPrivateLink, cloud, annotation value
 
     @classmethod
     def load(cls) -> Reconcilers:
         """The real ones (imported here, not at module import: the SDKs they pull in are slow to load)."""
         from transit_operator.reconcile import confluent, transit
 
-        return cls(confluent.reconcile, confluent.finalize, transit.reconcile, transit.finalize)
+        def diagnose(body: Body, cpl: Body | None, cloud: Any, request: str) -> Outcome:
+            return transit.diagnose(body, cpl, cloud, request=request)
+
+        return cls(confluent.reconcile, confluent.finalize, transit.reconcile, transit.finalize, diagnose)
 
 
 @dataclass
@@ -115,6 +120,9 @@ class ObjectState:
     failure_key: str | None = None  # what failed last (`Failure.key`, or the exception's type)
     not_before: float | None = None  # monotonic time before which no pass runs: a server's Retry-After
     wake: asyncio.Event | None = None  # set when what the timer waits for changed (`Runtime.turn`)
+    diagnosing: threading.Lock = field(default_factory=threading.Lock)  # held while a diagnosis runs
+    last_diagnosis: float | None = None  # monotonic time the last diagnosis started
+    diagnosis_requests: set[str] = field(default_factory=set)  # annotation values answered or refused here
 
 
 def plain(value: Any) -> Any:
@@ -403,6 +411,47 @@ class Runtime:
                 raise kopf.TemporaryError(requeue_message(delay, FINALIZER_WAITING), delay=delay)
             self._post_events(body, outcome)
         self.forget(kind, meta.get("namespace"), meta.get("name", ""))
+
+    def diagnose(self, body: Mapping[str, Any], patch: kopf.Patch, logger: logging.Logger | Any, *,
+                 request: str, confluent: Body | None = None) -> None:
+        """The `transit.privatelink.io/diagnose` annotation changed to `request`: one diagnosis of the data
+        path (`reconcile.transit.diagnosis`), written to `status.diagnosis` and `DataPathHealthy` with an
+        Event. A value already answered is not asked again (kopf's resume). At most one diagnosis per
+        object at a time and one per `timing.DIAGNOSIS_INTERVAL` (x `time_scale`); another request is
+        refused with a Warning Event saying when to ask again (once per value: the handler sees every event
+        of the object, and a refused value stays refused)."""
+        diagnose = self.reconcilers.diagnose_transit
+        if diagnose is None:
+            return
+        answered = ((body.get("status") or {}).get("diagnosis") or {}).get("request")
+        meta = body.get("metadata") or {}
+        state = self.state(TRANSIT, meta.get("namespace"), meta.get("name", ""))
+        if answered == request or request in state.diagnosis_requests:
+            return
+        state.diagnosis_requests = {request}  # only the latest value can come again
+        if not state.diagnosing.acquire(blocking=False):
+            kopf.event(body, type="Warning", reason="DiagnosisRefused",  # type: ignore[arg-type]
+                       message=f"diagnosis {request!r} refused: another diagnosis of this object is running")
+            return
+        try:
+            interval = timing.DIAGNOSIS_INTERVAL * self.time_scale
+            now = self.clock()
+            if state.last_diagnosis is not None and now - state.last_diagnosis < interval:
+                wait = interval - (now - state.last_diagnosis)
+                kopf.event(body, type="Warning", reason="DiagnosisRefused",  # type: ignore[arg-type]
+                           message=f"diagnosis {request!r} refused: at most one every {interval:g}s per object; "
+                                   f"annotate again in {wait:.0f}s")
+                return
+            state.last_diagnosis = now
+            with state.lock:  # never beside a reconcile pass of the object: both write its conditions
+                try:
+                    outcome = diagnose(plain(body), confluent, self.cloud, request)
+                except Exception as exc:
+                    self._report(body, logger, TRANSIT, "diagnose", exc)
+                    return
+                self._write(body, patch, outcome)
+        finally:
+            state.diagnosing.release()
 
     def confluent_changed(self, namespace: str, name: str, body: Mapping[str, Any] | None,
                           event_type: str | None, transit_names: list[str]) -> None:

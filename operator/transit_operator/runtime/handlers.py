@@ -10,6 +10,7 @@ Per kind of `api.kinds` (`confluentprivatelinks`, `serverlesstransits` in `trans
 - a `timer` whose handler waits for the object's turn (`Runtime.turn`: a requeue or drift check due, a
   cross-object kick) and then passes over it in a thread;
 - `delete` (kopf adds its finalizer) calling `finalize` until it reports `done`.
+ServerlessTransit also has a handler on its `transit.privatelink.io/diagnose` annotation (`Runtime.diagnose`).
 Plus two indexes: ConfluentPrivateLink bodies by (namespace, name), and ServerlessTransit names by the
 ConfluentPrivateLink they reference; and an `event` handler that kicks transits on a CPL status change.
 """
@@ -28,6 +29,7 @@ CONFLUENT_PLURAL = CONFLUENT_PRIVATE_LINK.plural
 TRANSIT_PLURAL = SERVERLESS_TRANSIT.plural
 FINALIZER = f"{GROUP}/finalizer"
 FINALIZE_HANDLER = "finalize"  # the delete handlers' id: kopf names them so in its log lines
+DIAGNOSE_ANNOTATION = f"{GROUP}/diagnose"  # any new value: one diagnosis of the data path (docs/troubleshooting.md)
 
 
 def _confluent_of(body: kopf.Body, confluent_private_links: kopf.Index[Any, Any]) -> dict[str, Any] | None:
@@ -146,6 +148,16 @@ def build_registry(runtime: Runtime, *, kubeconfig: str | None = None) -> kopf.O
             return
         confluent = _confluent_of(body, kwargs["confluent_private_links"])  # after the wait: the fresh one
         await asyncio.to_thread(runtime.tick, TRANSIT, body, patch, logger, confluent=confluent)
+
+    # An event handler, not a change handler: kopf leaves annotations under its own storage prefix (ours,
+    # GROUP) out of the diff base, so `on.field`/`on.update` never see this one change. The driver answers
+    # each value once.
+    @kopf.on.event(GROUP, VERSION, TRANSIT_PLURAL, id="diagnose", annotations={DIAGNOSE_ANNOTATION: kopf.PRESENT},
+                   registry=registry)
+    def diagnose_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, type: str | None, **kwargs: Any) -> None:
+        if type != "DELETED" and not body.metadata.get("deletionTimestamp"):
+            runtime.diagnose(body, patch, logger, request=str(body.metadata.annotations[DIAGNOSE_ANNOTATION]),
+                             confluent=_confluent_of(body, kwargs["confluent_private_links"]))
 
     @kopf.on.delete(GROUP, VERSION, TRANSIT_PLURAL, id=FINALIZE_HANDLER, registry=registry)
     def finalize_transit(body: kopf.Body, patch: kopf.Patch, logger: Any, retry: int, **_: Any) -> None:

@@ -137,6 +137,21 @@ def decode_secret(secret: Mapping[str, Any] | None) -> dict[str, str | bytes] | 
     return out
 
 
+def kube_api_client(kubeconfig: str | None) -> Any:
+    """A `kubernetes.client.ApiClient` of its own: the `kubeconfig` file when given (as the login does), else
+    in-cluster, else `$KUBECONFIG`/~/.kube/config; never the process-wide default configuration."""
+    import kubernetes
+
+    if kubeconfig is None:
+        configuration = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=configuration)
+            return kubernetes.client.ApiClient(configuration)
+        except kubernetes.config.ConfigException:
+            return kubernetes.config.new_client_from_config()
+    return kubernetes.config.new_client_from_config(config_file=kubeconfig)
+
+
 def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dict[str, str | bytes] | None]:
     """`CloudContext.read_secret` through the `kubernetes` client: the `kubeconfig` file when given (as the
     login does), else in-cluster, else `$KUBECONFIG`/~/.kube/config. Its own client configuration, never
@@ -144,16 +159,7 @@ def kubernetes_secret_reader(kubeconfig: str | None) -> Callable[[str, str], dic
     Secret the API server will not hand over (403, 5xx) is `SecretUnreadable`: the object waits for it."""
     import kubernetes
 
-    if kubeconfig is None:
-        configuration = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-            api_client = kubernetes.client.ApiClient(configuration)
-        except kubernetes.config.ConfigException:
-            api_client = kubernetes.config.new_client_from_config()
-    else:
-        api_client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
-    core = kubernetes.client.CoreV1Api(api_client)
+    core = kubernetes.client.CoreV1Api(kube_api_client(kubeconfig))
 
     def read_secret(namespace: str, name: str) -> dict[str, str | bytes] | None:
         try:

@@ -17,6 +17,7 @@ read, by what they answer:
 | `transit_operator_ncc_rule` | namespace, name, state | 1 for the NCC private endpoint rule state of each ServerlessTransit |
 | `transit_operator_haproxy_instances` | namespace, name | VMSS instances of an haproxy transit |
 | `transit_operator_haproxy_instances_config_applied` | namespace, name | of those, the ones running the desired `haproxy.cfg` |
+| `transit_operator_data_path_broken_hop` | namespace, name, hop | 1 while `DataPathHealthy` is False: the first broken hop of the last diagnosis |
 
 The per-object series are set from the status each pass writes and removed when the object's finalizer
 is done, so they describe the objects this replica reconciles (a peering standby exports none).
@@ -68,6 +69,10 @@ class Metrics:
         self.haproxy_applied = Gauge(
             "transit_operator_haproxy_instances_config_applied",
             "VMSS instances running the desired haproxy.cfg.", ["namespace", "name"], registry=self.registry)
+        self.broken_hops = Gauge(
+            "transit_operator_data_path_broken_hop",
+            "1 while a ServerlessTransit's DataPathHealthy is False, labelled with the first broken hop.",
+            ["namespace", "name", "hop"], registry=self.registry)
         self._object_series: dict[ObjectKey, list[tuple[Gauge, tuple[str, ...]]]] = {}
         self._lock = threading.Lock()
 
@@ -95,6 +100,10 @@ class Metrics:
         state = (status.get("ncc") or {}).get("connectionState")
         if state:
             series.append((self.ncc_rules, (namespace, name, str(state))))
+        healthy = next((c for c in status.get("conditions") or [] if c.get("type") == "DataPathHealthy"), None)
+        broken_hop = (status.get("diagnosis") or {}).get("firstBrokenHop")
+        if healthy is not None and healthy.get("status") == "False" and broken_hop:
+            series.append((self.broken_hops, (namespace, name, str(broken_hop))))
         haproxy = status.get("haproxy")
         if haproxy is not None:
             desired = haproxy.get("desiredConfigHash")

@@ -64,10 +64,6 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind-address", type=_bind_address, default="0.0.0.0",
                         help="address the health and metrics ports listen on (default 0.0.0.0: every interface, "
                              "as probes and scrapes reach a pod's IP; 127.0.0.1 keeps them local)")
-    parser.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="F",
-                        help="multiply every delay the operator uses (requeues, SDK polling, backoff and its cap, "
-                             "drift checks) by F; 1 for Azure, e.g. 0.01 for the sandbox cloud whose operations "
-                             "take milliseconds")
     parser.add_argument("--max-workers", type=int, default=8, help="objects reconciled at once")
     parser.add_argument("--peering", default="transit-operator",
                         help="kopf peering name (mandatory peering: the ClusterKopfPeering for all namespaces, "
@@ -80,6 +76,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds a replica's peering keep-alive stays valid; a standby takes over at most "
                              "this long after the active replica dies without leaving the peering")
     parser.add_argument("--no-peering", action="store_true", help="standalone (single replica)")
+    add_cloud_arguments(parser)
+
+
+def add_cloud_arguments(parser: argparse.ArgumentParser) -> None:
+    """How to reach the cloud and the cluster: the flags `run` and `diagnose` share."""
+    parser.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="F",
+                        help="multiply every delay the operator uses (requeues, SDK polling, backoff and its cap, "
+                             "drift checks) by F; 1 for Azure, e.g. 0.01 for the sandbox cloud whose operations "
+                             "take milliseconds")
     parser.add_argument("--arm-endpoint", default=None,
                         help="Azure Resource Manager base URL (default: public cloud; the sandbox sets its own)")
     parser.add_argument("--arm-token", default=os.environ.get(ARM_TOKEN_ENV), metavar="TOKEN",

@@ -576,6 +576,11 @@ class ListOnlyKind(Kind):
 # --- operations -----------------------------------------------------------------------------------------
 
 
+# The action of a long-running read (e.g. an App Gateway's backend health): it neither locks the resource
+# nor settles its provisioningState when it completes.
+READ_ACTION = "read"
+
+
 @dataclass
 class Operation:
     id: str
@@ -634,6 +639,11 @@ class Arm:
         # Emulated Confluent Cloud: aliases not owned by an emulated PLS (see privatelink.py).
         self.confluent_approval_seconds = CONFLUENT_APPROVAL_SECONDS
         self.alias_behaviour: dict[str, str] = {}  # lower alias -> "approve" | "reject" | "unknown"
+        self.confluent_silent: set[str] = set()  # lower aliases whose Confluent side no longer answers
+        # What answers at a backend address, for the App Gateway backend health API (network.py): None asks
+        # the ARM state (a private endpoint, Approved, its Confluent zone answering); the data plane
+        # (`data_path`) plugs in a real probe: (address, port) -> (health, healthProbeLog or None).
+        self.backend_probe: Callable[[str, int], tuple[str, str | None]] | None = None
         self.clock: Callable[[], float] = time.monotonic
         # concurrent.futures pool for executor calls (boot, run-command, delete), created on first use
         self.run_command_pool: Any = None
@@ -778,7 +788,8 @@ class Arm:
             return
         running = [
             op for op in self.operations.values()
-            if op.status == "InProgress" and lower(op.resource_id) == lower(doc["id"]) and op.action != "delete"
+            if op.status == "InProgress" and lower(op.resource_id) == lower(doc["id"])
+            and op.action not in ("delete", READ_ACTION)
         ]
         if doc.get("properties", {}).get("provisioningState") not in ("Updating", "Creating") or not running:
             return
@@ -880,7 +891,7 @@ class Arm:
             op.status, op.error = "Failed", {"code": err.code, "message": err.message}
             return
         op.status = "Succeeded"
-        if op.action != "delete" and doc is not None and doc["properties"].get("provisioningState") in (
+        if op.action not in ("delete", READ_ACTION) and doc is not None and doc["properties"].get("provisioningState") in (
             "Updating", "Creating", "Failed"
         ):
             doc["properties"]["provisioningState"] = "Succeeded"

@@ -228,6 +228,15 @@ class Admin:
         with self.arm.lock:
             self.arm.alias_behaviour[alias.lower()] = behaviour
 
+    def set_confluent_answering(self, alias: str, answering: bool) -> None:
+        """Confluent's side of a zone stops (or starts again) answering behind its private endpoints: the
+        connection stays Approved, but nothing listens (an incident on Confluent's side)."""
+        with self.arm.lock:
+            if answering:
+                self.arm.confluent_silent.discard(alias.lower())
+            else:
+                self.arm.confluent_silent.add(alias.lower())
+
     def set_confluent_approval_seconds(self, seconds: float) -> None:
         with self.arm.lock:
             self.arm.confluent_approval_seconds = seconds

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import privatelink as pl
 from .core import (
+    READ_ACTION,
     VMSS_NIC_API_VERSIONS,
     Arm,
     ArmError,
@@ -908,6 +909,83 @@ class ApplicationGateway(Kind):
         view["properties"]["privateEndpointConnections"] = [
             pl.connection_view(lk, APPGW) for lk in pl.links_of_target(arm, view["id"])
         ]
+
+    def _backend_health(self, arm: Arm, doc: dict[str, Any], body: dict[str, Any]) -> Response:
+        """`POST .../backendhealth`: a long-running operation (202, `Location` and `Retry-After`, the only
+        headers the spec declares for it) whose result is `ApplicationGatewayBackendHealth`, probed when
+        the operation completes."""
+        op = arm.start_operation(doc["id"], APPGW, READ_ACTION, doc.get("location"),
+                                 finish=lambda: backend_health(arm, doc))
+        headers = arm.lro_headers(op)
+        return Response(202, None, {k: v for k, v in headers.items() if k in ("Location", "Retry-After")})
+
+    actions = {
+        "backendhealth": lambda kind, arm, doc, body: kind._backend_health(arm, doc, body),
+    }
+
+
+# healthProbeLog texts. UNCONFIRMED wording, after the messages Azure documents for TCP/TLS backends
+# (learn.microsoft.com/azure/application-gateway/application-gateway-backend-health-troubleshooting).
+_PROBE_UP = "Success. Received 200 status code"
+_PROBE_NO_CONNECT = ("Cannot connect to backend server. Check whether any NSG/UDR/Firewall is blocking access "
+                     "to the server. Check if application is running on correct port.")
+_PROBE_TIMEOUT = "Time taken by the backend to respond to application gateway's probe is more than the timeout threshold."
+
+
+def backend_address_health(arm: Arm, address: str, port: int) -> tuple[str, str | None]:
+    """What the gateway's probe finds at `address:port`: the data plane's probe when one is plugged in
+    (`Arm.backend_probe`), else the ARM state: a private endpoint's IP whose connection is Approved and
+    whose Confluent zone answers is Up; anything else Down (nothing there, or nothing answering)."""
+    if arm.backend_probe is not None:
+        return arm.backend_probe(address, port)
+    endpoint_id = private_endpoint_ips(arm).get(address)
+    endpoint = arm.get_doc(endpoint_id) if endpoint_id else None
+    if endpoint is None:
+        return "Down", _PROBE_NO_CONNECT
+    connections = [*(endpoint["properties"].get("manualPrivateLinkServiceConnections") or []),
+                   *(endpoint["properties"].get("privateLinkServiceConnections") or [])]
+    for connection in connections:
+        state = pl.connection_state(arm, endpoint["id"], connection["name"])
+        if state["status"] != "Approved":
+            return "Down", _PROBE_NO_CONNECT
+        target = str(connection.get("properties", {}).get("privateLinkServiceId", ""))
+        if target.lower() in arm.confluent_silent:
+            return "Down", _PROBE_TIMEOUT
+    return "Up", _PROBE_UP
+
+
+def backend_health(arm: Arm, doc: dict[str, Any]) -> dict[str, Any]:
+    """`ApplicationGatewayBackendHealth` for the gateway as it is now: per pool, per backend setting the
+    routing rules use with it (L4 `backendSettingsCollection`, else HTTP settings), each address probed."""
+    props = doc["properties"]
+    settings = {lower(s["id"]): s for s in [*(props.get("backendSettingsCollection") or []),
+                                             *(props.get("backendHttpSettingsCollection") or [])]}
+    used: dict[str, list[str]] = {}
+    for rule in [*(props.get("routingRules") or []), *(props.get("requestRoutingRules") or [])]:
+        rp = rule.get("properties") or {}
+        pool_id = lower((rp.get("backendAddressPool") or {}).get("id", ""))
+        setting_id = lower((rp.get("backendSettings") or rp.get("backendHttpSettings") or {}).get("id", ""))
+        if pool_id and setting_id in settings and setting_id not in used.setdefault(pool_id, []):
+            used[pool_id].append(setting_id)
+    pools = []
+    for pool in props.get("backendAddressPools") or []:
+        entries = []
+        for setting_id in used.get(lower(pool["id"]), []):
+            setting = settings[setting_id]
+            port = int((setting.get("properties") or {}).get("port") or 0)
+            servers = []
+            for backend in (pool.get("properties") or {}).get("backendAddresses") or []:
+                address = backend.get("ipAddress") or backend.get("fqdn")
+                if not address:
+                    continue
+                health, log = backend_address_health(arm, str(address), port)
+                server = {"address": str(address), "health": health}
+                if log:
+                    server["healthProbeLog"] = log
+                servers.append(server)
+            entries.append({"backendHttpSettings": {"id": setting["id"]}, "servers": servers})
+        pools.append({"backendAddressPool": {"id": pool["id"]}, "backendHttpSettingsCollection": entries})
+    return {"backendAddressPools": pools}
 
 
 class AppGwPrivateLinkResources(ListOnlyKind):

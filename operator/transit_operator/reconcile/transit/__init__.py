@@ -8,6 +8,8 @@
     option      the seam an option implements (`TransitOption`); `registry`: spec.option -> option
     haproxy     appgw     the options: only what differs
     databricks  the NCC, its private endpoint rule, the approval and the bindings, the same for every option
+    diagnosis   does Kafka get through? the data path hop by hop (`status.diagnosis`, `DataPathHealthy`);
+                `proxy_health`: each option's own hops
 
 One pass, never waiting on a long-running operation:
 
@@ -36,8 +38,9 @@ written in the cloud. A ConfluentPrivateLink that is missing, invalid or not Rea
 
 from __future__ import annotations
 
+from transit_operator.reconcile.transit.diagnosis import diagnose
 from transit_operator.reconcile.transit.finalizer import finalize
 from transit_operator.reconcile.transit.pass_ import reconcile
 from transit_operator.reconcile.transit.registry import OPTIONS
 
-__all__ = ["OPTIONS", "finalize", "reconcile"]
+__all__ = ["OPTIONS", "diagnose", "finalize", "reconcile"]

@@ -56,7 +56,7 @@ from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
-from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit import databricks, proxy_health
 from transit_operator.reconcile.transit.option import (
     OptionReport,
     Teardown,
@@ -267,4 +267,5 @@ def _delete(teardown: Teardown) -> bool:
     return nsg_gone and pip_gone
 
 
-OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete)
+OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete,
+                       diagnose=proxy_health.application_gateway)

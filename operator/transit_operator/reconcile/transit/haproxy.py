@@ -49,7 +49,7 @@ from transit_operator.reconcile.conditions import Reason
 from transit_operator.reconcile.outcome import Event, Failure
 from transit_operator.reconcile.ownership import OwnedBy
 from transit_operator.reconcile.pass_record import PassRecord
-from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit import databricks, proxy_health
 from transit_operator.reconcile.transit.option import (
     OptionReport,
     Teardown,
@@ -265,4 +265,4 @@ def _independent(sxt: ServerlessTransit, uid: str | None) -> list[AzureResource]
 
 
 OPTION = TransitOption(start=_start, private_link_id=_private_link_id, owned_ids=_owned_ids, delete=_delete,
-                       independent=_independent)
+                       independent=_independent, diagnose=proxy_health.haproxy)

@@ -15,6 +15,7 @@
       private_link_id     the rule's target id, from the spec alone (finalize)
       owned_ids           our Azure resources, released in this order on `deletionPolicy: Orphan`
       delete(teardown)    `Delete`: its Azure resources, once the NCC rule is gone; True when all are gone
+      diagnose            its hops of a data-path diagnosis (`proxy`, `backends`; `reconcile.transit.diagnosis`)
 
 An option module (`reconcile.transit.haproxy`, `.appgw`) exposes one `OPTION: TransitOption`, registered in
 `reconcile.transit.registry.OPTIONS`.
@@ -54,6 +55,7 @@ from transit_operator.reconcile.pass_record import (
     utcnow,
 )
 from transit_operator.reconcile.transit import databricks
+from transit_operator.reconcile.transit.diagnosis import ProxyCheck
 
 __all__ = [
     "OptionPass",
@@ -204,6 +206,7 @@ class TransitOption:
     owned_ids: Callable[[ServerlessTransitSpec, Owner], Sequence[str]]
     delete: Callable[[Teardown], bool]
     independent: Callable[[ServerlessTransit, str | None], Sequence[AzureResource]] | None = None
+    diagnose: ProxyCheck | None = None
 
 
 def outcome_with(
