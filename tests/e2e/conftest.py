@@ -35,7 +35,7 @@ from transit_operator.api.crd import render_crds_yaml
 from transit_operator.cloud.context import CloudContext
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.main import build_settings, kubernetes_secret_reader, operate
-from transit_operator.runtime.sandbox import load_documents, prepare_customer_side
+from transit_operator.runtime.sandbox import is_ready, load_documents, prepare_customer_side
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import KubeClient
 from transit_sandbox.server import SandboxCloud
@@ -67,16 +67,6 @@ def of_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return next(doc for doc in documents if doc["kind"] == kind)
 
 
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
-    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return dict(item)
-    return {}
-
-
-def is_ready(obj: dict[str, Any] | None) -> bool:
-    ready = condition(obj, "Ready")
-    return ready.get("status") == "True" and ready.get("observedGeneration") == (obj or {})["metadata"]["generation"]
 
 
 class System:

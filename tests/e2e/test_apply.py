@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import CPL, SXT, System, condition, eventually, of_kind
+from transit_operator.runtime.sandbox import condition
+
+from .conftest import CPL, SXT, System, eventually, of_kind
 
 OPTIONS = [pytest.param("haproxy", id="haproxy"), pytest.param("applicationGateway", id="applicationGateway")]
 

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import SXT, System, condition, eventually, of_kind
+from transit_operator.runtime.sandbox import condition
+
+from .conftest import SXT, System, eventually, of_kind
 
 ANNOTATION = "transit.privatelink.io/diagnose"
 

@@ -18,13 +18,13 @@ import pytest
 import yaml
 
 from transit_operator.api.crd import render_crds_yaml
-from transit_operator.runtime.sandbox import load_documents, prepare_customer_side
+from transit_operator.runtime.sandbox import condition, load_documents, prepare_customer_side
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import KubeClient, KubeServer, RealApiServer
 from transit_sandbox.operators import OperatorProcess, prepare_peering, replica_args
 from transit_sandbox.server import SandboxCloud
 
-from .conftest import CPL, OPTION_EXAMPLES, SXT, condition
+from .conftest import CPL, OPTION_EXAMPLES, SXT
 
 FINALIZER = "transit.privatelink.io/finalizer"
 SLOW_LRO_SECONDS = 3.0

@@ -46,6 +46,8 @@ from transit_operator.api.crd import render_crds_yaml
 from transit_operator.reconcile.outcome import Outcome
 from transit_operator.runtime.sandbox import (
     accounts_of,
+    condition,
+    is_ready,
     load_documents,
     prepare_networks,
     with_sandbox_credentials,
@@ -83,17 +85,6 @@ def documents(option: str) -> list[dict[str, Any]]:
     return found
 
 
-def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
-    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_:
-            return dict(item)
-    return {}
-
-
-def is_ready(obj: dict[str, Any] | None) -> bool:
-    ready = condition(obj, "Ready")
-    return obj is not None and ready.get("status") == "True" \
-        and ready.get("observedGeneration") == obj["metadata"].get("generation")
 
 
 def wait_for(probe: Callable[[], T | bool | None], timeout: float, what: str, interval: float = 0.1) -> T:

@@ -252,11 +252,19 @@ def prepare_customer_side(cloud: Any, cluster: Cluster, documents: list[dict[str
     return documents
 
 
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    for item in (obj.get("status") or {}).get("conditions") or []:
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    """The condition `type_` of `obj`'s status ({} when it has none, or there is no object)."""
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
         if item.get("type") == type_:
             return dict(item)
     return {}
+
+
+def is_ready(obj: dict[str, Any] | None) -> bool:
+    """Ready=True for the object's current generation (kstatus: a Ready of an older spec is not Ready)."""
+    ready = condition(obj, "Ready")
+    return obj is not None and ready.get("status") == "True" \
+        and ready.get("observedGeneration") == obj["metadata"].get("generation")
 
 
 def rows(objects: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, str, str]]:
