@@ -40,6 +40,7 @@ from transit_operator.api.v1alpha1 import (
 from transit_operator.cloud.approval import ConnectionTarget, connections_in
 from transit_operator.cloud.arm import Arm, EnsureResult
 from transit_operator.cloud.context import CloudContext
+from transit_operator.cloud.errors import CloudError
 from transit_operator.plan import ids
 from transit_operator.plan.model import AzureResource, Plan
 from transit_operator.plan.ownership import Owner
@@ -130,6 +131,8 @@ def ensure_in_order(
             result = arm.ensure(resource, owned_by)
         except TransitError as exc:
             record.fail(what, exc)
+            if isinstance(exc, CloudError) and exc.classified.retry_after:
+                break  # the server asked for a pause (Retry-After): no further call this pass
             continue
         results[resource.id.lower()] = result
         record.note(what, result)

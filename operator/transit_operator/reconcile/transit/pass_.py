@@ -116,6 +116,11 @@ def _while_waiting(option: TransitOption, inputs: TransitInput, waiting: Outcome
     record = PassRecord()
     ensure_in_order(Arm(inputs.ctx), resources, OwnedBy(inputs.owner), record)
     waiting.events[:0] = record.events
+    failure = record.failure
+    if failure is not None and failure.retry_after is not None:
+        # A server asked for a pause: the runtime must not come back sooner, whatever wakes the object
+        # (the ConfluentPrivateLink turning Ready does, at once).
+        waiting.failure = failure
     return waiting
 
 
