@@ -25,7 +25,6 @@ import copy
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -35,20 +34,13 @@ from transit_operator.api.crd import render_crds_yaml
 from transit_operator.cloud.context import CloudContext
 from transit_operator.runtime.driver import Reconcilers, Runtime
 from transit_operator.runtime.main import build_settings, kubernetes_secret_reader, operate
-from transit_operator.runtime.sandbox import is_ready, load_documents, prepare_customer_side
+from transit_operator.runtime.sandbox import OPTION_EXAMPLES, is_ready, load_documents, prepare_customer_side
 from transit_sandbox.executor import ConfigExecutor
 from transit_sandbox.kube import KubeClient
 from transit_sandbox.server import SandboxCloud
 
 API_VERSION = "transit.privatelink.io/v1alpha1"
 CPL, SXT = "ConfluentPrivateLink", "ServerlessTransit"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-# One example per option: a single-zone HAProxy transit, and the Application Gateway transit.
-OPTION_EXAMPLES = {
-    "haproxy": [EXAMPLES / "02-single-zone-haproxy" / "transit.yaml"],
-    "applicationGateway": [EXAMPLES / "03-appgw-transit" / "confluent-private-link.yaml",
-                           EXAMPLES / "03-appgw-transit" / "serverless-transit.yaml"],
-}
 T = TypeVar("T")
 
 

@@ -45,6 +45,7 @@ import yaml
 from transit_operator.api.crd import render_crds_yaml
 from transit_operator.reconcile.outcome import Outcome
 from transit_operator.runtime.sandbox import (
+    OPTION_EXAMPLES,
     accounts_of,
     condition,
     is_ready,
@@ -62,13 +63,7 @@ from transit_sandbox.server import SandboxCloud
 T = TypeVar("T")
 API_VERSION = "transit.privatelink.io/v1alpha1"
 CPL, SXT = "ConfluentPrivateLink", "ServerlessTransit"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-OPTION_FILES = {
-    "haproxy": [EXAMPLES / "02-single-zone-haproxy" / "transit.yaml"],
-    "applicationGateway": [EXAMPLES / "03-appgw-transit" / "confluent-private-link.yaml",
-                           EXAMPLES / "03-appgw-transit" / "serverless-transit.yaml"],
-}
-OPTIONS = tuple(OPTION_FILES)
+OPTIONS = tuple(OPTION_EXAMPLES)
 TIME_SCALE = 0.01  # `run --time-scale`: the emulated cloud finishes in milliseconds what Azure takes minutes for
 LRO_SECONDS = 0.05
 RUN_COMMAND = "/runcommand"  # action (`.../runCommand`) and managed (`.../runCommands/...`) alike
@@ -76,7 +71,7 @@ RUN_COMMAND = "/runcommand"  # action (`.../runCommand`) and managed (`.../runCo
 
 def documents(option: str) -> list[dict[str, Any]]:
     """The option's example CRs (ConfluentPrivateLink first), without status; HAProxy with two instances."""
-    found = copy.deepcopy(load_documents(OPTION_FILES[option]))
+    found = copy.deepcopy(load_documents(OPTION_EXAMPLES[option]))
     for doc in found:
         doc.pop("status", None)
         if doc["kind"] == SXT and doc["spec"].get("haproxy"):

@@ -54,6 +54,13 @@ from transit_sandbox.kube.client import Cluster
 KINDS = tuple(entry.kind for entry in KIND_TABLE)
 APPLY_ORDER = {"Namespace": 0, "Secret": 1, **{kind: 2 + i for i, kind in enumerate(KINDS)}}
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+# One example per option (a single-zone HAProxy transit, the Application Gateway transit): what the e2e
+# tests and the matrices run.
+OPTION_EXAMPLES = {
+    "haproxy": [EXAMPLES / "02-single-zone-haproxy" / "transit.yaml"],
+    "applicationGateway": [EXAMPLES / "03-appgw-transit" / "confluent-private-link.yaml",
+                           EXAMPLES / "03-appgw-transit" / "serverless-transit.yaml"],
+}
 
 
 def load_documents(files: Iterable[str | Path]) -> list[dict[str, Any]]:
