@@ -20,6 +20,11 @@ Client settings, and why:
   shows can carry them. The Databricks credentials go only to a Databricks account host
   (`DATABRICKS_ACCOUNT_HOSTS`) or one the operator admin allowed (`--allow-databricks-host`), never to a
   host a CR names alone.
+- One `requests` session for every management client of the context, keeping up to `ARM_CONNECTIONS`
+  connections per host: every thread that may call at once (kopf's workers, the timer's threads, the
+  run-command fan-out) keeps its connection to ARM. With requests' default of 10, the 11th caller's
+  connection was discarded after each call ("Connection pool is full") and the next call paid a new TLS
+  handshake.
 - `ca_bundle` (`--ca-bundle`): azure-core gets it per client (`connection_verify`). databricks-sdk has no
   per-client CA option: `cloud.databricks.build_account_client` pins it on the client's `requests`
   session (and its host-metadata probe's), never in the process environment, and fails fast on SSL errors.
@@ -52,6 +57,7 @@ from transit_operator.plan.ids import same_id
 PUBLIC_ARM_URL = "https://management.azure.com"
 ARM_TOKEN_ENV = "TRANSIT_ARM_TOKEN"  # the environment half of `run --arm-token`
 ARM_SCOPE = "https://management.azure.com/.default"
+ARM_CONNECTIONS = 32  # kept per host; more than the threads that call at once (module docstring)
 
 # The Databricks account consoles of the Azure clouds databricks-sdk knows (databricks/sdk/environments.py:
 # DNS zones `.azuredatabricks.net` public, `.databricks.azure.us` US Government, `.databricks.azure.cn`
@@ -202,6 +208,7 @@ class CloudContext:
     read_secret: Callable[[str, str], Mapping[str, str | bytes] | None] | None = None
     calls: Counter[str] = field(default_factory=Counter)  # logical calls by HTTP method, for tests/metrics
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _session: Any = field(default=None, repr=False)  # requests.Session, built with the first client
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
@@ -265,8 +272,26 @@ class CloudContext:
 
     # --- Azure management clients -------------------------------------------------------------------
 
+    def _transport(self) -> Any:
+        """An azure-core transport on the context's one session (called under `_lock`, by `_cached`)."""
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport
+        from urllib3.util.retry import Retry
+
+        if self._session is None:
+            session = requests.Session()
+            # as azure-core's own adapter: no retries or redirects below its retry policy
+            adapter = requests.adapters.HTTPAdapter(
+                pool_maxsize=ARM_CONNECTIONS, max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return RequestsTransport(session=self._session, session_owner=False,
+                                 connection_verify=self.ca_bundle or True)
+
     def _client_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
+            "transport": self._transport(),
             "base_url": self.arm_url,
             "polling_interval": self.polling_interval,
             "retry_total": self.retry_total,
@@ -277,8 +302,6 @@ class CloudContext:
             kwargs["per_retry_policies"] = [ResponseStatusPolicy(self.response_hook)]
         if self.arm_url.rstrip("/") != PUBLIC_ARM_URL:
             kwargs["credential_scopes"] = [ARM_SCOPE]
-        if self.ca_bundle:
-            kwargs["connection_verify"] = self.ca_bundle
         return kwargs
 
     def _cached(self, service: str, subscription_id: str, build: Callable[[], Any]) -> Any:
