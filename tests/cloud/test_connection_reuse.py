@@ -40,7 +40,7 @@ def test_many_threads_reuse_their_connections(cloud: SandboxCloud, caplog: pytes
         try:
             for _ in range(CALLS):
                 network.virtual_networks.get("rg-pool", "vnet")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
