@@ -25,7 +25,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from transit_sandbox.kube import KubeClient, KubeServer
+from transit_sandbox.kube import ApiError, KubeClient, KubeEmulator, KubeServer
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION, PLURAL = "v1", "widgets"
@@ -438,6 +438,40 @@ def test_core_secrets_and_events(widgets: Widgets) -> None:
                                       "message": "hello", "involvedObject": {"name": "s", "namespace": ns}})
     events = core.list_namespaced_event(ns, field_selector="involvedObject.name=s").items
     assert [e.reason for e in events] == ["Tested"]
+
+
+def test_generate_name_cuts_the_base_and_adds_five_consonants_or_digits(widgets: Widgets) -> None:
+    """kopf names every Event it posts with `generateName: kopf-event-`; the server makes the name."""
+    core = client.CoreV1Api(widgets.api)
+    base = "e" * 62 + "-"
+    made = core.create_namespaced_event(widgets.namespace, {
+        "metadata": {"generateName": base}, "reason": "Tested", "message": "hello",
+        "involvedObject": {"name": "s", "namespace": widgets.namespace}})
+    name = made.metadata.name
+    assert len(name) == 63 and name[:58] == base[:58], name
+    assert set(name[58:]) <= set("bcdfghjklmnpqrstvwxz2456789"), name
+
+
+def test_a_generated_name_that_exists_is_generated_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator does what RetryGenerateName does (8 attempts in all); the real server's random names
+    cannot be made to collide, so this one runs on the emulator alone."""
+    from transit_sandbox.kube import store
+
+    ns = "names"
+    event = {"apiVersion": "v1", "kind": "Event", "reason": "Tested", "message": "hello",
+             "involvedObject": {"name": "s", "namespace": ns}}
+    with KubeEmulator() as emulator:
+        cluster = emulator.client()
+        cluster.ensure_namespace(ns)
+        cluster.create({**event, "metadata": {"name": "ev-taken", "namespace": ns}})
+        names = iter(["ev-taken", "ev-taken", "ev-free"])
+        monkeypatch.setattr(store, "generated_name", lambda base: next(names))
+        made = cluster.create({**event, "metadata": {"generateName": "ev-", "namespace": ns}})
+        assert made["metadata"]["name"] == "ev-free"
+        monkeypatch.setattr(store, "generated_name", lambda base: "ev-taken")
+        with pytest.raises(ApiError) as exc:  # 8 attempts, every one taken
+            cluster.create({**event, "metadata": {"generateName": "ev-", "namespace": ns}})
+        assert (exc.value.code, exc.value.reason) == (409, "AlreadyExists")
 
 
 def test_deleting_a_namespace_marks_it_terminating(widgets: Widgets) -> None:
