@@ -17,7 +17,8 @@ through the private DNS zone the operator wrote: straight to the zones' private 
 is idempotent with acks=all; every run under load is read back by a consumer that checks each partition
 holds every message once and in order.
 
-- throughput: N messages as fast as the producer goes, direct and proxied interleaved (ABBA), R rounds;
+- throughput: N messages as fast as the producer goes, direct and proxied interleaved (ABBA), R rounds
+  (20: one round's ratio swings by +-0.2 on 2 shared cores, so 10 rounds left the median +-0.07);
   the ratio is the median of the per-round ratios (the spread is printed); CPU is accounted per part of
   the path for every run (client, transit HAProxy, endpoint SNI proxies, brokers, kernel softirq, and
   what the rest of the machine used meanwhile); latency p50 of one message at a time
@@ -306,14 +307,17 @@ class CpuMeter:
 
 def run(args: argparse.Namespace, world: World) -> int:
     quick = args.quick
-    count, size, rounds, samples = (20000, 512, 2, 100) if quick else (200000, 512, 10, 500)
+    count, size, rounds, samples = (20000, 512, 2, 100) if quick else (200000, 512, 20, 500)
     load_before = os.getloadavg()
     rate, changes = (300, 1) if quick else (500, 3)
     loss_s = 8.0 if quick else 15.0
 
     meter = CpuMeter(world)
-    for ns in (world.direct, world.serverless):  # warm-up: the brokers' JIT, connections, topic metadata
-        world.kafka(ns, "throughput", count // 2, size)
+    # warm-up: the brokers' JIT, connections, topic metadata. A full run per path: after half a run the
+    # first round's direct run (always first) still ran ~25 % slower than the next ones, which biased the
+    # first round's ratio upwards (1.2-1.4 in every run of 2026-11-27).
+    for ns in (world.direct, world.serverless):
+        world.kafka(ns, "throughput", count, size)
     rows: list[tuple[object, ...]] = []
     cpu_rows: list[tuple[object, ...]] = []
     tput, lat = [], []
