@@ -9,6 +9,7 @@ import pytest
 from transit_operator.cloud.context import CloudContext
 from transit_operator.plan import naming
 from transit_operator.plan.ownership import MANAGED_BY_TAG, OWNER_TAG, UID_TAG
+from transit_operator.reconcile.confluent.dns import _turns as dns_turns
 
 from .conftest import ALIASES, DOMAIN, Env, condition, converge, finalize_until_done, run_pass
 
@@ -87,9 +88,13 @@ def test_delete_policy_removes_everything_it_made_and_nothing_else(env: Env, ctx
     body = env.body(zones=zones)
     converge(body, ctx)
     assert len(all_resources(env)) > len(before)
+    run_pass(body, ctx)  # a steady drift check: it reads one part of the DNS, and keeps its turn
+    uid = body["metadata"]["uid"]
+    assert uid in dns_turns
     outcomes = finalize_until_done(body, ctx)
     assert set(all_resources(env)) == before
     assert outcomes[-1].done
+    assert uid not in dns_turns  # nothing of a deleted object stays in the process
     assert env.cloud.admin.connections(target_id=ALIASES["az1"]) == [] or all(
         "/resourcegroups/" + env.rg.lower() not in c["endpointId"].lower()
         for c in env.cloud.admin.connections(target_id=ALIASES["az1"])

@@ -42,13 +42,24 @@ _turns: dict[str, int] = {}
 _turns_lock = threading.Lock()
 
 
-def steady_aspect(object_key: str) -> str:
-    """The one part of the DNS this steady drift check of `object_key` reads: consecutive checks take the
-    three in turn; objects start at different ones, so their reads of each kind are spread."""
+def _turn_key(owner: Owner) -> str:
+    return owner.uid or f"{owner.namespace}/{owner.name}"
+
+
+def steady_aspect(owner: Owner) -> str:
+    """The one part of the DNS this steady drift check of `owner`'s object reads: consecutive checks take
+    the three in turn; objects start at different ones, so their reads of each kind are spread."""
+    key = _turn_key(owner)
     with _turns_lock:
-        turn = _turns.get(object_key, zlib.crc32(object_key.encode()))
-        _turns[object_key] = turn + 1
+        turn = _turns.get(key, zlib.crc32(key.encode()))
+        _turns[key] = turn + 1
     return DNS_ASPECTS[turn % len(DNS_ASPECTS)]
+
+
+def forget_steady_turns(owner: Owner) -> None:
+    """The object is gone (finalized): its turn is not kept for the rest of the process's life."""
+    with _turns_lock:
+        _turns.pop(_turn_key(owner), None)
 
 
 def _label(child: str, child_id: str) -> str:

@@ -15,7 +15,7 @@ from transit_operator.plan.ownership import Owner, owner_of_object
 from transit_operator.reconcile import conditions as cond
 from transit_operator.reconcile import timing
 from transit_operator.reconcile.conditions import Reason
-from transit_operator.reconcile.confluent.dns import release_dns_zone, remove_dns_zone
+from transit_operator.reconcile.confluent.dns import forget_steady_turns, release_dns_zone, remove_dns_zone
 from transit_operator.reconcile.confluent.endpoints import status_ids
 from transit_operator.reconcile.outcome import Event, Outcome
 from transit_operator.reconcile.ownership import OwnedBy
@@ -59,6 +59,8 @@ def finalize(body: dict[str, Any], ctx: CloudContext, *, clock: Clock = utcnow) 
             done = _delete_all(arm, owned_by, endpoint_ids, zone_ids, events)
     except TransitError as exc:
         return deleting_failed(previous, generation, exc, clock(), events=events)
+    if done:
+        forget_steady_turns(owner)
     verb = "released" if policy == "Orphan" else "deleted"
     message = f"cloud resources {verb}" if done else f"{policy}: waiting for deletions to finish"
     return build_outcome(

@@ -87,7 +87,7 @@ def _reconcile(body: dict[str, Any], ctx: CloudContext, clock: Clock) -> Outcome
     if spec.dns.manage_zone:
         only = None
         if _dns_steady(previous, generation, healthy):
-            only = steady_aspect(owner.uid or f"{owner.namespace}/{owner.name}")
+            only = steady_aspect(owner)
         dns_ok, dns_reason, dns_message = reconcile_dns(arm, spec, owner, owned_by, healthy, record, only=only)
         if dns_reason == Reason.PROVISIONING:  # zones without an Approved IP are waited for above
             record.wait(Reason.PROVISIONING, dns_message, timing.IN_FLIGHT)
