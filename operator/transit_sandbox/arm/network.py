@@ -144,18 +144,20 @@ class VirtualNetwork(Kind):
             arm.refuse_if_referenced(subnet, [], "InUseSubnetCannotBeDeleted")
 
     def decorate(self, arm: Arm, view: dict[str, Any]) -> None:
-        for subnet in view["properties"].get("subnets") or []:
-            configs, endpoints = [], []
-            for doc in arm.resources.values():
+        subnets = {lower(subnet["id"]): subnet for subnet in view["properties"].get("subnets") or []}
+        configs: dict[str, list[dict[str, str]]] = {}
+        endpoints: dict[str, list[dict[str, str]]] = {}
+        for doc in arm.resources.values():  # one pass over the store, whatever the number of subnets
+            if doc["type"] in (NIC, VMSS_NIC):
                 for holder_path, holder in _holders_with_ids(doc):
-                    if lower(holder["subnet"]["id"]) == lower(subnet["id"]) and doc["type"] in (NIC, VMSS_NIC):
-                        configs.append({"id": holder_path})
-                if doc["type"] == PE and lower(doc["properties"].get("subnet", {}).get("id", "")) == lower(subnet["id"]):
-                    endpoints.append({"id": doc["id"]})
-            if configs:
-                subnet["properties"]["ipConfigurations"] = configs
-            if endpoints:
-                subnet["properties"]["privateEndpoints"] = endpoints
+                    configs.setdefault(lower(holder["subnet"]["id"]), []).append({"id": holder_path})
+            elif doc["type"] == PE:
+                endpoints.setdefault(lower(doc["properties"].get("subnet", {}).get("id", "")), []).append({"id": doc["id"]})
+        for key, subnet in subnets.items():
+            if key in configs:
+                subnet["properties"]["ipConfigurations"] = configs[key]
+            if key in endpoints:
+                subnet["properties"]["privateEndpoints"] = endpoints[key]
 
 
 def _holders_with_ids(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
