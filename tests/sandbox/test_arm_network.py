@@ -34,6 +34,12 @@ def test_private_endpoint_gets_a_platform_nic_with_an_ip_from_its_subnet(topo, n
     assert nic.ip_configurations[0].private_ip_address == "10.0.1.4"  # .0-.3 are reserved by Azure
     subnet = network_client.subnets.get(topo.rg, "vnet", "pe")
     assert [p.id for p in subnet.private_endpoints] == [pe.id]
+    assert [c.id for c in subnet.ip_configurations] == [nic.ip_configurations[0].id]
+    # the VNet's view carries the same back-references on that subnet, and none on the others
+    subnets = {s.name: s for s in network_client.virtual_networks.get(topo.rg, "vnet").subnets}
+    assert [p.id for p in subnets["pe"].private_endpoints] == [pe.id]
+    assert [c.id for c in subnets["pe"].ip_configurations] == [nic.ip_configurations[0].id]
+    assert all(not s.private_endpoints and not s.ip_configurations for name, s in subnets.items() if name != "pe")
 
 
 def test_manual_connection_is_pending_until_the_pls_owner_approves(topo, network_client) -> None:
