@@ -286,3 +286,24 @@ def test_admin_resources_lists_one_resource_group_s_public_views(network_client,
     states = {doc["name"]: doc["properties"]["provisioningState"] for doc in listed}
     assert states == {"listed": "Succeeded", "running": "Updating"}
     assert listed == [sandbox_cloud.admin.resource(doc["id"]) for doc in listed]
+
+
+def test_the_store_keeps_each_types_resources_aside() -> None:
+    """`Arm.of_type` reads an index kept by the store, never a walk of every resource: it must follow
+    every way a resource comes and goes (a new key, a replaced document, pop, del) and nothing else."""
+    from transit_sandbox.arm.core import TypedStore
+
+    store = TypedStore()
+    pe = {"id": "/s/pe1", "type": "Microsoft.Network/privateEndpoints"}
+    nic = {"id": "/s/nic1", "type": "Microsoft.Network/networkInterfaces"}
+    store["/s/pe1"], store["/s/nic1"] = pe, nic
+    assert store.of_type("microsoft.network/PRIVATEENDPOINTS") == [pe]
+    replaced = {**pe, "properties": {}}
+    store["/s/pe1"] = replaced  # the same key: still one entry, the new document
+    assert store.of_type("Microsoft.Network/privateEndpoints") == [replaced]
+    assert store.pop("/s/pe1") is replaced and store.pop("/s/pe1", None) is None
+    assert store.of_type("Microsoft.Network/privateEndpoints") == []
+    del store["/s/nic1"]
+    assert store.of_type("Microsoft.Network/networkInterfaces") == [] and not store
+    with pytest.raises(NotImplementedError):
+        store.update({"/s/x": nic})

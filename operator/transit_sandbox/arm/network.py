@@ -147,7 +147,7 @@ class VirtualNetwork(Kind):
         subnets = {lower(subnet["id"]): subnet for subnet in view["properties"].get("subnets") or []}
         configs: dict[str, list[dict[str, str]]] = {}
         endpoints: dict[str, list[dict[str, str]]] = {}
-        for doc in arm.resources.values():  # one pass over the store, whatever the number of subnets
+        for doc in arm.of_type(NIC, VMSS_NIC, PE):  # one pass, whatever the number of subnets
             if doc["type"] in (NIC, VMSS_NIC):
                 for holder_path, holder in _holders_with_ids(doc):
                     configs.setdefault(lower(holder["subnet"]["id"]), []).append({"id": holder_path})
@@ -225,7 +225,7 @@ class NetworkSecurityGroup(Kind):
                             "destinationPortRange": "*", "provisioningState": "Succeeded"}}
             for name, d, prio, access, src, dst in _DEFAULT_RULES
         ]
-        subnets = [ref for doc, ref in arm.referrers(view["id"]) if doc["type"] == VNET]
+        subnets = [ref for _doc, ref in arm.referrers(view["id"], types=(VNET,))]
         if subnets:
             view["properties"]["subnets"] = [{"id": ref.rsplit("/networkSecurityGroup", 1)[0]} for ref in subnets]
 
@@ -405,9 +405,7 @@ class LoadBalancer(Kind):
     def decorate(self, arm: Arm, view: dict[str, Any]) -> None:
         for pool in view["properties"].get("backendAddressPools") or []:
             members = []
-            for nic in arm.resources.values():
-                if nic["type"] not in (NIC, VMSS_NIC):
-                    continue
+            for nic in arm.of_type(NIC, VMSS_NIC):
                 for cfg in nic["properties"].get("ipConfigurations") or []:
                     pools = {lower(p) for p in _ref_ids(cfg.get("properties", {}).get("loadBalancerBackendAddressPools"))}
                     if lower(pool["id"]) in pools:

@@ -65,7 +65,8 @@ class PrivateZone(Kind):
 
     def _children(self, arm: Arm, doc: dict[str, Any], type_: str | None = None) -> list[dict[str, Any]]:
         prefix = lower(doc["id"]) + "/"
-        return [d for k, d in arm.resources.items() if k.startswith(prefix) and (type_ is None or d["type"] == type_)]
+        types = (type_,) if type_ is not None else (LINK, *(f"{ZONE}/{t}" for t in RECORD_TYPES))
+        return [d for d in arm.of_type(*types) if lower(d["id"]).startswith(prefix)]
 
     def check_delete(self, arm: Arm, doc: dict[str, Any]) -> None:
         if self._children(arm, doc, LINK):
