@@ -676,8 +676,9 @@ def create_databricks_app(
     async def list_nccs(request: web.Request) -> web.Response:
         with state.lock:
             account = account_of(request)
-            items = [state.ncc_view(n, broker) for n in state.nccs.values() if owner_of(n) == account]
-        return web.json_response(_page(items, request, state.page_size))
+            page = _page([n for n in state.nccs.values() if owner_of(n) == account], request, state.page_size)
+            page["items"] = [state.ncc_view(n, broker) for n in page["items"]]  # views of this page only
+        return web.json_response(page)
 
     async def get_ncc(request: web.Request) -> web.Response:
         with state.lock:

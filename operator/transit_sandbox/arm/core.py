@@ -668,6 +668,7 @@ class Arm:
         self.kinds: dict[str, Kind] = {}
         self.resources = TypedStore()
         self.links: dict[str, dict[str, Any]] = {}  # private endpoint connections, see privatelink.py
+        self.undecided: dict[str, dict[str, Any]] = {}  # the links Confluent has yet to decide (privatelink.py)
         self.operations: dict[str, Operation] = {}
         self.in_progress: dict[str, Operation] = {}  # the operations not finished yet (`tick` prunes it)
         self.lro_seconds: dict[str, float] = {}  # lower-cased type -> seconds
@@ -969,6 +970,7 @@ class Arm:
             return
         data = json.loads(self.state_file.read_text())
         self.links = data.get("links", {})
+        self.undecided = {key: link for key, link in self.links.items() if link.get("decideAt") is not None}
         for link in self.links.values():
             link.pop("approvedAt", None)  # a time on the previous process's monotonic clock: long ago
         self.counter = data.get("counter", 0)

@@ -144,14 +144,21 @@ def create_link(
         behaviour = arm.alias_behaviour.get(target.lower(), "approve")
         link["decideAt"] = arm.clock() + arm.confluent_approval_seconds
         link["decision"] = "Rejected" if behaviour == "reject" else "Approved"
+        arm.undecided[lower(link["id"])] = link
     arm.links[lower(link["id"])] = link
     return link
 
 
 def advance_links(arm: Arm, now: float) -> bool:
+    """Confluent's decisions whose time has come (`arm.undecided`: the links created with one, so that a
+    tick does not walk every connection ever made)."""
     changed = False
-    for link in arm.links.values():
-        if link.get("decideAt") is not None and link["decideAt"] <= now and link["status"] == "Pending":
+    for key, link in list(arm.undecided.items()):
+        if arm.links.get(key) is not link or link.get("decideAt") is None or link["status"] != "Pending":
+            del arm.undecided[key]  # gone, or decided by a PUT of the connection (set_state)
+            continue
+        if link["decideAt"] <= now:
+            del arm.undecided[key]
             link["status"] = link.pop("decision")
             if link["status"] == "Approved":
                 link["approvedAt"] = now
