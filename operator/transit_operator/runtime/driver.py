@@ -123,6 +123,17 @@ class ObjectState:
     diagnosing: threading.Lock = field(default_factory=threading.Lock)  # held while a diagnosis runs
     last_diagnosis: float | None = None  # monotonic time the last diagnosis started
     diagnosis_requests: set[str] = field(default_factory=set)  # annotation values answered or refused here
+    # The statuses this replica wrote, as digests, oldest first (`WRITTEN_KEPT`), and the latest itself:
+    # see `Runtime.fresh`.
+    written: list[str] = field(default_factory=list)
+    last_status: dict[str, Any] | None = None
+
+
+WRITTEN_KEPT = 8
+
+
+def status_digest(status: Any) -> str:
+    return hashlib.sha256(json.dumps(status or {}, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def plain(value: Any) -> Any:
@@ -134,18 +145,20 @@ def plain(value: Any) -> Any:
     return value
 
 
-def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any],
+                 also: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A JSON merge patch turning `old` into `new` (None removes a key, and a None value in `new` is the
-    same as a missing key); {} when equal."""
-    old = old or {}
-    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    same as a missing key); {} when equal. With `also` (another status the object may hold: the latest
+    one this replica wrote, when kopf's body may lag behind it), the patch turns either into `new`."""
+    olds = [old or {}] + ([also] if also is not None else [])
+    patch: dict[str, Any] = {key: None for before in olds for key in before if key not in new}
     for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, Mapping) and isinstance(before, Mapping):
-            nested = status_patch(before, value)
+        befores = [before.get(key) for before in olds]
+        if isinstance(value, Mapping) and all(isinstance(before, Mapping) for before in befores):
+            nested = status_patch(befores[0], value, befores[1] if len(befores) > 1 else None)
             if nested:
                 patch[key] = nested
-        elif before != value or (key not in old and value is not None):
+        elif any(before != value or (key not in o and value is not None) for before, o in zip(befores, olds, strict=True)):
             patch[key] = plain(value)
     return patch
 
@@ -344,7 +357,7 @@ class Runtime:
             state.kicked = False
             state.seen = True
             try:
-                outcome = self._call(kind, "reconcile", plain(body), confluent)
+                outcome = self._call(kind, "reconcile", self.fresh(state, body), confluent)
             except Exception as exc:
                 self._report(body, logger, kind, "reconcile", exc)
                 backoff_delay = self.failure_delay(state, f"exception {type(exc).__name__}", None)
@@ -352,7 +365,7 @@ class Runtime:
                 raise kopf.TemporaryError(scrub(f"reconcile failed: {type(exc).__name__}: {exc}"),
                                           delay=backoff_delay) from exc
             outcome, delay = self.settle(state, outcome)
-            self._write(body, patch, outcome)
+            self._write(body, patch, outcome, state)
             if delay is not None:
                 state.next_due = self.backstop(delay)
                 raise kopf.TemporaryError(requeue_message(delay), delay=delay)
@@ -376,13 +389,13 @@ class Runtime:
             state.kicked = False
             state.seen = True
             try:
-                outcome = self._call(kind, "reconcile", plain(body), confluent)
+                outcome = self._call(kind, "reconcile", self.fresh(state, body), confluent)
             except Exception as exc:
                 self._report(body, logger, kind, "reconcile", exc)
                 state.next_due = now + self.failure_delay(state, f"exception {type(exc).__name__}", None)
                 return
             outcome, delay = self.settle(state, outcome)
-            self._write(body, patch, outcome)
+            self._write(body, patch, outcome, state)
             state.next_due = self.clock() + (delay if delay is not None else self.drift_delay(body))
         finally:
             state.lock.release()
@@ -397,7 +410,7 @@ class Runtime:
             if wait is not None:
                 raise kopf.TemporaryError(f"requeue in {wait:g}s (the server's Retry-After)", delay=wait)
             try:
-                outcome = self._call(kind, "finalize", plain(body), None)
+                outcome = self._call(kind, "finalize", self.fresh(state, body), None)
             except Exception as exc:
                 self._report(body, logger, kind, "finalize", exc)
                 backoff_delay = self.failure_delay(state, f"exception {type(exc).__name__}", None)
@@ -406,7 +419,7 @@ class Runtime:
             if not outcome.done:
                 outcome, delay = self.settle(state, outcome)
                 self._post_events(body, outcome)
-                self._write(body, patch, outcome, events=False)
+                self._write(body, patch, outcome, state, events=False)
                 delay = delay if delay is not None else self.requeue_delay(timing.IN_FLIGHT)
                 raise kopf.TemporaryError(requeue_message(delay, FINALIZER_WAITING), delay=delay)
             self._post_events(body, outcome)
@@ -445,11 +458,11 @@ class Runtime:
             state.last_diagnosis = now
             with state.lock:  # never beside a reconcile pass of the object: both write its conditions
                 try:
-                    outcome = diagnose(plain(body), confluent, self.cloud, request)
+                    outcome = diagnose(self.fresh(state, body), confluent, self.cloud, request)
                 except Exception as exc:
                     self._report(body, logger, TRANSIT, "diagnose", exc)
                     return
-                self._write(body, patch, outcome)
+                self._write(body, patch, outcome, state)
         finally:
             state.diagnosing.release()
 
@@ -495,13 +508,31 @@ class Runtime:
         finally:
             self.metrics.observe(kind, operation, result, time.monotonic() - started)
 
-    def _write(self, body: Mapping[str, Any], patch: kopf.Patch, outcome: Outcome, *, events: bool = True) -> None:
+    @staticmethod
+    def fresh(state: ObjectState, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The object a pass works from: kopf's body, unless its status is one this replica wrote before its
+        latest write - the watch has not delivered that write yet (at 1,000 objects kopf's bodies lagged
+        by minutes) - in which case the latest status written takes its place. Without this, a pass on the
+        stale body redid the work its predecessor had finished (a second run command) and wrote the older
+        status back over the newer one (Ready True -> False). A status this replica did not write (another
+        replica's, or from before a restart) is taken as it is."""
+        fresh = plain(body)
+        if state.last_status is not None and state.written:
+            digest = status_digest(fresh.get("status"))
+            if digest != state.written[-1] and digest in state.written:
+                fresh["status"] = plain(state.last_status)
+        return fresh
+
+    def _write(self, body: Mapping[str, Any], patch: kopf.Patch, outcome: Outcome, state: ObjectState, *,
+               events: bool = True) -> None:
         meta = body.get("metadata") or {}
         status = scrub_tree(dump_status(outcome.status))
         self.metrics.observe_status(str(body.get("kind", "")), meta.get("namespace") or "", meta.get("name", ""), status)
-        changes = status_patch(body.get("status"), status)
+        changes = status_patch(body.get("status"), status, state.last_status)
         if changes:
             patch["status"] = changes
+        state.written = [*state.written, status_digest(status)][-WRITTEN_KEPT:]
+        state.last_status = status
         if events:
             self._post_events(body, outcome)
 
