@@ -207,11 +207,14 @@ def test_a_pass_on_a_body_the_watch_has_not_caught_up_with_works_from_the_latest
     patch = kicked_pass(runtime, delivered)  # ...but not yet the second
     assert sequenced.given[-1]["observedGeneration"] == 2  # the pass works from the latest written
     assert patch["status"] == {"observedGeneration": 3}
+    for _ in range(40):  # dozens of passes later the watch still has not caught up: the same
+        kicked_pass(runtime, delivered)
+    assert sequenced.given[-1]["observedGeneration"] == sequenced.passes - 1
     # a status this replica never wrote (another replica's, an earlier process's) is taken as it is
-    foreign = {**body, "status": {**first, "observedGeneration": 42}}
+    foreign = {**body, "status": {**first, "observedGeneration": 4200}}
     patch = kicked_pass(runtime, foreign)
-    assert sequenced.given[-1]["observedGeneration"] == 42
-    assert patch["status"] == {"observedGeneration": 4}
+    assert sequenced.given[-1]["observedGeneration"] == 4200
+    assert patch["status"] == {"observedGeneration": sequenced.passes}
 
 
 @pytest.mark.parametrize(("old", "also", "new", "patch"), [

@@ -129,11 +129,14 @@ class ObjectState:
     last_status: dict[str, Any] | None = None
 
 
-WRITTEN_KEPT = 8
+# Distinct statuses kept per object: kopf's bodies lagged by minutes at 1,000 objects, i.e. dozens of
+# passes (8 was too few: an older status of ours then looked foreign and was taken as it was). 16 hex
+# digits each: ~1 KB per object.
+WRITTEN_KEPT = 64
 
 
 def status_digest(status: Any) -> str:
-    return hashlib.sha256(json.dumps(status or {}, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(status or {}, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def plain(value: Any) -> Any:
@@ -531,7 +534,9 @@ class Runtime:
         changes = status_patch(body.get("status"), status, state.last_status)
         if changes:
             patch["status"] = changes
-        state.written = [*state.written, status_digest(status)][-WRITTEN_KEPT:]
+        digest = status_digest(status)
+        if not state.written or state.written[-1] != digest:  # a status written again is kept once
+            state.written = [*state.written, digest][-WRITTEN_KEPT:]
         state.last_status = status
         if events:
             self._post_events(body, outcome)
